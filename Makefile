@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Portcullis: fail-secure network lockdown agent.
+#   make          build BPF objects, skeletons and the binaries
+#   make deps     install every Debian package build, tests and demo need
+#   make check    run every test (unit, verdict, end-to-end)
+#   make demo     namespace lab walk-through
+#   make vmlinux  regenerate vmlinux/<arch>/vmlinux.h from the running kernel
+
+OUTPUT ?= build
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+VMLINUX := vmlinux/$(ARCH)/vmlinux.h
+PREFIX ?= /usr/local
+
+CFLAGS ?= -g -O2
+USER_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+	-D_GNU_SOURCE -Iinclude -Iuser -I$(OUTPUT)
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
+	-Iinclude -Ivmlinux/$(ARCH)
+LDLIBS := -lbpf -lelf -lz -lyaml
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
+SHARED_HDR := include/portcullis.h
+
+# Userspace library shared by the daemon, the CLI and the tests.
+LIB_SRCS := user/log.c user/policy.c user/compile.c user/model.c \
+	user/pins.c user/apply.c user/attach.c user/lockout.c user/stats.c
+LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
+BINS := $(OUTPUT)/portcullisd $(OUTPUT)/portcullis
+TEST_BINS := $(OUTPUT)/test_policy $(OUTPUT)/test_verdict
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+.PHONY: all deps vmlinux check check-unit check-verdict check-e2e demo clean install
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(BINS)
+
+$(OUTPUT) $(OUTPUT)/user $(OUTPUT)/tests:
+	$(Q)mkdir -p $@
+
+$(OUTPUT)/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(SHARED_HDR) $(VMLINUX) | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/%.skel.h: $(OUTPUT)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@
+
+$(OUTPUT)/user/%.o: user/%.c $(wildcard user/*.h) $(SHARED_HDR) $(SKELS) | $(OUTPUT)/user
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/portcullisd: $(OUTPUT)/user/portcullisd.o $(LIB_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/portcullis: $(OUTPUT)/user/portcullis.o $(LIB_OBJS)
+	$(call msg,BINARY,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $^ $(LDLIBS) -o $@
+
+$(OUTPUT)/test_policy: tests/unit/test_policy.c $(LIB_OBJS) | $(OUTPUT)
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+$(OUTPUT)/test_verdict: tests/verdict/test_verdict.c tests/verdict/frames.h $(LIB_OBJS) | $(OUTPUT)
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -Itests/verdict $(filter %.c %.o,$^) $(LDLIBS) -o $@
+
+# Every Debian package the build, the tests and the demo need.
+DEB_PKGS := clang llvm gcc make libbpf-dev bpftool libelf-dev zlib1g-dev \
+	libyaml-dev libcmocka-dev pkg-config iproute2 iputils-ping socat \
+	netcat-openbsd python3 util-linux procps
+deps:
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS)
+
+vmlinux:
+	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $(VMLINUX)
+
+check: check-unit check-verdict check-e2e
+	@echo "check: all tests passed"
+
+check-unit: $(OUTPUT)/test_policy
+	$(OUTPUT)/test_policy
+
+check-verdict: $(OUTPUT)/test_verdict
+	$(OUTPUT)/test_verdict
+
+check-e2e: $(BINS)
+	bash tests/e2e/run.sh
+
+demo: $(BINS)
+	bash tests/demo.sh
+
+install: $(BINS)
+	install -D -m 0755 $(OUTPUT)/portcullisd $(DESTDIR)$(PREFIX)/sbin/portcullisd
+	install -D -m 0755 $(OUTPUT)/portcullis $(DESTDIR)$(PREFIX)/sbin/portcullis
+
+clean:
+	rm -rf $(OUTPUT)

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Stateful return traffic. A packet the policy passes opens (or refreshes)
+ * a flow; a packet in the other direction that the rules do not pass gets
+ * through only if its flow is still vouched for: the policy generation and
+ * mode are the ones that last allowed it, or the opening direction still
+ * passes when re-decided under the current policy and mode. So a lockdown,
+ * a quarantine or a reload cuts exactly the flows it no longer allows.
+ */
+#ifndef PC_BPF_FLOW_H
+#define PC_BPF_FLOW_H
+
+static __always_inline void flow_key_build(struct pc_flow_key *k, __u8 family,
+					   __u8 proto, __u8 dir,
+					   const __u8 *saddr, const __u8 *daddr,
+					   __u16 sport, __u16 dport)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->family = family;
+	k->proto = proto;
+	if (dir == PC_DIR_EGRESS) {
+		k->lport = sport;
+		k->rport = dport;
+		__builtin_memcpy(k->laddr, saddr, 16);
+		__builtin_memcpy(k->raddr, daddr, 16);
+	} else {
+		k->lport = dport;
+		k->rport = sport;
+		__builtin_memcpy(k->laddr, daddr, 16);
+		__builtin_memcpy(k->raddr, saddr, 16);
+	}
+}
+
+static __always_inline int flow_idle(const struct pc_flow_key *k,
+				     const struct pc_flow *f, __u64 now)
+{
+	__u64 idle = k->proto == IPPROTO_TCP_ ? PC_FLOW_IDLE_TCP_NS :
+						PC_FLOW_IDLE_NS;
+
+	return now - f->last_ns > idle;
+}
+
+/* Only connection-like traffic opens flows: not ICMP errors or replies. */
+static __always_inline int flow_opens(const struct pc_pkt *pkt)
+{
+	if (pkt->frag == FRAG_LATER)
+		return 0;
+	if (pkt->proto == IPPROTO_ICMP_ && pkt->family == 4)
+		return pkt->icmp_type == 8;
+	if (pkt->proto == IPPROTO_ICMPV6_ && pkt->family == 6)
+		return pkt->icmp_type == 128;
+	return 1;
+}
+
+static __always_inline void flow_open(const struct pc_flow_key *k, __u8 dir,
+				      __u32 generation, __u32 mode)
+{
+	struct pc_flow *f = bpf_map_lookup_elem(&pc_flows, k);
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct pc_flow nf = {};
+
+	/* Avoid a map write per packet: refresh once a second at most. */
+	if (f && f->generation == generation && f->mode == mode &&
+	    now - f->last_ns < 1000000000ULL)
+		return;
+	nf.created_ns = f ? f->created_ns : now;
+	nf.last_ns = now;
+	nf.generation = generation;
+	nf.mode = mode;
+	nf.dir = dir;
+	bpf_map_update_elem(&pc_flows, k, &nf, BPF_ANY);
+}
+
+/* Is this flow still allowed under the current policy and mode? Cuts it
+ * if not. Global, so the verifier checks it once. */
+__noinline int pc_flow_vouch(const struct pc_flow_key *k, __u32 slot,
+			     __u32 mode)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct pc_query q = {};
+	struct pc_settings *s;
+	struct pc_verdict v;
+	struct pc_flow *f;
+
+	if (!k)
+		return 0;
+	slot &= 1;
+	mode = mode_sane(mode);
+	s = bpf_map_lookup_elem(&pc_settings, &slot);
+	f = bpf_map_lookup_elem(&pc_flows, k);
+	if (!s || !f)
+		return 0;
+	if (flow_idle(k, f, now)) {
+		bpf_map_delete_elem(&pc_flows, k);
+		return 0;
+	}
+	if (f->generation != s->generation || f->mode != mode) {
+		/* Re-decide the packet that opened the flow, as of now. */
+		q.slot = slot;
+		q.mode = mode;
+		q.dir = f->dir & 1;
+		q.family = k->family;
+		q.pclass = proto_class(k->family, k->proto);
+		q.port = q.dir == PC_DIR_EGRESS ? k->rport : k->lport;
+		__builtin_memcpy(q.raddr, k->raddr, 16);
+		v = verdict_unpack(pc_rules_verdict(&q));
+		if (v.reason == VERDICT_MISS)
+			v = default_verdict(s, mode, q.dir);
+		if (!v.pass) {
+			bpf_map_delete_elem(&pc_flows, k);
+			return 0;
+		}
+		f->generation = s->generation;
+		f->mode = mode;
+	}
+	if (now - f->last_ns >= 1000000000ULL)
+		f->last_ns = now;
+	return 1;
+}
+
+/* A reply: the flow exists, was opened the other way, and is vouched for. */
+static __always_inline int flow_reply(__u32 slot, __u32 mode,
+				      const struct pc_pkt *pkt, __u8 dir)
+{
+	struct pc_flow_key k;
+	struct pc_flow *f;
+
+	if (pkt->frag == FRAG_LATER)
+		return 0;
+	flow_key_build(&k, pkt->family, pkt->proto, dir, pkt->saddr,
+		       pkt->daddr, pkt->sport, pkt->dport);
+	f = bpf_map_lookup_elem(&pc_flows, &k);
+	if (!f || f->dir == dir)
+		return 0;
+	return pc_flow_vouch(&k, slot, mode);
+}
+
+/* An ICMP error quoting a packet of a vouched-for flow. The quoted packet
+ * went the other way, so its source is our side for an ingress error. */
+static __always_inline int flow_related(__u32 slot, __u32 mode,
+					const struct pc_pkt *pkt, __u8 dir)
+{
+	const struct pc_inner *in = &pkt->inner;
+	struct pc_flow_key k;
+
+	if (!in->ok)
+		return 0;
+	flow_key_build(&k, pkt->family, in->proto, !dir, in->saddr, in->daddr,
+		       in->sport, in->dport);
+	return pc_flow_vouch(&k, slot, mode);
+}
+
+static __always_inline void frag_key_build(struct pc_frag_key *k,
+					   const struct pc_pkt *pkt, __u8 dir)
+{
+	__builtin_memset(k, 0, sizeof(*k));
+	k->family = pkt->family;
+	k->proto = pkt->proto;
+	k->dir = dir;
+	k->id = pkt->frag_id;
+	__builtin_memcpy(k->saddr, pkt->saddr, 16);
+	__builtin_memcpy(k->daddr, pkt->daddr, 16);
+}
+
+#endif /* PC_BPF_FLOW_H */

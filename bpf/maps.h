@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Every map of the datapath. All are pinned by name, so a restarted or
+ * upgraded agent (and the CLI) finds the very same maps. */
+#ifndef PC_BPF_MAPS_H
+#define PC_BPF_MAPS_H
+
+/* Active slot and mode, one __u32 per entry (enum pc_state_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PC_STATE_COUNT);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_state SEC(".maps");
+
+/* Defaults, flags and per-mode rule masks of each policy slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PC_SLOTS);
+	__type(key, __u32);
+	__type(value, struct pc_settings);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_settings SEC(".maps");
+
+/* Remote IPv4 prefix -> rules whose CIDR covers it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, PC_MAX_ADDR4);
+	__type(key, struct pc_addr4_key);
+	__type(value, struct pc_addr_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_addr4 SEC(".maps");
+
+/* Remote IPv6 prefix -> rules whose CIDR covers it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, PC_MAX_ADDR6);
+	__type(key, struct pc_addr6_key);
+	__type(value, struct pc_addr_val);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_addr6 SEC(".maps");
+
+/* (direction, protocol class, destination port prefix) -> matching rules. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, PC_MAX_PORTS);
+	__type(key, struct pc_port_key);
+	__type(value, struct pc_ruleset);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_ports SEC(".maps");
+
+/* Allowed connections, written by both programs, so replies get back. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PC_MAX_FLOWS);
+	__type(key, struct pc_flow_key);
+	__type(value, struct pc_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_flows SEC(".maps");
+
+/* Verdict of each first fragment, for the fragments that follow it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PC_MAX_FRAGS);
+	__type(key, struct pc_frag_key);
+	__type(value, struct pc_frag);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_frags SEC(".maps");
+
+/* Packets and bytes per (direction, reason). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PC_DIR_COUNT * PC_REASON_COUNT);
+	__type(key, __u32);
+	__type(value, struct pc_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_reason_stats SEC(".maps");
+
+/* Packets and bytes per (slot, rule) that decided a verdict. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PC_SLOTS * PC_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct pc_counter);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_rule_stats SEC(".maps");
+
+/* Rule names and summaries for the CLI; never read by the datapath. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PC_SLOTS * PC_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct pc_rule_meta);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_rule_meta SEC(".maps");
+
+/* Interfaces we are attached to; never read by the datapath. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PC_MAX_IFACES);
+	__type(key, __u32);
+	__type(value, struct pc_iface);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_ifaces SEC(".maps");
+
+#endif /* PC_BPF_MAPS_H */

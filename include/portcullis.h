@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one definition of everything the BPF datapath and userspace share:
+ * limits, enums, map names and the layout of every map key and value.
+ * Only fixed-width types; both sides include this after their own type
+ * headers (vmlinux.h in BPF, <linux/types.h> in userspace).
+ */
+#ifndef PORTCULLIS_H
+#define PORTCULLIS_H
+
+/* Limits */
+#define PC_MAX_RULES		128	/* rules per policy, management entries included */
+#define PC_RULE_WORDS		(PC_MAX_RULES / 64)
+#define PC_SLOTS		2	/* policy slots: active one + the one being built */
+#define PC_MAX_IFACES		16
+#define PC_NAME_LEN		32
+#define PC_IFNAME_LEN		16
+#define PC_MAX_ADDR4		2200000	/* LPM entries, both slots: 1M CIDRs per policy + headroom */
+#define PC_MAX_ADDR6		1100000
+#define PC_MAX_PORTS		131072
+#define PC_MAX_FLOWS		262144
+#define PC_MAX_FRAGS		16384
+#define PC_MAX_VLAN_DEPTH	2
+#define PC_MAX_EXTHDRS		6
+#define PC_FLOW_IDLE_TCP_NS	(3600ULL * 1000000000ULL)	/* idle flows expire */
+#define PC_FLOW_IDLE_NS		(120ULL * 1000000000ULL)	/* UDP, ICMP, other */
+
+/* Map names: the pins under the pin dir carry exactly these names. */
+#define PC_MAP_STATE		"pc_state"
+#define PC_MAP_SETTINGS		"pc_settings"
+#define PC_MAP_ADDR4		"pc_addr4"
+#define PC_MAP_ADDR6		"pc_addr6"
+#define PC_MAP_PORTS		"pc_ports"
+#define PC_MAP_FLOWS		"pc_flows"
+#define PC_MAP_FRAGS		"pc_frags"
+#define PC_MAP_REASON_STATS	"pc_reason_stats"
+#define PC_MAP_RULE_STATS	"pc_rule_stats"
+#define PC_MAP_RULE_META	"pc_rule_meta"
+#define PC_MAP_IFACES		"pc_ifaces"
+#define PC_DEFAULT_PIN_DIR	"/sys/fs/bpf/portcullis"
+
+/* Host modes, in escalation order. */
+enum pc_mode {
+	PC_MODE_NORMAL = 0,
+	PC_MODE_LOCKDOWN = 1,
+	PC_MODE_QUARANTINE = 2,
+	PC_MODE_COUNT,
+};
+
+enum pc_dir {
+	PC_DIR_INGRESS = 0,
+	PC_DIR_EGRESS = 1,
+	PC_DIR_COUNT,
+};
+
+/* Zero is deny, so an all-zero (never written) value fails secure. */
+enum pc_action {
+	PC_ACT_DENY = 0,
+	PC_ACT_ALLOW = 1,
+};
+
+/* Why a packet got its verdict; counted per direction. */
+enum pc_reason {
+	PC_R_PASS_RULE = 0,	/* an allow rule of the current mode */
+	PC_R_PASS_MGMT,		/* management allowlist */
+	PC_R_PASS_DEFAULT,	/* normal-mode default allow */
+	PC_R_PASS_FLOW,		/* reply of an allowed flow */
+	PC_R_PASS_RELATED,	/* ICMP error about an allowed flow */
+	PC_R_PASS_FRAG,		/* non-first fragment of a passed packet */
+	PC_R_PASS_ARP,
+	PC_R_PASS_ND,		/* IPv6 neighbour discovery */
+	PC_R_PASS_AUDIT,	/* would have dropped; audit mode passed it */
+	PC_R_DROP_DEFAULT,	/* normal-mode default deny */
+	PC_R_DROP_DENY,		/* explicit deny rule */
+	PC_R_DROP_LOCKDOWN,	/* nothing allows it in lockdown */
+	PC_R_DROP_QUARANTINE,	/* nothing allows it in quarantine */
+	PC_R_DROP_MALFORMED,	/* truncated or malformed frame */
+	PC_R_DROP_FRAGMENT,	/* non-first fragment we cannot vouch for */
+	PC_R_DROP_L2,		/* not IP (and not allowed ARP) */
+	PC_R_DROP_NOPOLICY,	/* programs attached but no policy loaded */
+	PC_REASON_COUNT,
+};
+
+#define PC_REASON_IS_DROP(r)	((r) >= PC_R_DROP_DEFAULT)
+
+/* pc_state indices: one __u32 each, so every update is a single word. */
+enum pc_state_key {
+	PC_STATE_ACTIVE_SLOT = 0,	/* which settings/rule slot is live */
+	PC_STATE_MODE = 1,		/* enum pc_mode; unknown values act as quarantine */
+	PC_STATE_COUNT,
+};
+
+/* Protocol classes used as the port-trie key. */
+enum pc_proto_class {
+	PC_PC_OTHER = 0,	/* any IP protocol without a class of its own */
+	PC_PC_TCP = 6,
+	PC_PC_UDP = 17,
+	PC_PC_ICMP = 1,
+	PC_PC_ICMPV6 = 58,
+	PC_PC_NOPORT = 255,	/* non-first fragment: address-only rules */
+};
+
+/* pc_settings flags */
+#define PC_F_AUDIT	(1U << 0)	/* normal mode: count would-be drops, pass */
+#define PC_F_ALLOW_ARP	(1U << 1)
+#define PC_F_ALLOW_ND	(1U << 2)
+
+/* A set of rule indices; bit i = rule i. Lower index wins ties. */
+struct pc_ruleset {
+	__u64 bits[PC_RULE_WORDS];
+};
+
+/* pc_settings value, one per slot. */
+struct pc_settings {
+	__u32 generation;		/* 0 = slot empty: drop, reason NOPOLICY */
+	__u8 default_action[PC_DIR_COUNT];	/* normal mode, enum pc_action */
+	__u8 flags;
+	__u8 nrules;
+	struct pc_ruleset mgmt;			/* pass in every mode */
+	struct pc_ruleset deny[PC_MODE_COUNT];
+	struct pc_ruleset allow[PC_MODE_COUNT];
+};
+
+/* LPM keys carry the slot first, so both policies live side by side. */
+struct pc_addr4_key {
+	__u32 prefixlen;	/* 32 + CIDR length */
+	__u32 slot;
+	__u8 addr[4];
+};
+
+struct pc_addr6_key {
+	__u32 prefixlen;	/* 32 + CIDR length */
+	__u32 slot;
+	__u8 addr[16];
+};
+
+/* Rules whose CIDR covers the prefix, for each direction. */
+struct pc_addr_val {
+	struct pc_ruleset dir[PC_DIR_COUNT];
+};
+
+struct pc_port_key {
+	__u32 prefixlen;	/* 32 + port prefix length */
+	__u8 slot;
+	__u8 dir;
+	__u8 pclass;		/* enum pc_proto_class */
+	__u8 pad;
+	__u8 port[2];		/* network order */
+	__u8 pad2[2];
+};
+
+/* Flow table key: seen from the host (local/remote), same both ways. */
+struct pc_flow_key {
+	__u8 family;		/* 4 or 6 */
+	__u8 proto;
+	__u16 lport;		/* network order; ICMP echo: the echo id */
+	__u16 rport;
+	__u16 pad;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+struct pc_flow {
+	__u64 created_ns;	/* bpf_ktime_get_boot_ns() */
+	__u64 last_ns;		/* refreshed at most once a second */
+	__u32 generation;	/* policy generation that last vouched for it */
+	__u8 mode;		/* mode in which it was last vouched for */
+	__u8 dir;		/* direction of the packet that opened it */
+	__u8 pad[2];
+};
+
+struct pc_frag_key {
+	__u8 family;
+	__u8 proto;
+	__u8 dir;
+	__u8 pad;
+	__u32 id;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+struct pc_frag {
+	__u8 pass;
+	__u8 reason;
+	__u16 rule;
+	__u32 generation;	/* a pass holds only under the same */
+	__u8 mode;		/* generation and mode */
+	__u8 pad[3];
+};
+
+/* Per-CPU counters for pc_reason_stats and pc_rule_stats. */
+struct pc_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+#define PC_RULE_NONE		0xffff
+#define PC_REASON_KEY(dir, reason)	((dir) * PC_REASON_COUNT + (reason))
+#define PC_RULE_KEY(slot, rule)		((slot) * PC_MAX_RULES + (rule))
+
+/* pc_rule_meta value: what the CLI shows; the datapath never reads it. */
+struct pc_rule_meta {
+	char name[PC_NAME_LEN];
+	__u8 used;
+	__u8 action;		/* enum pc_action */
+	__u8 dirs;		/* bit per enum pc_dir */
+	__u8 modes;		/* bit per enum pc_mode */
+	__u8 proto;		/* 0 = any */
+	__u8 mgmt;
+	__u16 nports;		/* port ranges; 0 = any */
+	__u32 ncidrs;		/* 0 = any address */
+	__u16 port_lo;		/* first range, host order */
+	__u16 port_hi;
+	char cidr[48];		/* first CIDR, text */
+};
+
+/* XDP attach modes */
+enum pc_xdp_mode {
+	PC_XDP_AUTO = 0,
+	PC_XDP_NATIVE = 1,
+	PC_XDP_GENERIC = 2,
+};
+
+/* pc_ifaces value: where the programs are attached. */
+struct pc_iface {
+	__u32 ifindex;		/* 0 = unused entry */
+	__u8 xdp_mode;		/* enum pc_xdp_mode actually in use */
+	__u8 tc_attached;
+	__u8 clsact_created;	/* we created clsact, so detach removes it */
+	__u8 pad;
+	__u64 netns_ino;	/* namespace the ifindex belongs to */
+	char name[PC_IFNAME_LEN];
+};
+
+#define PC_TC_HANDLE	0x50c	/* our egress filter: handle and priority */
+#define PC_TC_PRIO	1
+
+#endif /* PORTCULLIS_H */
