@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/* Per-CPU counters summed over every possible CPU. */
+#ifndef PC_STATS_H
+#define PC_STATS_H
+
+#include "pins.h"
+
+int pc_reason_counter(const struct pc_maps *m, enum pc_dir dir,
+		      enum pc_reason r, struct pc_counter *out);
+int pc_rule_counter(const struct pc_maps *m, __u32 slot, __u32 rule,
+		    struct pc_counter *out);
+const char *pc_reason_name(enum pc_reason r);
+
+#endif /* PC_STATS_H */
