@@ -1,0 +1,262 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Atomic policy replacement.
+ *
+ *   1. empty the inactive slot (leftovers of an apply that failed);
+ *   2. write the new rule sets, names and counters into it;
+ *   3. write its settings with a new generation number;
+ *   4. flip PC_STATE_ACTIVE_SLOT: one __u32 update, the only moment the
+ *      datapath changes policy; a packet sees the old or the new, whole;
+ *   5. wait for programs still running on the old slot, then empty it.
+ *
+ * A failure in 1-3 (map full, no memory) empties the inactive slot again
+ * and leaves the old policy enforcing.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "apply.h"
+#include "log.h"
+
+/* Collect, then delete: deleting while walking an LPM trie skips keys. */
+static int slot_clear(int fd, size_t key_size, size_t slot_off, size_t slot_len,
+		      __u32 slot)
+{
+	size_t n = 0, cap = 0;
+	char *keys = NULL, *cur = NULL;
+	char next[64], prev[64];
+	int err = 0;
+
+	while (!bpf_map_get_next_key(fd, cur, next)) {
+		__u32 s = 0;
+
+		memcpy(&s, next + slot_off, slot_len);
+		if (s == slot) {
+			if (n == cap) {
+				size_t ncap = cap ? cap * 2 : 1024;
+				char *nk = realloc(keys, ncap * key_size);
+
+				if (!nk) {
+					err = -ENOMEM;
+					goto out;
+				}
+				keys = nk;
+				cap = ncap;
+			}
+			memcpy(keys + n * key_size, next, key_size);
+			n++;
+		}
+		memcpy(prev, next, key_size);
+		cur = prev;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_delete_elem(fd, keys + i * key_size) && errno != ENOENT)
+			err = -errno;
+out:
+	free(keys);
+	return err;
+}
+
+static int slot_clear_all(const struct pc_maps *m, __u32 slot)
+{
+	int err;
+
+	err = slot_clear(m->addr4, sizeof(struct pc_addr4_key),
+			 offsetof(struct pc_addr4_key, slot), 4, slot);
+	if (!err)
+		err = slot_clear(m->addr6, sizeof(struct pc_addr6_key),
+				 offsetof(struct pc_addr6_key, slot), 4, slot);
+	if (!err)
+		err = slot_clear(m->ports, sizeof(struct pc_port_key),
+				 offsetof(struct pc_port_key, slot), 1, slot);
+	return err;
+}
+
+static int write_rules(const struct pc_maps *m, const struct pc_compiled *c,
+		       __u32 slot, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->naddrs; i++) {
+		const struct pc_addr_entry *e = &c->addrs[i];
+		int fd = e->family == 4 ? m->addr4 : m->addr6;
+		struct pc_addr4_key k4 = { 32 + e->plen, slot, {} };
+		struct pc_addr6_key k6 = { 32 + e->plen, slot, {} };
+		void *key = e->family == 4 ? (void *)&k4 : (void *)&k6;
+
+		memcpy(k4.addr, e->addr, 4);
+		memcpy(k6.addr, e->addr, 16);
+		if (bpf_map_update_elem(fd, key, &e->val, BPF_ANY)) {
+			int ret = -errno;
+
+			snprintf(err, errlen,
+				 "writing address %zu of %zu into %s: %s%s", i + 1,
+				 c->naddrs, e->family == 4 ? PC_MAP_ADDR4 : PC_MAP_ADDR6,
+				 strerror(-ret),
+				 ret == -ENOSPC || ret == -E2BIG ?
+				 " (map full: too many CIDRs)" : "");
+			return ret;
+		}
+	}
+	for (size_t i = 0; i < c->nports; i++) {
+		const struct pc_port_entry *e = &c->ports[i];
+		struct pc_port_key k = {
+			.prefixlen = 32 + e->plen, .slot = slot, .dir = e->dir,
+			.pclass = e->pclass,
+			.port = { e->port >> 8, e->port & 0xff },
+		};
+
+		if (bpf_map_update_elem(m->ports, &k, &e->val, BPF_ANY)) {
+			int ret = -errno;
+
+			snprintf(err, errlen, "writing port entry %zu of %zu: %s",
+				 i + 1, c->nports, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Per-rule counters of the new slot start from those of the rule with
+ * the same name in the old one, so a reload loses no history.
+ */
+static int write_meta_and_counters(const struct pc_maps *m,
+				   const struct pc_compiled *c, __u32 slot,
+				   __u32 old_slot)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct pc_rule_meta old_meta;
+	struct pc_counter *vals;
+	int err = 0;
+
+	if (ncpus <= 0)
+		return -EINVAL;
+	vals = calloc(ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (__u32 i = 0; i < PC_MAX_RULES && !err; i++) {
+		__u32 key = PC_RULE_KEY(slot, i);
+
+		memset(vals, 0, ncpus * sizeof(*vals));
+		for (__u32 j = 0; c->meta[i].used && j < PC_MAX_RULES; j++) {
+			__u32 okey = PC_RULE_KEY(old_slot, j);
+
+			if (bpf_map_lookup_elem(m->rule_meta, &okey, &old_meta))
+				break;
+			if (old_meta.used &&
+			    !strcmp(old_meta.name, c->meta[i].name)) {
+				bpf_map_lookup_elem(m->rule_stats, &okey, vals);
+				break;
+			}
+		}
+		if (bpf_map_update_elem(m->rule_stats, &key, vals, BPF_ANY) ||
+		    bpf_map_update_elem(m->rule_meta, &key, &c->meta[i], BPF_ANY))
+			err = -errno;
+	}
+	free(vals);
+	return err;
+}
+
+/*
+ * Wait until no program still runs on the old slot. Updating a
+ * map-in-map makes the kernel call synchronize_rcu() before returning
+ * (maybe_wait_bpf_programs() in kernel/bpf/syscall.c): exactly the
+ * guarantee we need, as XDP and TC programs run under RCU.
+ */
+static void wait_for_programs(void)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts);
+	int inner, outer = -1;
+	__u32 key = 0;
+
+	inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 4, 1, NULL);
+	if (inner >= 0) {
+		opts.inner_map_fd = inner;
+		outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, NULL, 4, 4,
+				       1, &opts);
+	}
+	if (outer < 0 || bpf_map_update_elem(outer, &key, &inner, BPF_ANY)) {
+		/* Far longer than any program run, should the trick fail. */
+		pr_debug("map-in-map RCU wait unavailable, sleeping\n");
+		usleep(100000);
+	}
+	if (outer >= 0)
+		close(outer);
+	if (inner >= 0)
+		close(inner);
+}
+
+int pc_active_settings(const struct pc_maps *m, __u32 *slot,
+		       struct pc_settings *s)
+{
+	__u32 active;
+	int err;
+
+	err = pc_state_get(m, PC_STATE_ACTIVE_SLOT, &active);
+	if (err)
+		return err;
+	active &= 1;
+	if (slot)
+		*slot = active;
+	return bpf_map_lookup_elem(m->settings, &active, s) ? -errno : 0;
+}
+
+int pc_apply(const struct pc_maps *m, const struct pc_compiled *c,
+	     __u32 *generation, char *err, size_t errlen)
+{
+	struct pc_settings cur, next;
+	__u32 slot, old_slot;
+	int ret;
+
+	ret = pc_active_settings(m, &old_slot, &cur);
+	if (ret) {
+		snprintf(err, errlen, "reading active policy: %s", strerror(-ret));
+		return ret;
+	}
+	slot = !old_slot;
+
+	ret = slot_clear_all(m, slot);
+	if (ret) {
+		snprintf(err, errlen, "clearing inactive slot: %s", strerror(-ret));
+		return ret;
+	}
+	ret = write_rules(m, c, slot, err, errlen);
+	if (!ret) {
+		ret = write_meta_and_counters(m, c, slot, old_slot);
+		if (ret)
+			snprintf(err, errlen, "writing rule names and counters: %s",
+				 strerror(-ret));
+	}
+	if (!ret) {
+		next = c->settings;
+		next.generation = cur.generation + 1 ? cur.generation + 1 : 1;
+		if (bpf_map_update_elem(m->settings, &slot, &next, BPF_ANY)) {
+			ret = -errno;
+			snprintf(err, errlen, "writing settings: %s", strerror(-ret));
+		}
+	}
+	if (ret) {
+		/* The old policy never stopped enforcing; tidy up after us. */
+		slot_clear_all(m, slot);
+		return ret;
+	}
+
+	ret = pc_state_set(m, PC_STATE_ACTIVE_SLOT, slot);
+	if (ret) {
+		snprintf(err, errlen, "switching to the new policy: %s",
+			 strerror(-ret));
+		slot_clear_all(m, slot);
+		return ret;
+	}
+	if (generation)
+		*generation = next.generation;
+
+	wait_for_programs();
+	if (slot_clear_all(m, old_slot))
+		pr_warn("could not free the previous policy's entries\n");
+	return 0;
+}

@@ -1,0 +1,163 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+#include <bpf/bpf.h>
+#include "pins.h"
+#include "portcullis.skel.h"
+
+#define BPF_FS "/sys/fs/bpf"
+
+const char *pc_pin_dir(const char *opt)
+{
+	const char *env = getenv("PORTCULLIS_PIN_DIR");
+
+	if (opt && *opt)
+		return opt;
+	if (env && *env)
+		return env;
+	return PC_DEFAULT_PIN_DIR;
+}
+
+static bool is_bpffs(const char *path)
+{
+	struct statfs st;
+
+	return !statfs(path, &st) && st.f_type == BPF_FS_MAGIC;
+}
+
+int pc_pin_dir_prepare(const char *pin_dir)
+{
+	if (!is_bpffs(BPF_FS)) {
+		/* As bpftool and cilium do: pins need a bpffs to live in. */
+		if (mount("bpf", BPF_FS, "bpf", 0, "mode=0700")) {
+			int err = -errno;
+
+			fprintf(stderr, "Couldn't mount bpffs on %s: %s\n",
+				BPF_FS, strerror(-err));
+			return err;
+		}
+	}
+	if (mkdir(pin_dir, 0700) && errno != EEXIST) {
+		int err = -errno;
+
+		fprintf(stderr, "Couldn't create pin dir '%s': %s\n", pin_dir,
+			strerror(-err));
+		return err;
+	}
+	if (!is_bpffs(pin_dir)) {
+		fprintf(stderr, "Pin dir '%s' is not on a bpf filesystem\n",
+			pin_dir);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int open_one(const char *pin_dir, const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
+	return bpf_obj_get(path);
+}
+
+int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
+{
+	struct { int *fd; const char *name; } all[] = {
+		{ &m->state, PC_MAP_STATE },
+		{ &m->settings, PC_MAP_SETTINGS },
+		{ &m->addr4, PC_MAP_ADDR4 },
+		{ &m->addr6, PC_MAP_ADDR6 },
+		{ &m->ports, PC_MAP_PORTS },
+		{ &m->flows, PC_MAP_FLOWS },
+		{ &m->frags, PC_MAP_FRAGS },
+		{ &m->reason_stats, PC_MAP_REASON_STATS },
+		{ &m->rule_stats, PC_MAP_RULE_STATS },
+		{ &m->rule_meta, PC_MAP_RULE_META },
+		{ &m->ifaces, PC_MAP_IFACES },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		*all[i].fd = -1;
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		*all[i].fd = open_one(pin_dir, all[i].name);
+		if (*all[i].fd < 0) {
+			int err = -errno;
+
+			pc_maps_close(m);
+			return err;
+		}
+	}
+	return 0;
+}
+
+void pc_maps_from_skel(struct portcullis_bpf *skel, struct pc_maps *m)
+{
+	m->state = bpf_map__fd(skel->maps.pc_state);
+	m->settings = bpf_map__fd(skel->maps.pc_settings);
+	m->addr4 = bpf_map__fd(skel->maps.pc_addr4);
+	m->addr6 = bpf_map__fd(skel->maps.pc_addr6);
+	m->ports = bpf_map__fd(skel->maps.pc_ports);
+	m->flows = bpf_map__fd(skel->maps.pc_flows);
+	m->frags = bpf_map__fd(skel->maps.pc_frags);
+	m->reason_stats = bpf_map__fd(skel->maps.pc_reason_stats);
+	m->rule_stats = bpf_map__fd(skel->maps.pc_rule_stats);
+	m->rule_meta = bpf_map__fd(skel->maps.pc_rule_meta);
+	m->ifaces = bpf_map__fd(skel->maps.pc_ifaces);
+}
+
+void pc_maps_close(struct pc_maps *m)
+{
+	int *fds = (int *)m;
+
+	for (size_t i = 0; i < sizeof(*m) / sizeof(int); i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+int pc_lock(const char *pin_dir)
+{
+	int fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+void pc_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);	/* closing drops the flock */
+}
+
+int pc_state_get(const struct pc_maps *m, enum pc_state_key k, __u32 *val)
+{
+	__u32 key = k;
+
+	return bpf_map_lookup_elem(m->state, &key, val) ? -errno : 0;
+}
+
+int pc_state_set(const struct pc_maps *m, enum pc_state_key k, __u32 val)
+{
+	__u32 key = k;
+
+	return bpf_map_update_elem(m->state, &key, &val, BPF_ANY) ? -errno : 0;
+}

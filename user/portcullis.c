@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * portcullis: the operator's CLI. Every command works on the pinned maps
+ * directly, so it works the same whether portcullisd runs or not.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include "apply.h"
+#include "attach.h"
+#include "compile.h"
+#include "lockout.h"
+#include "log.h"
+#include "pins.h"
+#include "policy.h"
+#include "stats.h"
+
+static const char *pin_dir;
+
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *args;
+	const char *help;
+};
+
+static void usage(FILE *f);
+
+/* Open the pinned maps, explaining the usual reasons it fails. */
+static int open_maps(struct pc_maps *m)
+{
+	int err;
+
+	if (geteuid() != 0) {
+		pr_warn("portcullis must run as root (the maps are root-only)\n");
+		return -EPERM;
+	}
+	err = pc_maps_open_pinned(pin_dir, m);
+	if (err == -ENOENT)
+		pr_warn("nothing loaded at %s: start portcullisd --policy FILE "
+			"(or set --pin-dir / $PORTCULLIS_PIN_DIR)\n", pin_dir);
+	else if (err)
+		pr_warn("Couldn't open pinned maps in %s: %s\n", pin_dir,
+			strerror(-err));
+	return err;
+}
+
+static const char *action_name(__u8 a)
+{
+	return a == PC_ACT_ALLOW ? "allow" : "deny";
+}
+
+static void format_dirs(__u8 dirs, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s", dirs == 3 ? "both" :
+		 dirs == (1 << PC_DIR_EGRESS) ? "egress" : "ingress");
+}
+
+static void format_modes(__u8 modes, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (int m = 0; m < PC_MODE_COUNT; m++)
+		if (modes & (1 << m))
+			off += snprintf(buf + off, len - off, "%s%s",
+					off ? "," : "", pc_mode_name(m));
+}
+
+static void format_match(const struct pc_rule_meta *r, char *buf, size_t len)
+{
+	char ports[40] = "";
+
+	if (r->nports && r->port_lo == r->port_hi)
+		snprintf(ports, sizeof(ports), " port %u%s", r->port_lo,
+			 r->nports > 1 ? " +more" : "");
+	else if (r->nports)
+		snprintf(ports, sizeof(ports), " ports %u-%u%s", r->port_lo,
+			 r->port_hi, r->nports > 1 ? " +more" : "");
+	if (!r->ncidrs)
+		snprintf(buf, len, "%s any%s", pc_proto_name(r->proto), ports);
+	else if (r->ncidrs == 1)
+		snprintf(buf, len, "%s %s%s", pc_proto_name(r->proto), r->cidr,
+			 ports);
+	else
+		snprintf(buf, len, "%s %s +%u more%s", pc_proto_name(r->proto),
+			 r->cidr, r->ncidrs - 1, ports);
+}
+
+static int do_status(int argc, char **argv)
+{
+	struct pc_settings s;
+	struct pc_maps m;
+	struct pc_iface ifc;
+	__u32 slot, mode, key, next, nflows = 0;
+	struct pc_flow_key fk, *prev = NULL;
+	int err;
+
+	if (argc > 1) {
+		pr_warn("status takes no arguments\n");
+		return 2;
+	}
+	err = open_maps(&m);
+	if (err)
+		return 1;
+	pc_state_get(&m, PC_STATE_MODE, &mode);
+	err = pc_active_settings(&m, &slot, &s);
+	if (err) {
+		pr_warn("Couldn't read settings: %s\n", strerror(-err));
+		goto out;
+	}
+	printf("mode:        %s%s\n", pc_mode_name(mode),
+	       mode >= PC_MODE_COUNT ? " (unknown value: enforced as quarantine)" : "");
+	if (s.generation)
+		printf("policy:      generation %u, %u rules, defaults ingress %s / egress %s%s\n",
+		       s.generation, s.nrules,
+		       action_name(s.default_action[PC_DIR_INGRESS]),
+		       action_name(s.default_action[PC_DIR_EGRESS]),
+		       s.flags & PC_F_AUDIT ? ", AUDIT (drops counted, not dropped)" : "");
+	else
+		printf("policy:      none loaded (everything is dropped)\n");
+	printf("neighbours:  arp %s, nd %s\n",
+	       s.flags & PC_F_ALLOW_ARP ? "pass" : "drop",
+	       s.flags & PC_F_ALLOW_ND ? "pass" : "drop");
+	printf("interfaces: ");
+	next = 0;
+	for (key = 0; key < PC_MAX_IFACES; key++) {
+		if (bpf_map_lookup_elem(m.ifaces, &key, &ifc) || !ifc.ifindex)
+			continue;
+		printf(" %s (ifindex %u, xdp %s, tc egress)", ifc.name,
+		       ifc.ifindex, pc_xdp_mode_name(ifc.xdp_mode));
+		next++;
+	}
+	printf("%s\n", next ? "" : " none");
+	while (!bpf_map_get_next_key(m.flows, prev, &fk) && nflows < 10000000) {
+		nflows++;
+		prev = &fk;
+	}
+	printf("flows:       %u tracked (max %d)\n", nflows, PC_MAX_FLOWS);
+	printf("\n%-20s %12s %14s %12s %14s\n", "reason", "ingress pkts",
+	       "ingress bytes", "egress pkts", "egress bytes");
+	for (int r = 0; r < PC_REASON_COUNT; r++) {
+		struct pc_counter in = {}, eg = {};
+
+		pc_reason_counter(&m, PC_DIR_INGRESS, r, &in);
+		pc_reason_counter(&m, PC_DIR_EGRESS, r, &eg);
+		printf("%-20s %12llu %14llu %12llu %14llu\n", pc_reason_name(r),
+		       (unsigned long long)in.packets, (unsigned long long)in.bytes,
+		       (unsigned long long)eg.packets, (unsigned long long)eg.bytes);
+	}
+out:
+	pc_maps_close(&m);
+	return err ? 1 : 0;
+}
+
+static int do_rules(int argc, char **argv)
+{
+	bool json = false;
+	struct pc_settings s;
+	struct pc_maps m;
+	__u32 slot;
+	int err, n = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json")) {
+			json = true;
+		} else {
+			pr_warn("rules: unknown option '%s' (only --json)\n", argv[i]);
+			return 2;
+		}
+	}
+	err = open_maps(&m);
+	if (err)
+		return 1;
+	err = pc_active_settings(&m, &slot, &s);
+	if (err) {
+		pr_warn("Couldn't read settings: %s\n", strerror(-err));
+		goto out;
+	}
+	if (json)
+		printf("[");
+	else
+		printf("%-4s %-24s %-6s %-7s %-26s %-26s %12s %14s\n", "#", "name",
+		       "action", "dir", "match", "modes", "packets", "bytes");
+	for (__u32 i = 0; s.generation && i < PC_MAX_RULES; i++) {
+		__u32 key = PC_RULE_KEY(slot, i);
+		struct pc_rule_meta r;
+		struct pc_counter c = {};
+		char dirs[8], modes[32], match[96];
+
+		if (bpf_map_lookup_elem(m.rule_meta, &key, &r) || !r.used)
+			continue;
+		pc_rule_counter(&m, slot, i, &c);
+		format_dirs(r.dirs, dirs, sizeof(dirs));
+		format_modes(r.mgmt ? 7 : r.modes, modes, sizeof(modes));
+		format_match(&r, match, sizeof(match));
+		if (json) {
+			/* Names are [A-Za-z0-9_.-]: nothing to escape. */
+			printf("%s\n  {\"index\": %u, \"name\": \"%s\", \"action\": \"%s\", "
+			       "\"management\": %s, \"direction\": \"%s\", \"modes\": \"%s\", "
+			       "\"match\": \"%s\", \"packets\": %llu, \"bytes\": %llu}",
+			       n ? "," : "", i, r.name,
+			       r.mgmt ? "allow" : action_name(r.action),
+			       r.mgmt ? "true" : "false", dirs, modes, match,
+			       (unsigned long long)c.packets,
+			       (unsigned long long)c.bytes);
+		} else {
+			printf("%-4u %-24s %-6s %-7s %-26s %-26s %12llu %14llu\n", i,
+			       r.name, r.mgmt ? "mgmt" : action_name(r.action),
+			       dirs, match, modes, (unsigned long long)c.packets,
+			       (unsigned long long)c.bytes);
+		}
+		n++;
+	}
+	if (json)
+		printf("%s]\n", n ? "\n" : "");
+	else if (!s.generation)
+		printf("(no policy loaded)\n");
+out:
+	pc_maps_close(&m);
+	return err ? 1 : 0;
+}
+
+static int do_mode(int argc, char **argv)
+{
+	enum pc_mode mode;
+	struct pc_maps m;
+	__u32 old;
+	int err;
+
+	if (argc != 2 || pc_mode_parse(argv[1], &mode)) {
+		pr_warn("usage: portcullis mode normal|lockdown|quarantine\n");
+		return 2;
+	}
+	err = open_maps(&m);
+	if (err)
+		return 1;
+	pc_state_get(&m, PC_STATE_MODE, &old);
+	/* One word in a pinned map: the datapath enforces it at once. */
+	err = pc_state_set(&m, PC_STATE_MODE, mode);
+	if (err)
+		pr_warn("Couldn't set mode: %s\n", strerror(-err));
+	else
+		printf("mode: %s -> %s\n", pc_mode_name(old), pc_mode_name(mode));
+	pc_maps_close(&m);
+	return err ? 1 : 0;
+}
+
+/* What applying p would change, by rule name. */
+static void dry_run_report(const struct pc_maps *m, const struct pc_policy *p,
+			   const struct pc_compiled *c)
+{
+	struct pc_settings s;
+	__u32 slot;
+	int changes = 0;
+
+	if (pc_active_settings(m, &slot, &s) || !s.generation) {
+		printf("no policy loaded: all %zu rules would be added\n", p->nrules);
+		return;
+	}
+	for (int d = 0; d < PC_DIR_COUNT; d++)
+		if (s.default_action[d] != c->settings.default_action[d]) {
+			printf("~ default %s: %s -> %s\n", pc_dir_name(d),
+			       action_name(s.default_action[d]),
+			       action_name(c->settings.default_action[d]));
+			changes++;
+		}
+	if (s.flags != c->settings.flags) {
+		printf("~ flags: audit %d->%d, arp %d->%d, nd %d->%d\n",
+		       !!(s.flags & PC_F_AUDIT), !!(c->settings.flags & PC_F_AUDIT),
+		       !!(s.flags & PC_F_ALLOW_ARP), !!(c->settings.flags & PC_F_ALLOW_ARP),
+		       !!(s.flags & PC_F_ALLOW_ND), !!(c->settings.flags & PC_F_ALLOW_ND));
+		changes++;
+	}
+	/* Old rules: removed or changed. */
+	for (__u32 i = 0; i < PC_MAX_RULES; i++) {
+		__u32 key = PC_RULE_KEY(slot, i);
+		struct pc_rule_meta old;
+		int found = -1;
+
+		if (bpf_map_lookup_elem(m->rule_meta, &key, &old) || !old.used)
+			continue;
+		for (int j = 0; j < PC_MAX_RULES; j++)
+			if (c->meta[j].used && !strcmp(c->meta[j].name, old.name))
+				found = j;
+		if (found < 0) {
+			printf("- %s\n", old.name);
+			changes++;
+		} else if (memcmp(&old, &c->meta[found], sizeof(old)) || found != (int)i) {
+			printf("~ %s%s\n", old.name,
+			       found != (int)i ? " (moved: precedence changes)" : "");
+			changes++;
+		}
+	}
+	for (size_t j = 0; j < p->nrules; j++) {
+		bool known = false;
+
+		for (__u32 i = 0; i < PC_MAX_RULES && !known; i++) {
+			__u32 key = PC_RULE_KEY(slot, i);
+			struct pc_rule_meta old;
+
+			if (!bpf_map_lookup_elem(m->rule_meta, &key, &old) &&
+			    old.used && !strcmp(old.name, c->meta[j].name))
+				known = true;
+		}
+		if (!known) {
+			printf("+ %s\n", c->meta[j].name);
+			changes++;
+		}
+	}
+	printf("%d change%s (generation %u is live)\n", changes,
+	       changes == 1 ? "" : "s", s.generation);
+}
+
+static int do_apply(int argc, char **argv)
+{
+	bool dry_run = false, force = false;
+	const char *path = NULL;
+	struct pc_policy p = {};
+	struct pc_compiled c = {};
+	struct pc_maps m;
+	char err[512], why[512];
+	__u32 gen;
+	int ret, lock;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--dry-run"))
+			dry_run = true;
+		else if (!strcmp(argv[i], "--force"))
+			force = true;
+		else if (argv[i][0] == '-' || path) {
+			pr_warn("usage: portcullis apply FILE [--dry-run] [--force]\n");
+			return 2;
+		} else
+			path = argv[i];
+	}
+	if (!path) {
+		pr_warn("usage: portcullis apply FILE [--dry-run] [--force]\n");
+		return 2;
+	}
+	ret = pc_policy_load_file(path, &p, err, sizeof(err));
+	if (ret) {
+		pr_warn("policy refused: %s\n", err);
+		return 1;
+	}
+	if (pc_lockout_check(&p, getenv("SSH_CONNECTION"), why, sizeof(why))) {
+		if (!force && !dry_run) {
+			pr_warn("policy refused (anti-lockout): %s; use --force to apply anyway\n",
+				why);
+			pc_policy_free(&p);
+			return 1;
+		}
+		printf("anti-lockout: %s%s\n", why, dry_run ? "" : " (overridden by --force)");
+	}
+	ret = pc_compile(&p, &c, err, sizeof(err));
+	if (ret) {
+		pr_warn("policy refused: %s\n", err);
+		pc_policy_free(&p);
+		return 1;
+	}
+	if (open_maps(&m)) {
+		ret = -1;
+		goto out;
+	}
+	if (dry_run) {
+		dry_run_report(&m, &p, &c);
+		printf("dry run: nothing changed\n");
+		goto out_maps;
+	}
+	lock = pc_lock(pin_dir);
+	if (lock < 0) {
+		pr_warn("Couldn't lock %s: %s\n", pin_dir, strerror(-lock));
+		ret = lock;
+		goto out_maps;
+	}
+	ret = pc_apply(&m, &c, &gen, err, sizeof(err));
+	pc_unlock(lock);
+	if (ret)
+		pr_warn("policy not applied, previous policy still enforcing: %s\n", err);
+	else
+		printf("applied %s: generation %u, %zu rules\n", path, gen, p.nrules);
+	if (!ret && p.nifaces)
+		printf("note: interfaces are attached by portcullisd; send it SIGHUP "
+		       "to follow interface changes\n");
+out_maps:
+	pc_maps_close(&m);
+out:
+	pc_compiled_free(&c);
+	pc_policy_free(&p);
+	return ret ? 1 : 0;
+}
+
+static int do_detach(int argc, char **argv)
+{
+	int err;
+
+	if (argc > 1) {
+		pr_warn("detach takes no arguments\n");
+		return 2;
+	}
+	if (geteuid() != 0) {
+		pr_warn("portcullis must run as root\n");
+		return 1;
+	}
+	err = pc_detach_all(pin_dir);
+	if (err == -ENOENT) {
+		pr_warn("nothing loaded at %s\n", pin_dir);
+		return 1;
+	}
+	if (err) {
+		pr_warn("detach incomplete: %s; pins kept so you can retry\n",
+			strerror(-err));
+		return 1;
+	}
+	printf("detached: enforcement removed, pins under %s deleted\n", pin_dir);
+	return 0;
+}
+
+static int do_help(int argc, char **argv)
+{
+	usage(stdout);
+	return 0;
+}
+
+static const struct cmd cmds[] = {
+	{ "status", do_status, "", "mode, policy, interfaces, counters per reason" },
+	{ "rules", do_rules, "[--json]", "each rule with its packets and bytes" },
+	{ "mode", do_mode, "normal|lockdown|quarantine", "switch mode (works with the daemon down)" },
+	{ "apply", do_apply, "FILE [--dry-run] [--force]", "replace the policy atomically" },
+	{ "detach", do_detach, "", "remove programs and pins: enforcement stops" },
+	{ "help", do_help, "", "this help" },
+	{},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: portcullis [--pin-dir DIR] COMMAND [ARGS]\n\nCommands:\n");
+	for (const struct cmd *c = cmds; c->name; c++)
+		fprintf(f, "  %-8s %-30s %s\n", c->name, c->args, c->help);
+	fprintf(f, "\nThe pin dir defaults to $PORTCULLIS_PIN_DIR, else "
+		PC_DEFAULT_PIN_DIR ".\nSee portcullis(8) in README.md.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "pin-dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	const char *dir = NULL;
+	int c;
+
+	/* Options before the command only; the command parses the rest. */
+	while ((c = getopt_long(argc, argv, "+d:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	pin_dir = pc_pin_dir(dir);
+	for (const struct cmd *cmd = cmds; cmd->name; cmd++)
+		if (!strcmp(cmd->name, argv[optind]))
+			return cmd->fn(argc - optind, argv + optind);
+	pr_warn("unknown command '%s'\n\n", argv[optind]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include <errno.h>
+#include <stdlib.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "stats.h"
+
+static const char *const reason_names[PC_REASON_COUNT] = {
+	[PC_R_PASS_RULE] = "pass_rule",
+	[PC_R_PASS_MGMT] = "pass_management",
+	[PC_R_PASS_DEFAULT] = "pass_default",
+	[PC_R_PASS_FLOW] = "pass_established",
+	[PC_R_PASS_RELATED] = "pass_related_icmp",
+	[PC_R_PASS_FRAG] = "pass_fragment",
+	[PC_R_PASS_ARP] = "pass_arp",
+	[PC_R_PASS_ND] = "pass_nd",
+	[PC_R_PASS_AUDIT] = "pass_audit",
+	[PC_R_DROP_DEFAULT] = "drop_default",
+	[PC_R_DROP_DENY] = "drop_deny_rule",
+	[PC_R_DROP_LOCKDOWN] = "drop_lockdown",
+	[PC_R_DROP_QUARANTINE] = "drop_quarantine",
+	[PC_R_DROP_MALFORMED] = "drop_malformed",
+	[PC_R_DROP_FRAGMENT] = "drop_fragment",
+	[PC_R_DROP_L2] = "drop_non_ip",
+	[PC_R_DROP_NOPOLICY] = "drop_no_policy",
+};
+
+const char *pc_reason_name(enum pc_reason r)
+{
+	return r < PC_REASON_COUNT ? reason_names[r] : "unknown";
+}
+
+/* Sum one key of a per-CPU counter map over every possible CPU. */
+static int percpu_sum(int fd, __u32 key, struct pc_counter *out)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	struct pc_counter *vals;
+	int err = 0;
+
+	if (ncpus <= 0)
+		return ncpus ? ncpus : -EINVAL;
+	vals = calloc(ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	out->packets = out->bytes = 0;
+	if (bpf_map_lookup_elem(fd, &key, vals)) {
+		err = -errno;
+	} else {
+		for (int i = 0; i < ncpus; i++) {
+			out->packets += vals[i].packets;
+			out->bytes += vals[i].bytes;
+		}
+	}
+	free(vals);
+	return err;
+}
+
+int pc_reason_counter(const struct pc_maps *m, enum pc_dir dir,
+		      enum pc_reason r, struct pc_counter *out)
+{
+	return percpu_sum(m->reason_stats, PC_REASON_KEY(dir, r), out);
+}
+
+int pc_rule_counter(const struct pc_maps *m, __u32 slot, __u32 rule,
+		    struct pc_counter *out)
+{
+	return percpu_sum(m->rule_stats, PC_RULE_KEY(slot, rule), out);
+}
