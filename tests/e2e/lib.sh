@@ -1,0 +1,238 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# Shared by tests/e2e/run.sh and tests/demo.sh (sourced): the lab with its
+# servers, portcullisd in the node namespace, the CLI, bounded probes and
+# teardown. Callers set a trap calling e2e_teardown on EXIT.
+
+E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=../lab.sh
+. "$E2E_ROOT/tests/lab.sh"
+
+PCD=${PCD:-$E2E_ROOT/build/portcullisd}
+PCCLI=${PCCLI:-$E2E_ROOT/build/portcullis}
+PY=/usr/bin/python3	# Debian's; the python3 first on PATH is another build
+TRAFFIC=$E2E_ROOT/tests/e2e/traffic.py
+LAB_POLICY=$E2E_ROOT/tests/policies/lab-normal.yaml
+E2E_XDP_MODE=${E2E_XDP_MODE:-auto}
+
+LAB_ID=$(lab_prefix)
+PIN_DIR=/sys/fs/bpf/pc-e2e-$$
+PORTCULLIS_PIN_DIR=$PIN_DIR
+export PORTCULLIS_PIN_DIR
+# The anti-lockout check looks at the operator's SSH session; the lab's
+# policies know nothing of it, and no lab traffic goes over it.
+unset SSH_CONNECTION
+
+WORK=
+BG_PIDS=()		# every background process we started (timeout wrappers)
+DAEMON_WRAP=		# timeout(1) around the daemon
+DAEMON_PID=		# the daemon itself
+DAEMON_LOG=
+DAEMON_STARTS=0
+ACTIVE_POLICY=		# the file the daemon reads on start and SIGHUP
+
+# Lab servers: "NS PROTO PORT" (NS is node or peer).
+LAB_SERVERS=(
+	"node tcp 8080" "node tcp 9090" "node tcp 22"
+	"node udp 5000" "node udp 5001"
+	"peer tcp 7000" "peer udp 7001"
+)
+SERVER_LIFETIME=900
+
+ns_of()
+{
+	case $1 in
+	node) echo "$LAB_NODE" ;;
+	peer) echo "$LAB_PEER" ;;
+	mgmt) echo "$LAB_MGMT" ;;
+	*) echo "$1" ;;
+	esac
+}
+
+# wait_for_line FILE REGEX SECONDS [PID]: poll, stop early if PID dies.
+wait_for_line()
+{
+	local file=$1 re=$2 tenths=$(($3 * 10)) pid=${4:-} i
+	for ((i = 0; i < tenths; i++)); do
+		grep -Eq -- "$re" "$file" 2>/dev/null && return 0
+		if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+			grep -Eq -- "$re" "$file" 2>/dev/null
+			return
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_for_count FILE REGEX N SECONDS: at least N matching lines.
+wait_for_count()
+{
+	local file=$1 re=$2 n=$3 tenths=$(($4 * 10)) i
+	for ((i = 0; i < tenths; i++)); do
+		[ "$(grep -Ec -- "$re" "$file" 2>/dev/null)" -ge "$n" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# bg_start LOG SECONDS CMD...: bounded background command, PID in BG_LAST.
+bg_start()
+{
+	local log=$1 secs=$2
+	shift 2
+	timeout -s TERM "$secs" "$@" >"$log" 2>&1 &
+	BG_LAST=$!
+	BG_PIDS+=("$BG_LAST")
+}
+
+server_start()
+{
+	local where=$1 proto=$2 port=$3 log
+	log=$WORK/server-$where-$proto-$port.log
+	bg_start "$log" $((SERVER_LIFETIME + 30)) ip netns exec "$(ns_of "$where")" \
+		"$PY" "$TRAFFIC" "$proto-server" "$port" --timeout "$SERVER_LIFETIME"
+	wait_for_line "$log" "^listening $proto $port" 5 "$BG_LAST" || {
+		echo "e2e: $proto server on $where:$port did not start:" >&2
+		cat "$log" >&2
+		return 1
+	}
+}
+
+servers_start()
+{
+	local s
+	for s in "${LAB_SERVERS[@]}"; do
+		# shellcheck disable=SC2086 # "NS PROTO PORT" splits on purpose
+		server_start $s || return 1
+	done
+}
+
+# The daemon runs in the node's network namespace only (nsenter keeps our
+# mount namespace, so /sys/fs/bpf stays visible). Extra args go through.
+daemon_start()
+{
+	local i
+	DAEMON_STARTS=$((DAEMON_STARTS + 1))
+	DAEMON_LOG=$WORK/daemon-$DAEMON_STARTS.log
+	bg_start "$DAEMON_LOG" 1800 nsenter --net="/run/netns/$LAB_NODE" -- \
+		"$PCD" --policy "$ACTIVE_POLICY" --pin-dir "$PIN_DIR" \
+		--xdp-mode "$E2E_XDP_MODE" -v "$@"
+	DAEMON_WRAP=$BG_LAST
+	DAEMON_PID=
+	for ((i = 0; i < 50; i++)); do
+		DAEMON_PID=$(pgrep -P "$DAEMON_WRAP" | head -n 1)
+		[ -n "$DAEMON_PID" ] && break
+		sleep 0.1
+	done
+	[ -n "$DAEMON_PID" ] || { echo "e2e: portcullisd did not start" >&2; return 1; }
+	wait_for_line "$DAEMON_LOG" 'portcullisd: ready' 10 "$DAEMON_PID" || {
+		echo "e2e: portcullisd not ready after 10s; its log:" >&2
+		sed 's/^/    /' "$DAEMON_LOG" >&2
+		return 1
+	}
+}
+
+daemon_alive()
+{
+	[ -n "$DAEMON_PID" ] && kill -0 "$DAEMON_PID" 2>/dev/null
+}
+
+# daemon_stop [SIGNAL]: signal the daemon by PID, wait up to 5s for it.
+daemon_stop()
+{
+	local sig=${1:-TERM} i
+	daemon_alive || return 0
+	kill -s "$sig" "$DAEMON_PID" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		daemon_alive || break
+		sleep 0.1
+	done
+	if daemon_alive; then
+		echo "e2e: portcullisd ignored SIG$sig for 5s, killing it" >&2
+		kill -s KILL "$DAEMON_PID" 2>/dev/null
+	fi
+	wait "$DAEMON_WRAP" 2>/dev/null
+	DAEMON_PID=
+	return 0
+}
+
+# The CLI, in the node's network namespace.
+pc()
+{
+	timeout 20 nsenter --net="/run/netns/$LAB_NODE" -- \
+		"$PCCLI" --pin-dir "$PIN_DIR" "$@"
+}
+
+# Probes. FROM is node, peer or mgmt; extra args go to traffic.py.
+tcp_probe()
+{
+	local from=$1 host=$2 port=$3
+	shift 3
+	ip netns exec "$(ns_of "$from")" timeout 5 \
+		"$PY" "$TRAFFIC" tcp-probe "$host" "$port" --timeout 1.5 "$@"
+}
+
+udp_probe()
+{
+	local from=$1 host=$2 port=$3
+	shift 3
+	ip netns exec "$(ns_of "$from")" timeout 5 \
+		"$PY" "$TRAFFIC" udp-probe "$host" "$port" --timeout 1.5 "$@"
+}
+
+# ping_probe FROM HOST [ping args]: one echo, one second.
+ping_probe()
+{
+	local from=$1 host=$2
+	shift 2
+	ip netns exec "$(ns_of "$from")" timeout 5 ping -n -q -c 1 -W 1 "$@" "$host"
+}
+
+# tcp_hold_start FROM HOST PORT COUNT LOG: one connection, a round trip
+# every 0.2s, at most COUNT of them.
+tcp_hold_start()
+{
+	bg_start "$5" 60 ip netns exec "$(ns_of "$1")" \
+		"$PY" "$TRAFFIC" tcp-hold "$2" "$3" --interval 0.2 --count "$4" \
+		--timeout 1
+}
+
+# Policy files for one run: the daemon's own copy and generated variants.
+policies_prepare()
+{
+	ACTIVE_POLICY=$WORK/active.yaml
+	cp "$LAB_POLICY" "$ACTIVE_POLICY" || return 1
+	# Same policy plus an allow for 9090, to see apply and SIGHUP take effect.
+	{
+		cat "$LAB_POLICY"
+		echo "  - {name: alt-web, action: allow, direction: ingress, proto: tcp, ports: 9090}"
+	} >"$WORK/open.yaml"
+}
+
+e2e_setup()
+{
+	WORK=$(mktemp -d /tmp/pc-e2e.XXXXXX) || return 1
+	lab_bpffs || return 1
+	lab_up "$LAB_ID" || return 1
+	policies_prepare && servers_start
+}
+
+e2e_teardown()
+{
+	local pid
+	daemon_stop TERM
+	for pid in "${BG_PIDS[@]}"; do
+		kill -s TERM "$pid" 2>/dev/null
+	done
+	for pid in "${BG_PIDS[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	if [ -d "$PIN_DIR" ] && [ -n "${LAB_NODE:-}" ] && [ -e "/run/netns/${LAB_NODE:-}" ] &&
+	   [ -x "$PCCLI" ]; then
+		pc detach >/dev/null 2>&1
+	fi
+	# Only our own pin dir, by its exact name.
+	[ -d "$PIN_DIR" ] && rm -rf -- "$PIN_DIR"
+	lab_down "$LAB_ID"
+	[ -n "$WORK" ] && [ -d "$WORK" ] && rm -rf -- "$WORK"
+	return 0
+}
