@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# shellcheck shell=bash
 # Namespace lab for Portcullis, to be sourced:
 #
 #   . tests/lab.sh

@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# shellcheck shell=bash
 # Shared by tests/e2e/run.sh and tests/demo.sh (sourced): the lab with its
 # servers, portcullisd in the node namespace, the CLI, bounded probes and
 # teardown. Callers set a trap calling e2e_teardown on EXIT.
@@ -108,6 +109,7 @@ servers_start()
 
 # The daemon runs in the node's network namespace only (nsenter keeps our
 # mount namespace, so /sys/fs/bpf stays visible). Extra args go through.
+# shellcheck disable=SC2120 # extra args are optional
 daemon_start()
 {
 	local i
