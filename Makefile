@@ -77,19 +77,32 @@ $(OUTPUT)/test_verdict: tests/verdict/test_verdict.c tests/verdict/frames.h $(LI
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(USER_CFLAGS) -Itests/verdict $(filter %.c %.o,$^) $(LDLIBS) -o $@
 
-# Every Debian package the build, the tests and the demo need.
-DEB_PKGS := clang llvm gcc make libbpf-dev bpftool libelf-dev zlib1g-dev \
-	libyaml-dev libcmocka-dev pkg-config iproute2 iputils-ping socat \
-	netcat-openbsd python3 util-linux procps
+# Every Debian package the build, the tests and the demo need. Installs
+# only what is missing (after apt-get update), so `make check` and
+# `make demo` can run it first every time.
+DEB_PKGS := clang llvm gcc make libc6-dev linux-libc-dev libbpf-dev bpftool \
+	libelf-dev zlib1g-dev libyaml-dev libcmocka-dev pkg-config iproute2 \
+	iputils-ping python3 util-linux procps
 deps:
-	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEB_PKGS)
+	@missing=$$(for p in $(DEB_PKGS); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+			grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then echo "deps: all installed"; else \
+		echo "deps: installing" $$missing; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y --no-install-recommends $$missing; fi
 
 vmlinux:
 	$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > $(VMLINUX)
 
-check: check-unit check-verdict check-e2e
+# The two commands of the README: each does all its own set-up.
+check: deps
+	$(MAKE) check-unit check-verdict check-e2e
 	@echo "check: all tests passed"
+
+demo: deps
+	$(MAKE) all
+	bash tests/demo.sh
 
 check-unit: $(OUTPUT)/test_policy
 	$(OUTPUT)/test_policy
@@ -99,9 +112,6 @@ check-verdict: $(OUTPUT)/test_verdict
 
 check-e2e: $(BINS)
 	bash tests/e2e/run.sh
-
-demo: $(BINS)
-	bash tests/demo.sh
 
 install: $(BINS)
 	install -D -m 0755 $(OUTPUT)/portcullisd $(DESTDIR)$(PREFIX)/sbin/portcullisd
