@@ -4,6 +4,7 @@
 #   make deps     install every Debian package build, tests and demo need
 #   make check    run every test (unit, verdict, end-to-end)
 #   make demo     namespace lab walk-through
+#   make bench    per-packet cost vs policy size (ratios to a baseline)
 #   make vmlinux  regenerate vmlinux/<arch>/vmlinux.h from the running kernel
 
 OUTPUT ?= build
@@ -40,7 +41,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps vmlinux check check-unit check-verdict check-e2e demo clean install
+.PHONY: all deps vmlinux check check-unit check-verdict check-e2e demo bench clean install
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -72,6 +73,10 @@ $(OUTPUT)/portcullis: $(OUTPUT)/user/portcullis.o $(LIB_OBJS)
 $(OUTPUT)/test_policy: tests/unit/test_policy.c $(LIB_OBJS) | $(OUTPUT)
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+$(OUTPUT)/bench_rules: tests/bench/bench_rules.c $(LIB_OBJS) | $(OUTPUT)
+	$(call msg,BENCH,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $^ $(LDLIBS) -o $@
 
 $(OUTPUT)/test_verdict: tests/verdict/test_verdict.c tests/verdict/frames.h $(LIB_OBJS) | $(OUTPUT)
 	$(call msg,TEST,$@)
@@ -112,6 +117,11 @@ check-verdict: $(OUTPUT)/test_verdict
 
 check-e2e: $(BINS)
 	bash tests/e2e/run.sh
+
+# Per-packet cost against policy size, as ratios to a same-run baseline.
+bench: deps
+	$(MAKE) $(OUTPUT)/bench_rules
+	$(OUTPUT)/bench_rules
 
 install: $(BINS)
 	install -D -m 0755 $(OUTPUT)/portcullisd $(DESTDIR)$(PREFIX)/sbin/portcullisd

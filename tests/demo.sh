@@ -7,7 +7,7 @@
 # Exits non-zero if any step does not behave as described.
 
 set -u
-# shellcheck source=e2e/lib.sh
+# shellcheck source=SCRIPTDIR/e2e/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/e2e/lib.sh"
 
 SURPRISES=0

@@ -5,7 +5,7 @@
 # teardown. Callers set a trap calling e2e_teardown on EXIT.
 
 E2E_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-# shellcheck source=../lab.sh
+# shellcheck source=SCRIPTDIR/../lab.sh
 . "$E2E_ROOT/tests/lab.sh"
 
 PCD=${PCD:-$E2E_ROOT/build/portcullisd}
@@ -152,7 +152,7 @@ daemon_stop()
 		echo "e2e: portcullisd ignored SIG$sig for 5s, killing it" >&2
 		kill -s KILL "$DAEMON_PID" 2>/dev/null
 	fi
-	wait "$DAEMON_WRAP" 2>/dev/null
+	{ wait "$DAEMON_WRAP"; } 2>/dev/null	# no "Killed" job notice
 	DAEMON_PID=
 	return 0
 }

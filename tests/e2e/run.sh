@@ -12,7 +12,7 @@
 # sighup detach. E2E_XDP_MODE=native|generic picks the XDP mode (auto).
 
 set -u
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 ALL_TESTS=(baseline start normal counters lockdown quarantine restart

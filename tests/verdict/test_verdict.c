@@ -29,6 +29,10 @@
 #include "stats.h"
 #include "model.h"
 
+/* Table rows name their leading fields by position and leave the
+ * trailing ones (rule, audit, cont) zero, as katran's fixtures do. */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
 #define XDP_DROP_	1
 #define XDP_PASS_	2
 #define TC_ACT_OK_	0
@@ -365,8 +369,13 @@ static bool expect(const char *table, const char *desc, const struct frame *f,
 	     o->nreasons == 1 + audit && o->bytes_ok &&
 	     (rule < 0 || o->rule == rule) &&
 	     (rule >= 0 || o->rule < 0 || reason == PC_R_PASS_FRAG);
-	if (ok)
+	if (ok) {
+		if (getenv("VERDICT_VERBOSE")) {
+			outcome_str(o, got, sizeof(got));
+			printf("ok   [%s] %s: %s\n", table, desc, got);
+		}
 		return true;
+	}
 	outcome_str(o, got, sizeof(got));
 	fail(table, desc, "expected %s %s%s rule %d, got %s",
 	     verdict_str(pass), reason_str(reason), audit ? "+pass_audit" : "",
@@ -646,8 +655,12 @@ static const struct {
 	int cuts[8];
 } truncations[] = {
 	{ "mgmt tcp4", IN, { TCP_IN("192.0.2.10", 22) }, 54, { 14, 15, 20, 33, 34, 35, 44, 53 } },
-	{ "mgmt tcp4 out", OUT, { TCP_OUT("192.0.2.10", 22) }, 54, { 14, 15, 33, 34, 47, 53 } },
-	{ "dns udp4 out", OUT, { UDP_OUT("9.9.9.9", 53) }, 42, { 14, 30, 34, 36, 41 } },
+	/* test_run refuses an skb whose IPv4 header is cut short (EINVAL):
+	 * egress IPv4 cuts start past it; XDP covers the shorter ones. */
+	{ "mgmt tcp4 out", OUT, { TCP_OUT("192.0.2.10", 22) }, 54, { 34, 35, 47, 53 } },
+	{ "dns udp4 out", OUT, { UDP_OUT("9.9.9.9", 53) }, 42, { 34, 36, 41 } },
+	{ "dns udp6 out", OUT, { UDP6_OUT("2620:fe::fe", 53) }, 62, { 14, 20, 53, 54, 61 } },
+	{ "mgmt tcp4 ihl 6 out", OUT, { TCP_OUT("192.0.2.10", 22), .ip_opt_len = 4 }, 58, { 34, 37, 38, 57 } },
 	{ "trusted icmp4", IN, { PING("10.1.0.1", L4, 1) }, 42, { 14, 33, 34, 38, 41 } },
 	{ "mgmt tcp6", IN, { TCP6_IN("2001:db8:2::10", 22) }, 74, { 14, 15, 53, 54, 55, 60, 73 } },
 	{ "trusted udp6", IN, { UDP6_IN("fd00:1::1", 53) }, 62, { 14, 53, 54, 61 } },
@@ -958,7 +971,7 @@ static const struct vcase no_policy[] = {
 	{ "no policy: tcp6 in", NORMAL, IN, { TCP6_IN("2001:db8:2::10", 22) }, PC_R_DROP_NOPOLICY },
 	{ "no policy: arp", NORMAL, IN, { .eth_proto = ETH_P_ARP_ }, PC_R_DROP_NOPOLICY },
 	{ "no policy: nd", NORMAL, IN, { ND(135, "fe80::1", "fe80::2", 255) }, PC_R_DROP_NOPOLICY },
-	{ "no policy: malformed", NORMAL, OUT, { TCP_OUT("100.64.0.1", 80), .cut = 20 }, PC_R_DROP_NOPOLICY },
+	{ "no policy: malformed", NORMAL, OUT, { TCP_OUT("100.64.0.1", 80), .cut = 40 }, PC_R_DROP_NOPOLICY },
 	{ "no policy: lockdown", LOCKDOWN, IN, { TCP_IN("192.0.2.10", 22) }, PC_R_DROP_NOPOLICY },
 };
 
