@@ -59,6 +59,13 @@ static __always_inline void flow_open(const struct pc_flow_key *k, __u8 dir,
 	__u64 now = bpf_ktime_get_boot_ns();
 	struct pc_flow nf = {};
 
+	if (f && f->dir != dir && !flow_idle(k, f, now)) {
+		/* A reply the rules passed on its own: it must not re-vouch
+		 * for, nor turn around, the flow its opener is judged by. */
+		if (now - f->last_ns >= 1000000000ULL)
+			f->last_ns = now;
+		return;
+	}
 	/* Avoid a map write per packet: refresh once a second at most. */
 	if (f && f->generation == generation && f->mode == mode &&
 	    now - f->last_ns < 1000000000ULL)
@@ -155,7 +162,7 @@ static __always_inline void frag_key_build(struct pc_frag_key *k,
 {
 	__builtin_memset(k, 0, sizeof(*k));
 	k->family = pkt->family;
-	k->proto = pkt->proto;
+	k->proto = pkt->frag_nh;
 	k->dir = dir;
 	k->id = pkt->frag_id;
 	__builtin_memcpy(k->saddr, pkt->saddr, 16);

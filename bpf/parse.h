@@ -52,6 +52,9 @@ struct pc_pkt {
 	__u8 family;		/* 4 or 6 */
 	__u8 proto;		/* transport protocol */
 	__u8 frag;		/* enum frag_kind */
+	__u8 frag_nh;		/* fragment key protocol: the IPv4 protocol, or
+				 * the IPv6 fragment header's next header, the
+				 * same in first and later fragments */
 	__u8 icmp_type;
 	__u8 hop_limit;
 	__u16 sport;		/* network order; ICMP echo: id both ways */
@@ -119,6 +122,11 @@ static __always_inline int is_icmp_echo(__u8 family, __u8 type)
 	return type == 128 || type == 129;
 }
 
+static __always_inline int is_icmp_echo_request(__u8 family, __u8 type)
+{
+	return family == 4 ? type == 8 : type == 128;
+}
+
 /* Ports (or echo id) of a transport header; -1 if it is cut short. */
 static __always_inline int parse_ports(struct hdr_cursor *c, __u8 family,
 				       __u8 proto, __u16 *sport, __u16 *dport,
@@ -138,10 +146,13 @@ static __always_inline int parse_ports(struct hdr_cursor *c, __u8 family,
 		if (l4 + 8 > (__u8 *)c->end)
 			return -1;
 		*icmp_type = l4[0];
-		if (is_icmp_echo(family, l4[0])) {
+		/* The echo id stands in for ports: the request carries it as
+		 * source, the reply as destination, so a reply matches the
+		 * request's flow but a request never poses as a reply. */
+		if (is_icmp_echo_request(family, l4[0]))
 			*sport = *(__u16 *)(l4 + 4);
-			*dport = *sport;
-		}
+		else if (is_icmp_echo(family, l4[0]))
+			*dport = *(__u16 *)(l4 + 4);
 	}
 	return 0;
 }
@@ -173,6 +184,7 @@ static __always_inline int parse_ipv4(struct hdr_cursor *c, struct pc_pkt *pkt)
 	else if (off & 0x2000)
 		pkt->frag = FRAG_FIRST;
 	pkt->frag_id = iph->id;
+	pkt->frag_nh = iph->protocol;
 	c->pos += hlen;
 	return 0;
 }
@@ -219,6 +231,7 @@ static __always_inline int parse_ipv6(struct hdr_cursor *c, struct pc_pkt *pkt)
 			if ((void *)(fh + 1) > c->end)
 				return -1;
 			nh = fh->nexthdr;
+			pkt->frag_nh = nh;
 			pkt->frag_id = fh->identification;
 			if (bpf_ntohs(fh->frag_off) & 0xfff8)
 				pkt->frag = FRAG_LATER;

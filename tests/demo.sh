@@ -40,7 +40,10 @@ probe()
 {
 	local expect=$1 why=$2 fn=$3 from=$4 got
 	shift 3
-	printf '  %s$ %s %s\n' "$from" "${fn/_/-}" "${*:2}"
+	case $fn in
+	ping_probe) printf '  %s$ ping -c 1 -W 1 %s\n' "$from" "${*:2}" ;;
+	*) printf '  %s$ traffic.py %s %s\n' "$from" "${fn/_/-}" "${*:2}" ;;
+	esac
 	if "$fn" "$@" >"$WORK/out" 2>&1; then got=pass; else got=block; fi
 	if [ "$got" = "$expect" ]; then
 		note "-> $( [ "$got" = pass ] && echo "gets through" || echo "blocked" ) ($why)"

@@ -325,6 +325,10 @@ static void compile_settings(const struct pc_policy *p, struct pc_settings *s)
 		for (int m = 0; m < PC_MODE_COUNT; m++) {
 			if (!(r->modes & (1 << m)))
 				continue;
+			/* Quarantine admits management only, whatever a
+			 * policy built by other means may say. */
+			if (m == PC_MODE_QUARANTINE && r->action == PC_ACT_ALLOW)
+				continue;
 			set_bit(r->action == PC_ACT_DENY ? &s->deny[m] :
 							   &s->allow[m], i);
 		}

@@ -124,7 +124,8 @@ struct pc_model_verdict pc_model_decide(const struct pc_policy *p,
 		return verdict(true, PC_R_PASS_MGMT, mgmt);
 	if (deny >= 0)
 		return verdict(false, PC_R_DROP_DENY, deny);
-	if (allow >= 0)
+	/* Quarantine admits the management allowlist and nothing else. */
+	if (allow >= 0 && mode != PC_MODE_QUARANTINE)
 		return verdict(true, PC_R_PASS_RULE, allow);
 	return fallback(p, mode, dir);
 }

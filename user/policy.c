@@ -743,6 +743,11 @@ static int rule_modes(struct ctx *c, const struct field *f, struct pc_rule *r)
 				 "normal, lockdown or quarantine", &m);
 		if (err)
 			return err;
+		if (m == PC_MODE_QUARANTINE && r->action == PC_ACT_ALLOW)
+			return node_err(c, seq_item(c, f->val, i),
+					"allow rules cannot list quarantine: in "
+					"quarantine only the management allowlist "
+					"passes (add a management entry instead)");
 		r->modes |= 1U << m;
 	}
 	return 0;

@@ -171,7 +171,7 @@ static void check_full_lists(const struct pc_policy *p)
 	r = &p->rules[6];
 	assert_string_equal(r->name, "ping");
 	assert_int_equal(r->proto, 1);
-	assert_int_equal(r->modes, M_QUARANTINE);
+	assert_int_equal(r->modes, M_LOCKDOWN);
 	assert_int_equal(r->ncidrs, 3);
 	assert_cidr(&r->cidrs[0], "192.0.2.0/24");
 	assert_cidr(&r->cidrs[1], "10.1.0.0/16");
@@ -405,6 +405,9 @@ static const struct bad_case bad_cases[] = {
 	{ "rule not a mapping", "rules:\n  - ssh\n", NAME ":2:5:", "must be a mapping" },
 	{ "management with action", "management:\n  - {cidr: 192.0.2.1, action: deny}\n",
 	  NAME ":2:23:", "'action' is not allowed in management" },
+	{ "allow rule in quarantine",
+	  "rules:\n  - {name: a, action: allow, direction: ingress, modes: [normal, quarantine]}\n",
+	  NAME ":2:66:", "only the management allowlist" },
 	{ "management for any address", "management:\n  - {proto: tcp, ports: 22}\n",
 	  NAME ":2:5:", "needs a 'cidr'" },
 	{ "management for /0", "management:\n  - {cidr: 0.0.0.0/0}\n",

@@ -52,8 +52,10 @@ struct pkt {
 	__u8 ip_opt_len;	/* IPv4 options, bytes, multiple of 4 */
 	__u8 next;		/* IPv6 extension headers in ext[] */
 	__u8 ext[8];		/* their types, in order (IPP_HOP, ...) */
+	__u8 ext_hdrlen;	/* hdrlen field of options/routing/AH headers */
 	__u16 frag_offset;	/* 8-byte units; > 0: no transport header */
 	bool more_frags;
+	bool dont_frag;		/* IPv4 DF */
 	__u32 frag_id;
 	const struct pkt *inner;	/* ICMP error: the quoted packet */
 	__u16 inner_len;	/* bytes of it quoted; 0: IP header + 8 */
@@ -102,7 +104,7 @@ static inline int addr_parse(const char *s, int family, __u8 *out)
 static int build_l3(__u8 *b, int cap, const struct pkt *p);
 
 /* Transport header and payload at b; returns its length or -1. */
-static int build_l4(__u8 *b, int cap, const struct pkt *p, int family)
+static int build_l4(__u8 *b, int cap, const struct pkt *p)
 {
 	int n = 0;
 
@@ -151,7 +153,6 @@ static int build_l4(__u8 *b, int cap, const struct pkt *p, int family)
 			n = 8;
 		}
 	}
-	(void)family;
 	for (int i = 0; i < p->payload; i++)
 		b[n + i] = 0xa0 + (i & 0xf);
 	return n + p->payload;
@@ -171,6 +172,8 @@ static int build_ipv4(__u8 *b, int cap, const struct pkt *p)
 	put16(b + 4, p->frag_id ? p->frag_id : 0x1234);
 	if (p->more_frags)
 		frag |= 0x2000;
+	if (p->dont_frag)
+		frag |= 0x4000;
 	put16(b + 6, frag);
 	b[8] = p->ttl ? p->ttl : 64;
 	b[9] = p->proto;
@@ -185,7 +188,7 @@ static int build_ipv4(__u8 *b, int cap, const struct pkt *p)
 			return -1;
 		memset(b + hlen, 0xfa, l4);
 	} else {
-		l4 = build_l4(b + hlen, cap - hlen, p, 4);
+		l4 = build_l4(b + hlen, cap - hlen, p);
 		if (l4 < 0)
 			return -1;
 	}
@@ -199,7 +202,7 @@ static int build_ipv6(__u8 *b, int cap, const struct pkt *p)
 	int off = 40, l4;
 	__u8 *nh = b + 6;
 
-	if (cap < 40 + 8 * (p->next + 1))
+	if (cap < 40 + 8 * (p->ext_hdrlen + 2) * (p->next + 1))
 		return -1;
 	memset(b, 0, 40);
 	b[0] = (p->ip_version ? p->ip_version : 6) << 4;
@@ -208,32 +211,53 @@ static int build_ipv6(__u8 *b, int cap, const struct pkt *p)
 		return -1;
 	for (int i = 0; i < p->next; i++) {
 		__u8 *h = b + off;
+		/* AH counts 4-byte words minus 2, the others 8-byte minus 1 */
+		int hlen = p->ext[i] == 51 ? (p->ext_hdrlen + 2) * 4 :
+			   (p->ext_hdrlen + 1) * 8;
 
+		if (p->ext[i] == IPP_FRAG)
+			hlen = 8;
 		*nh = p->ext[i];
-		memset(h, 0, 8);
+		memset(h, 0, hlen);
 		nh = h;		/* next header is each one's first byte */
 		if (p->ext[i] == IPP_FRAG) {
 			put16(h + 2, (p->frag_offset << 3) |
 				     (p->more_frags ? 1 : 0));
 			put32(h + 4, p->frag_id ? p->frag_id : 0x5678);
+			/* A later fragment carries only the unfragmentable
+			 * part: what follows the fragment header is data,
+			 * and its next header names the first header of
+			 * the fragmentable part (RFC 8200 4.5). */
+			if (p->frag_offset && i + 1 < p->next) {
+				*nh = p->ext[i + 1];
+				off += 8;
+				nh = NULL;
+				break;
+			}
 		} else if (p->ext[i] == IPP_ROUTING) {
+			h[1] = p->ext_hdrlen;
 			h[2] = 0;	/* type 0 */
 			h[3] = 0;	/* segments left */
+		} else if (p->ext[i] == 51) {
+			h[1] = p->ext_hdrlen;
+			put32(h + 4, 0x100);	/* SPI */
 		} else {
-			/* Hop-by-hop / dest options: a PadN filling 6 bytes. */
+			/* Hop-by-hop / dest options: one PadN filling it. */
+			h[1] = p->ext_hdrlen;
 			h[2] = 1;
-			h[3] = 4;
+			h[3] = hlen - 4;
 		}
-		off += 8;	/* hdrlen 0: 8 bytes each */
+		off += hlen;
 	}
-	*nh = p->proto;
+	if (nh)
+		*nh = p->proto;
 	if (p->frag_offset) {
 		l4 = p->payload ? p->payload : 16;
 		if (cap < off + l4)
 			return -1;
 		memset(b + off, 0xfa, l4);
 	} else {
-		l4 = build_l4(b + off, cap - off, p, 6);
+		l4 = build_l4(b + off, cap - off, p);
 		if (l4 < 0)
 			return -1;
 	}

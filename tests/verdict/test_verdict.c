@@ -278,8 +278,8 @@ static void rules_read(struct env *e, __u32 slot, struct pc_counter *out)
 			memset(&out[i], 0, sizeof(out[i]));
 }
 
-/* Run one frame and read back what it counted. rules_before may be NULL
- * (rule counters not looked at). */
+/* Run one frame and read back what it counted; rule_hint: the rule
+ * counter to look at first (-1: none expected). */
 static int probe(struct env *e, int dir, const struct frame *f,
 		 struct outcome *o, int rule_hint)
 {
@@ -445,20 +445,21 @@ static const char main_policy[] =
 	"  - {name: ssh-admins, action: allow, direction: ingress, cidr: [198.51.100.0/24, \"2001:db8:100::/48\"], proto: tcp, ports: 22, modes: [normal, lockdown]}\n"	/* 2 */
 	"  - {name: web, action: allow, direction: ingress, proto: tcp, ports: 80-443}\n"	/* 3 */
 	"  - {name: blocklist, action: deny, direction: both, cidr: [203.0.113.0/24, \"2001:db8:bad::/48\"]}\n"	/* 4 */
-	"  - {name: dns-out, action: allow, direction: egress, cidr: [9.9.9.9/32, \"2620:fe::fe/128\"], proto: udp, ports: 53, modes: [normal, lockdown, quarantine]}\n"	/* 5 */
+	"  - {name: dns-out, action: allow, direction: egress, cidr: [9.9.9.9/32, \"2620:fe::fe/128\"], proto: udp, ports: 53, modes: [normal, lockdown]}\n"	/* 5 */
 	"  - {name: no-smtp-out, action: deny, direction: egress, proto: tcp, ports: 25}\n"	/* 6 */
 	"  - {name: web-tls, action: allow, direction: ingress, proto: tcp, ports: 443}\n"	/* 7 */
 	"  - {name: no-web-66, action: deny, direction: ingress, cidr: 198.51.100.66/32, proto: tcp, ports: 80-81}\n"	/* 8 */
 	"  - {name: trusted-net, action: allow, direction: ingress, cidr: [10.1.0.0/16, \"fd00:1::/32\"]}\n"	/* 9 */
 	"  - {name: lock-udp, action: allow, direction: ingress, proto: udp, ports: 5000, modes: [lockdown]}\n"	/* 10 */
-	"  - {name: quar-ping, action: allow, direction: ingress, cidr: 192.0.2.10/32, proto: icmp, modes: [quarantine]}\n"	/* 11 */
+	"  - {name: lock-ping, action: allow, direction: ingress, cidr: 192.0.2.10/32, proto: icmp, modes: [lockdown]}\n"	/* 11 */
 	"  - {name: ping6-admins, action: allow, direction: ingress, cidr: \"2001:db8:100::/48\", proto: icmpv6}\n"	/* 12 */
 	"  - {name: lock-deny, action: deny, direction: ingress, cidr: 10.1.99.0/24, modes: [lockdown]}\n"	/* 13 */
 	"  - {name: udp-list, action: allow, direction: ingress, proto: udp, ports: [1000, 2000-2001, 65535]}\n"	/* 14 */
 	"  - {name: no-ssh-docnet, action: deny, direction: ingress, cidr: 192.0.2.0/24, proto: tcp, ports: 22}\n"	/* 15 */
 	"  - {name: lock-out-web, action: allow, direction: egress, cidr: \"2001:db8:ffff::/48\", proto: tcp, ports: 443, modes: [lockdown]}\n"	/* 16 */
 	"  - {name: narrow-in-wide, action: allow, direction: ingress, cidr: 10.2.3.0/24, proto: tcp, ports: 8080}\n"	/* 17 */
-	"  - {name: wide-deny, action: deny, direction: ingress, cidr: 10.2.0.0/16, proto: tcp, ports: 8000-8100}\n";	/* 18 */
+	"  - {name: wide-deny, action: deny, direction: ingress, cidr: 10.2.0.0/16, proto: tcp, ports: 8000-8100}\n"	/* 18 */
+	"  - {name: blocklist-half, action: deny, direction: both, cidr: 203.0.113.0/25}\n";	/* 19 */
 
 static const struct vcase rules_v4[] = {
 	/* management: every mode, both directions, beats deny */
@@ -499,7 +500,9 @@ static const struct vcase rules_v4[] = {
 	{ "deny host port 22: admins", NORMAL, IN, { TCP_IN("198.51.100.66", 22) }, PC_R_PASS_RULE, R(2) },
 	{ "neighbour of deny host port 80", NORMAL, IN, { TCP_IN("198.51.100.67", 80) }, PC_R_PASS_RULE, R(3) },
 	/* blocklist: both directions, every mode, any proto */
-	{ "blocklist in tcp 80", NORMAL, IN, { TCP_IN("203.0.113.5", 80) }, PC_R_DROP_DENY, R(4) },
+	{ "blocklist in tcp 80 (lowest deny of 4, 19)", NORMAL, IN, { TCP_IN("203.0.113.5", 80) }, PC_R_DROP_DENY, R(4) },
+	{ "DF set, web", NORMAL, IN, { TCP_IN("100.64.0.1", 80), .dont_frag = true }, PC_R_PASS_RULE, R(3) },
+	{ "DF set, default", NORMAL, IN, { TCP_IN("100.64.0.1", 8080), .dont_frag = true }, PC_R_DROP_DEFAULT },
 	{ "blocklist in udp", NORMAL, IN, { UDP_IN("203.0.113.255", 1000) }, PC_R_DROP_DENY, R(4) },
 	{ "blocklist in ping", NORMAL, IN, { PING("203.0.113.5", L4, 9) }, PC_R_DROP_DENY, R(4) },
 	{ "blocklist in gre", NORMAL, IN, { .src = "203.0.113.5", .dst = L4, .proto = IPP_GRE }, PC_R_DROP_DENY, R(4) },
@@ -511,7 +514,7 @@ static const struct vcase rules_v4[] = {
 	/* egress rules */
 	{ "dns out, normal", NORMAL, OUT, { UDP_OUT("9.9.9.9", 53) }, PC_R_PASS_RULE, R(5) },
 	{ "dns out, lockdown", LOCKDOWN, OUT, { UDP_OUT("9.9.9.9", 53) }, PC_R_PASS_RULE, R(5) },
-	{ "dns out, quarantine", QUARANTINE, OUT, { UDP_OUT("9.9.9.9", 53) }, PC_R_PASS_RULE, R(5) },
+	{ "dns out, quarantine: management only", QUARANTINE, OUT, { UDP_OUT("9.9.9.9", 53) }, PC_R_DROP_QUARANTINE },
 	{ "dns out other server, lockdown", LOCKDOWN, OUT, { UDP_OUT("9.9.9.10", 53) }, PC_R_DROP_LOCKDOWN },
 	{ "dns out tcp, quarantine", QUARANTINE, OUT, { TCP_OUT("9.9.9.9", 53) }, PC_R_DROP_QUARANTINE },
 	{ "dns in (rule is egress)", NORMAL, IN, { UDP_IN("9.9.9.9", 53) }, PC_R_DROP_DEFAULT },
@@ -532,8 +535,9 @@ static const struct vcase rules_v4[] = {
 	{ "lockdown-only udp, normal", NORMAL, IN, { UDP_IN("100.64.0.1", 5000) }, PC_R_DROP_DEFAULT },
 	{ "lockdown-only udp, lockdown", LOCKDOWN, IN, { UDP_IN("100.64.0.1", 5000) }, PC_R_PASS_RULE, R(10) },
 	{ "lockdown-only udp, quarantine", QUARANTINE, IN, { UDP_IN("100.64.0.1", 5000) }, PC_R_DROP_QUARANTINE },
-	{ "quarantine-only ping, quarantine", QUARANTINE, IN, { PING("192.0.2.10", L4, 1) }, PC_R_PASS_RULE, R(11) },
-	{ "quarantine-only ping, normal", NORMAL, IN, { PING("192.0.2.10", L4, 1) }, PC_R_DROP_DEFAULT },
+	{ "lockdown-only ping, lockdown", LOCKDOWN, IN, { PING("192.0.2.10", L4, 1) }, PC_R_PASS_RULE, R(11) },
+	{ "lockdown-only ping, quarantine", QUARANTINE, IN, { PING("192.0.2.10", L4, 1) }, PC_R_DROP_QUARANTINE },
+	{ "lockdown-only ping, normal", NORMAL, IN, { PING("192.0.2.10", L4, 1) }, PC_R_DROP_DEFAULT },
 	{ "trusted net, normal", NORMAL, IN, { TCP_IN("10.1.99.5", 9999) }, PC_R_PASS_RULE, R(9) },
 	{ "lockdown deny, normal: trusted", NORMAL, IN, { UDP_IN("10.1.99.5", 9999) }, PC_R_PASS_RULE, R(9) },
 	{ "lockdown deny, lockdown", LOCKDOWN, IN, { UDP_IN("10.1.99.5", 9999) }, PC_R_DROP_DENY, R(13) },
@@ -578,7 +582,7 @@ static const struct vcase rules_v6[] = {
 	{ "blocklist6 in", NORMAL, IN, { TCP6_IN("2001:db8:bad:1::1", 80) }, PC_R_DROP_DENY, R(4) },
 	{ "blocklist6 out, quarantine", QUARANTINE, OUT, { UDP6_OUT("2001:db8:bad:ffff::ffff", 53) }, PC_R_DROP_DENY, R(4) },
 	{ "blocklist6 neighbour", NORMAL, OUT, { TCP6_OUT("2001:db8:bae::1", 443) }, PC_R_PASS_DEFAULT },
-	{ "dns6 out, quarantine", QUARANTINE, OUT, { UDP6_OUT("2620:fe::fe", 53) }, PC_R_PASS_RULE, R(5) },
+	{ "dns6 out, quarantine: management only", QUARANTINE, OUT, { UDP6_OUT("2620:fe::fe", 53) }, PC_R_DROP_QUARANTINE },
 	{ "dns6 out other, quarantine", QUARANTINE, OUT, { UDP6_OUT("2620:fe::9", 53) }, PC_R_DROP_QUARANTINE },
 	{ "smtp6 out", NORMAL, OUT, { TCP6_OUT("2001:db8:ffff::1", 25) }, PC_R_DROP_DENY, R(6) },
 	{ "trusted6 net", NORMAL, IN, { UDP6_IN("fd00:1:ffff::1", 7) }, PC_R_PASS_RULE, R(9) },
@@ -627,6 +631,9 @@ static const struct vcase parsing[] = {
 	{ "v6 hbh+rt+dst, 444", NORMAL, IN, { TCP6_IN("2001:db8:ffff::1", 444), .next = 3, .ext = { IPP_HOP, IPP_ROUTING, IPP_DSTOPTS } }, PC_R_DROP_DEFAULT },
 	{ "v6 dst opts, blocklist out", NORMAL, OUT, { TCP6_OUT("2001:db8:bad::1", 80), .next = 1, .ext = { IPP_DSTOPTS } }, PC_R_DROP_DENY, R(4) },
 	{ "v6 AH, web", NORMAL, IN, { TCP6_IN("2001:db8:ffff::1", 443), .next = 1, .ext = { 51 } }, PC_R_PASS_RULE, R(3) },
+	{ "v6 hbh 24 bytes + AH 16 bytes, mgmt", LOCKDOWN, IN, { TCP6_IN("2001:db8:2::10", 22), .next = 2, .ext = { IPP_HOP, 51 }, .ext_hdrlen = 2 }, PC_R_PASS_MGMT, R(1) },
+	{ "v6 AH 16 bytes + dstopts 24, web 444", NORMAL, IN, { TCP6_IN("2001:db8:ffff::1", 444), .next = 2, .ext = { 51, IPP_DSTOPTS }, .ext_hdrlen = 2 }, PC_R_DROP_DEFAULT },
+	{ "v6 routing 24 bytes cut in it", NORMAL, IN, { TCP6_IN("2001:db8:2::10", 22), .next = 1, .ext = { IPP_ROUTING }, .ext_hdrlen = 2, .cut = 14 + 40 + 20 }, PC_R_DROP_MALFORMED },
 	{ "v6 chain of 6, web", NORMAL, IN, { TCP6_IN("2001:db8:ffff::1", 80), .next = 6, .ext = { IPP_HOP, IPP_DSTOPTS, IPP_ROUTING, 51, IPP_DSTOPTS, IPP_DSTOPTS } }, PC_R_PASS_RULE, R(3) },
 	{ "v6 chain of 6, mgmt out", NORMAL, OUT, { TCP6_OUT("2001:db8:2::10", 22), .next = 6, .ext = { IPP_HOP, IPP_DSTOPTS, IPP_ROUTING, IPP_DSTOPTS, IPP_DSTOPTS, IPP_DSTOPTS } }, PC_R_PASS_MGMT, R(1) },
 	{ "v6 chain of 7: malformed", NORMAL, IN, { TCP6_IN("2001:db8:2::10", 22), .next = 7, .ext = { IPP_HOP, IPP_DSTOPTS, IPP_ROUTING, IPP_DSTOPTS, IPP_DSTOPTS, IPP_DSTOPTS, IPP_DSTOPTS } }, PC_R_DROP_MALFORMED },
@@ -655,11 +662,11 @@ static const struct {
 	int cuts[8];
 } truncations[] = {
 	{ "mgmt tcp4", IN, { TCP_IN("192.0.2.10", 22) }, 54, { 14, 15, 20, 33, 34, 35, 44, 53 } },
-	/* test_run refuses an skb whose IPv4 header is cut short (EINVAL):
-	 * egress IPv4 cuts start past it; XDP covers the shorter ones. */
+	/* test_run refuses an skb whose IPv4/IPv6 header is cut short
+	 * (EINVAL): egress cuts start past it; XDP covers the shorter ones. */
 	{ "mgmt tcp4 out", OUT, { TCP_OUT("192.0.2.10", 22) }, 54, { 34, 35, 47, 53 } },
 	{ "dns udp4 out", OUT, { UDP_OUT("9.9.9.9", 53) }, 42, { 34, 36, 41 } },
-	{ "dns udp6 out", OUT, { UDP6_OUT("2620:fe::fe", 53) }, 62, { 14, 20, 53, 54, 61 } },
+	{ "dns udp6 out", OUT, { UDP6_OUT("2620:fe::fe", 53) }, 62, { 54, 57, 61 } },
 	{ "mgmt tcp4 ihl 6 out", OUT, { TCP_OUT("192.0.2.10", 22), .ip_opt_len = 4 }, 58, { 34, 37, 38, 57 } },
 	{ "trusted icmp4", IN, { PING("10.1.0.1", L4, 1) }, 42, { 14, 33, 34, 38, 41 } },
 	{ "mgmt tcp6", IN, { TCP6_IN("2001:db8:2::10", 22) }, 74, { 14, 15, 53, 54, 55, 60, 73 } },
@@ -758,6 +765,13 @@ static const struct vcase fragments[] = {
 	{ "v6 unknown later, lockdown", LOCKDOWN, IN, FRAGN(UDP6_IN("fd00:1::9", 53), EXT_FRAG), PC_R_DROP_FRAGMENT },
 	{ "v6 atomic fragment (offset 0, M=0) web", LOCKDOWN, IN, { TCP6_IN("2001:db8:ffff::1", 80), EXT_FRAG }, PC_R_DROP_LOCKDOWN },
 	{ "v6 atomic fragment mgmt", LOCKDOWN, IN, { TCP6_IN("2001:db8:2::10", 22), EXT_FRAG }, PC_R_PASS_MGMT, R(1) },
+	/* RFC 8200: destination options and AH after the fragment header
+	 * belong to the fragmentable part, so later fragments name them,
+	 * not the transport, as the fragment header's next header. */
+	{ "v6 first fragment frag+dstopts, mgmt", QUARANTINE, IN, FRAG1(TCP6_IN("2001:db8:2::10", 22), .next = 2, .ext = { IPP_FRAG, IPP_DSTOPTS }), PC_R_PASS_MGMT, R(1) },
+	{ "v6 later fragment frag+dstopts follows", QUARANTINE, IN, FRAGN(TCP6_IN("2001:db8:2::10", 22), .next = 2, .ext = { IPP_FRAG, IPP_DSTOPTS }), PC_R_PASS_FRAG, .cont = true },
+	{ "v6 first fragment frag+AH, web", NORMAL, IN, FRAG1(TCP6_IN("2001:db8:ffff::1", 80), .next = 2, .ext = { IPP_FRAG, 51 }), PC_R_PASS_RULE, R(3) },
+	{ "v6 later fragment frag+AH follows", NORMAL, IN, FRAGN(TCP6_IN("2001:db8:ffff::1", 80), .next = 2, .ext = { IPP_FRAG, 51 }), PC_R_PASS_FRAG, .cont = true },
 	{ "v6 first fragment, later after 6 ext hdrs", NORMAL, IN, FRAG1(TCP6_IN("2001:db8:ffff::1", 443), .next = 6, .ext = { IPP_HOP, IPP_DSTOPTS, IPP_ROUTING, IPP_DSTOPTS, IPP_DSTOPTS, IPP_FRAG }), PC_R_PASS_RULE, R(3) },
 	{ "v6 later fragment after 6 ext hdrs", NORMAL, IN, FRAGN(TCP6_IN("2001:db8:ffff::1", 443), .next = 6, .ext = { IPP_HOP, IPP_DSTOPTS, IPP_ROUTING, IPP_DSTOPTS, IPP_DSTOPTS, IPP_FRAG }), PC_R_PASS_FRAG, .cont = true },
 };
@@ -788,8 +802,13 @@ static const struct vcase flows[] = {
 	{ "pong in: flow", NORMAL, IN, { PONG("100.64.0.1", L4, 77) }, PC_R_PASS_FLOW, .cont = true },
 	{ "pong in, other id", NORMAL, IN, { PONG("100.64.0.1", L4, 78) }, PC_R_DROP_DEFAULT, .cont = true },
 	{ "pong in, other remote", NORMAL, IN, { PONG("100.64.0.2", L4, 77) }, PC_R_DROP_DEFAULT, .cont = true },
+	/* a request never poses as the reply to ours */
+	{ "ping in with our id is no reply", NORMAL, IN, { PING("100.64.0.1", L4, 77) }, PC_R_DROP_DEFAULT, .cont = true },
 	{ "pong out does not open", NORMAL, OUT, { PONG(L4, "100.64.0.3", 5) }, PC_R_PASS_DEFAULT },
 	{ "ping in after pong out", NORMAL, IN, { PING("100.64.0.3", L4, 5) }, PC_R_DROP_DEFAULT, .cont = true },
+	{ "ping6 out opens a flow", NORMAL, OUT, { PING6(L6, "2001:db8:ffff::1", 7) }, PC_R_PASS_DEFAULT },
+	{ "pong6 in: flow", NORMAL, IN, { PONG6("2001:db8:ffff::1", L6, 7) }, PC_R_PASS_FLOW, .cont = true },
+	{ "pong6 in, other id", NORMAL, IN, { PONG6("2001:db8:ffff::1", L6, 8) }, PC_R_DROP_DEFAULT, .cont = true },
 	/* IPv6 TCP and UDP */
 	{ "tcp6 out opens a flow", NORMAL, OUT, { TCP(L6, "2001:db8:ffff::1", 40000, 8443) }, PC_R_PASS_DEFAULT },
 	{ "tcp6 reply in: flow", NORMAL, IN, { TCP("2001:db8:ffff::1", L6, 8443, 40000) }, PC_R_PASS_FLOW, .cont = true },
@@ -800,8 +819,8 @@ static const struct vcase flows[] = {
 	{ "its reply in, normal: default allows it", NORMAL, IN, { TCP("2001:db8:ffff::1", L6, 443, 40000) }, PC_R_PASS_FLOW, .cont = true },
 	{ "dns out", NORMAL, OUT, { UDP(L4, "9.9.9.9", 40000, 53) }, PC_R_PASS_RULE, R(5) },
 	{ "dns reply in", NORMAL, IN, { UDP("9.9.9.9", L4, 53, 40000) }, PC_R_PASS_FLOW, .cont = true },
-	{ "dns reply in, quarantine: rule has quarantine", QUARANTINE, IN, { UDP("9.9.9.9", L4, 53, 40000) }, PC_R_PASS_FLOW, .cont = true },
-	{ "dns reply in, lockdown", LOCKDOWN, IN, { UDP("9.9.9.9", L4, 53, 40000) }, PC_R_PASS_FLOW, .cont = true },
+	{ "dns reply in, quarantine: cut", QUARANTINE, IN, { UDP("9.9.9.9", L4, 53, 40000) }, PC_R_DROP_QUARANTINE, .cont = true },
+	{ "dns reply in, lockdown: a cut flow stays cut", LOCKDOWN, IN, { UDP("9.9.9.9", L4, 53, 40000) }, PC_R_DROP_LOCKDOWN, .cont = true },
 	/* quarantine cuts every flow but management's */
 	{ "mgmt ssh in", NORMAL, IN, { TCP("192.0.2.10", L4, 50000, 22) }, PC_R_PASS_MGMT, R(0) },
 	{ "admin ssh in", NORMAL, IN, { TCP("198.51.100.7", L4, 50001, 22) }, PC_R_PASS_RULE, R(2), .cont = true },
@@ -839,6 +858,8 @@ static const struct pkt quoted_other6 = { TCP(L6, "2001:db8:ffff::1", 40009, 443
 static const struct pkt quoted_in4 = { TCP("192.0.2.10", L4, 50000, 22) };
 static const struct pkt quoted_reply4 = { TCP(L4, "192.0.2.10", 22, 50000) };
 static const struct pkt quoted_udp4 = { UDP(L4, "100.64.0.1", 40000, 443) };
+static const struct pkt quoted_ping4 = { PING(L4, "100.64.0.1", 99) };
+static const struct pkt quoted_ping4b = { PING(L4, "100.64.0.1", 98) };
 
 #define ICMP_ERR(s, d, t, c, q)	.src = s, .dst = d, .proto = IPP_ICMP, .icmp_type = t, .icmp_code = c, .inner = q
 #define ICMP6_ERR(s, d, t, c, q) .src = s, .dst = d, .proto = IPP_ICMPV6, .icmp_type = t, .icmp_code = c, .inner = q
@@ -857,6 +878,10 @@ static const struct vcase related[] = {
 	{ "frag needed, lockdown: flow cut", LOCKDOWN, IN, { ICMP_ERR("100.64.0.254", L4, 3, 4, &quoted_out4) }, PC_R_DROP_LOCKDOWN, .cont = true },
 	{ "frag needed, normal: flow is gone", NORMAL, IN, { ICMP_ERR("100.64.0.254", L4, 3, 4, &quoted_out4) }, PC_R_DROP_DEFAULT, .cont = true },
 	{ "frag needed, no flow at all", NORMAL, IN, { ICMP_ERR("100.64.0.254", L4, 3, 4, &quoted_out4) }, PC_R_DROP_DEFAULT },
+	/* errors about our pings */
+	{ "ping out", NORMAL, OUT, { PING(L4, "100.64.0.1", 99) }, PC_R_PASS_DEFAULT },
+	{ "time exceeded about the ping", NORMAL, IN, { ICMP_ERR("100.64.0.254", L4, 11, 0, &quoted_ping4) }, PC_R_PASS_RELATED, .cont = true },
+	{ "time exceeded about another ping", NORMAL, IN, { ICMP_ERR("100.64.0.254", L4, 11, 0, &quoted_ping4b) }, PC_R_DROP_DEFAULT, .cont = true },
 	/* the error about our reply to an ingress flow */
 	{ "mgmt ssh in", NORMAL, IN, { TCP("192.0.2.10", L4, 50000, 22) }, PC_R_PASS_MGMT, R(0) },
 	{ "unreachable about our reply, quarantine", QUARANTINE, IN, { ICMP_ERR("100.64.0.254", L4, 3, 1, &quoted_reply4) }, PC_R_PASS_RELATED, .cont = true },
@@ -871,6 +896,10 @@ static const struct vcase related[] = {
 	{ "packet too big from admins: rule first", NORMAL, IN, { ICMP6_ERR("2001:db8:100::fe", L6, 2, 0, &quoted_out6) }, PC_R_PASS_RULE, R(12), .cont = true },
 	{ "packet too big, quarantine: cut", QUARANTINE, IN, { ICMP6_ERR("2001:db8:ffff::fe", L6, 2, 0, &quoted_out6) }, PC_R_DROP_QUARANTINE, .cont = true },
 	{ "packet too big, no flow", NORMAL, IN, { ICMP6_ERR("2001:db8:ffff::fe", L6, 2, 0, &quoted_out6) }, PC_R_DROP_DEFAULT },
+	/* our own error about a packet of a management flow */
+	{ "mgmt ssh in again", QUARANTINE, IN, { TCP("192.0.2.10", L4, 50000, 22) }, PC_R_PASS_MGMT, R(0) },
+	{ "our unreachable about it, quarantine", QUARANTINE, OUT, { ICMP_ERR(L4, "192.0.2.10", 3, 4, &quoted_in4) }, PC_R_PASS_RELATED, .cont = true },
+	{ "our unreachable about another packet", QUARANTINE, OUT, { ICMP_ERR(L4, "192.0.2.10", 3, 4, &quoted_reply4) }, PC_R_DROP_QUARANTINE, .cont = true },
 	/* errors do not open flows */
 	{ "unreachable out", NORMAL, OUT, { ICMP_ERR(L4, "100.64.0.1", 3, 3, &quoted_in4) }, PC_R_PASS_DEFAULT },
 	{ "an error back about it", NORMAL, IN, { .src = "100.64.0.1", .dst = L4, .proto = IPP_ICMP, .icmp_type = 3, .icmp_code = 3, .inner = &quoted_in4 }, PC_R_DROP_DEFAULT, .cont = true },
@@ -962,6 +991,80 @@ static const struct vcase audit[] = {
 	{ "audit: probe in passes", NORMAL, IN, { TCP("100.64.0.1", L4, 5000, 9999) }, PC_R_DROP_DEFAULT, .audit = true },
 	{ "audit: its reply out is no flow", NORMAL, OUT, { TCP(L4, "100.64.0.1", 9999, 5000) }, PC_R_PASS_DEFAULT, .cont = true },
 };
+
+/*
+ * A flow keeps the direction that opened it. Here the egress query opens
+ * the flow; replies that some ingress rule happens to pass must not turn
+ * it into an ingress-opened flow, or the replies stop being replies once
+ * that ingress rule no longer applies.
+ */
+static const char flowdir_policy[] =
+	"defaults: {ingress: deny, egress: deny}\n"
+	"management:\n"
+	"  - {cidr: 192.0.2.10/32, proto: tcp, ports: 22}\n"
+	"rules:\n"
+	"  - {name: dns-out, action: allow, direction: egress, cidr: 203.0.113.53/32, proto: udp, ports: 53, modes: [normal]}\n"	/* 1 */
+	"  - {name: resolver-in, action: allow, direction: ingress, cidr: 203.0.113.53/32, modes: [normal, lockdown]}\n";	/* 2 */
+
+static const struct vcase flowdir[] = {
+	{ "dns query out, normal", NORMAL, OUT, { UDP(L4, "203.0.113.53", 40000, 53) }, PC_R_PASS_RULE, R(1) },
+	{ "reply in, lockdown: passed by resolver-in", LOCKDOWN, IN, { UDP("203.0.113.53", L4, 53, 40000) }, PC_R_PASS_RULE, R(2), .cont = true },
+	/* the reply above must not have turned the flow into an ingress one */
+	{ "query out, lockdown: dns-out does not apply", LOCKDOWN, OUT, { UDP(L4, "203.0.113.53", 40000, 53) }, PC_R_DROP_LOCKDOWN, .cont = true },
+	{ "reply in, quarantine: cut", QUARANTINE, IN, { UDP("203.0.113.53", L4, 53, 40000) }, PC_R_DROP_QUARANTINE, .cont = true },
+};
+
+static const char flowdir_late_policy[] =
+	"defaults: {ingress: deny, egress: deny}\n"
+	"management:\n"
+	"  - {cidr: 192.0.2.10/32, proto: tcp, ports: 22}\n"
+	"rules:\n"
+	"  - {name: dns-out, action: allow, direction: egress, cidr: 203.0.113.53/32, proto: udp, ports: 53, modes: [normal, lockdown]}\n"	/* 1 */
+	"  - {name: resolver-in, action: allow, direction: ingress, cidr: 203.0.113.53/32, modes: [normal]}\n";	/* 2 */
+
+static const struct vcase flowdir_late[] = {
+	{ "reply in, normal, >1 s later: resolver-in", NORMAL, IN, { UDP("203.0.113.53", L4, 53, 40000) }, PC_R_PASS_RULE, R(2), .cont = true },
+	{ "reply in, lockdown: still a reply", LOCKDOWN, IN, { UDP("203.0.113.53", L4, 53, 40000) }, PC_R_PASS_FLOW, .cont = true },
+};
+
+static int flowdir_env(struct env *e, const char *policy)
+{
+	if (env_open(e))
+		return -1;
+	if (env_apply(e, policy)) {
+		ncases++;
+		fail("flowdir", "apply", "refused");
+		env_close(e);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A flow keeps the direction that opened it: replies that some ingress
+ * rule happens to pass must not turn it into an ingress-opened flow.
+ * Else an egress packet would pass as a "reply" once only the ingress
+ * rule applies, and real replies stop being replies once it does not.
+ */
+static void test_flowdir(void)
+{
+	static const struct vcase open[] = {
+		{ "dns query out, normal", NORMAL, OUT, { UDP(L4, "203.0.113.53", 40000, 53) }, PC_R_PASS_RULE, R(1) },
+	};
+	struct env e;
+
+	if (flowdir_env(&e, flowdir_policy))
+		return;
+	RUN_TABLE(&e, flowdir);
+	env_close(&e);
+	/* The same without any mode change: a refresh after a second. */
+	if (flowdir_env(&e, flowdir_late_policy))
+		return;
+	run_table(&e, "flowdir_late", open, 1);
+	usleep(1100 * 1000);
+	RUN_TABLE(&e, flowdir_late);
+	env_close(&e);
+}
 
 /* ---- no policy ---- */
 
@@ -1162,12 +1265,16 @@ static void test_big_denylist(void)
 		__u32 in = htonl(addrs[(k * 1237) % BIG_N]);
 		__u32 out = htonl(outside);
 		struct vcase cs[3] = {};
+		char d[3][80];
 
 		inet_ntop(AF_INET, &in, a, sizeof(a));
 		inet_ntop(AF_INET, &out, b, sizeof(b));
-		cs[0] = (struct vcase){ "listed, in", NORMAL, IN, { TCP_IN(a, 80) }, PC_R_DROP_DENY, R(2) };
-		cs[1] = (struct vcase){ "listed, out, quarantine", QUARANTINE, OUT, { TCP_OUT(a, 80) }, PC_R_DROP_DENY, R(2) };
-		cs[2] = (struct vcase){ "unlisted, in", NORMAL, IN, { TCP_IN(b, 80) }, PC_R_PASS_RULE, R(1) };
+		snprintf(d[0], sizeof(d[0]), "listed %s, in", a);
+		snprintf(d[1], sizeof(d[1]), "listed %s, out, quarantine", a);
+		snprintf(d[2], sizeof(d[2]), "unlisted %s, in", b);
+		cs[0] = (struct vcase){ d[0], NORMAL, IN, { TCP_IN(a, 80) }, PC_R_DROP_DENY, R(2) };
+		cs[1] = (struct vcase){ d[1], QUARANTINE, OUT, { TCP_OUT(a, 80) }, PC_R_DROP_DENY, R(2) };
+		cs[2] = (struct vcase){ d[2], NORMAL, IN, { TCP_IN(b, 80) }, PC_R_PASS_RULE, R(1) };
 		for (int j = 0; j < 3; j++)
 			run_case(&e, "denylist", &cs[j]);
 	}
@@ -1236,10 +1343,14 @@ static size_t gen_policy(char *buf, size_t cap)
 	for (int i = 0; i < nr; i++) {
 		int proto = rnd() % 5, ncidr = rnd() % 3, modes = 1 + rnd() % 7;
 		static const char *const dirs[] = { "ingress", "egress", "both" };
+		bool allow = rnd() % 3;
 
+		/* Allow rules cannot list quarantine (management only). */
+		if (allow)
+			modes = 1 + modes % 3;
 		len += snprintf(buf + len, cap - len,
 				"  - {name: r%d, action: %s, direction: %s, proto: %s",
-				i, rnd() % 3 ? "allow" : "deny", dirs[rnd() % 3],
+				i, allow ? "allow" : "deny", dirs[rnd() % 3],
 				protos[proto]);
 		if (ncidr) {
 			len += snprintf(buf + len, cap - len, ", cidr: [");
@@ -1276,8 +1387,8 @@ static size_t gen_policy(char *buf, size_t cap)
 	return len;
 }
 
-#define DIFF_POLICIES	8
-#define DIFF_PROBES	80
+#define DIFF_POLICIES	12
+#define DIFF_PROBES	60
 
 static void test_differential(void)
 {
@@ -1354,6 +1465,94 @@ static void test_differential(void)
 	env_close(&e);
 }
 
+/* ---- 128 rules: rule sets spanning both words ---- */
+
+/*
+ * 2 management entries + 126 rules, PC_MAX_RULES in all. Rule i (2..126)
+ * allows tcp port 1000 + i; rule 127 allows 1000-1200; rule 70 denies
+ * 1060-1080 and rule 100 denies 1070-1100. Every port 995..1210 is
+ * checked against the model, which scans the rules linearly.
+ */
+static void test_wide(void)
+{
+	size_t cap = 128 * 128, len = 0;
+	char *yaml = malloc(cap);
+	struct env e;
+
+	if (!yaml)
+		return;
+	len += snprintf(yaml + len, cap - len,
+			"defaults: {ingress: deny, egress: allow}\n"
+			"management:\n"
+			"  - {cidr: 192.0.2.10/32, proto: tcp, ports: 22}\n"
+			"  - {cidr: 192.0.2.11/32, proto: tcp, ports: 1064}\n"
+			"rules:\n");
+	for (int i = 2; i < PC_MAX_RULES; i++) {
+		const char *act = "allow", *ports = NULL;
+		char pb[32];
+
+		if (i == 70)
+			act = "deny", ports = "1060-1080";
+		else if (i == 100)
+			act = "deny", ports = "1070-1100";
+		else if (i == 127)
+			ports = "1000-1200";
+		if (!ports) {
+			snprintf(pb, sizeof(pb), "%d", 1000 + i);
+			ports = pb;
+		}
+		len += snprintf(yaml + len, cap - len,
+				"  - {name: w%d, action: %s, direction: ingress, proto: tcp, ports: %s}\n",
+				i, act, ports);
+	}
+	if (env_open(&e)) {
+		free(yaml);
+		return;
+	}
+	if (env_apply(&e, yaml)) {
+		ncases++;
+		fail("wide", "apply 128 rules", "refused");
+		goto out;
+	}
+	{
+		static const struct vcase spot[] = {
+			{ "rule 2", NORMAL, IN, { TCP_IN("100.64.0.1", 1002) }, PC_R_PASS_RULE, R(2) },
+			{ "rule 63 (last of word 0)", NORMAL, IN, { TCP_IN("100.64.0.1", 1063) }, PC_R_DROP_DENY, R(70) },
+			{ "rule 59", NORMAL, IN, { TCP_IN("100.64.0.1", 1059) }, PC_R_PASS_RULE, R(59) },
+			{ "rule 64 (first of word 1)", NORMAL, IN, { TCP_IN("100.64.0.1", 1064) }, PC_R_DROP_DENY, R(70) },
+			{ "mgmt 1 beats deny 70", NORMAL, IN, { TCP_IN("192.0.2.11", 1064) }, PC_R_PASS_MGMT, R(1) },
+			{ "deny 70 over deny 100", NORMAL, IN, { TCP_IN("100.64.0.1", 1075) }, PC_R_DROP_DENY, R(70) },
+			{ "deny 100", NORMAL, IN, { TCP_IN("100.64.0.1", 1085) }, PC_R_DROP_DENY, R(100) },
+			{ "rule 101", NORMAL, IN, { TCP_IN("100.64.0.1", 1101) }, PC_R_PASS_RULE, R(101) },
+			{ "rule 126", NORMAL, IN, { TCP_IN("100.64.0.1", 1126) }, PC_R_PASS_RULE, R(126) },
+			{ "rule 127 own port", NORMAL, IN, { TCP_IN("100.64.0.1", 1127) }, PC_R_PASS_RULE, R(127) },
+			{ "rule 127 (last bit)", NORMAL, IN, { TCP_IN("100.64.0.1", 1150) }, PC_R_PASS_RULE, R(127) },
+			{ "rule 127 range end", NORMAL, IN, { TCP_IN("100.64.0.1", 1200) }, PC_R_PASS_RULE, R(127) },
+			{ "past every rule", NORMAL, IN, { TCP_IN("100.64.0.1", 1201) }, PC_R_DROP_DEFAULT },
+			{ "deny 100 in lockdown", LOCKDOWN, IN, { TCP_IN("100.64.0.1", 1085) }, PC_R_DROP_DENY, R(100) },
+			{ "rule 127 in lockdown", LOCKDOWN, IN, { TCP_IN("100.64.0.1", 1150) }, PC_R_DROP_LOCKDOWN },
+		};
+
+		RUN_TABLE(&e, spot);
+	}
+	for (int port = 995; port <= 1210; port++) {
+		struct pc_model_verdict mv;
+		struct vcase c = {};
+		char desc[64];
+		__u8 ra[16];
+
+		addr_parse("100.64.0.1", 4, ra);
+		mv = pc_model_decide(&e.pol, NORMAL, IN, 4, ra, IPP_TCP, port);
+		snprintf(desc, sizeof(desc), "port %d vs model", port);
+		c = (struct vcase){ desc, NORMAL, IN, { TCP_IN("100.64.0.1", port) },
+				    mv.reason, mv.rule + 1 };
+		run_case(&e, "wide", &c);
+	}
+out:
+	env_close(&e);
+	free(yaml);
+}
+
 /* ---- main ---- */
 
 int main(void)
@@ -1392,21 +1591,23 @@ int main(void)
 		if (!env_apply(&e, l2_off_policy))
 			RUN_TABLE(&e, l2_off);
 		else
-			fail("l2_off", "apply", "refused");
+			ncases++, fail("l2_off", "apply", "refused");
 		if (!env_apply(&e, no_defaults_policy))
 			RUN_TABLE(&e, no_defaults);
 		else
-			fail("no_defaults", "apply", "refused");
+			ncases++, fail("no_defaults", "apply", "refused");
 		if (!env_apply(&e, audit_policy))
 			RUN_TABLE(&e, audit);
 		else
-			fail("audit", "apply", "refused");
+			ncases++, fail("audit", "apply", "refused");
 		env_close(&e);
 	} else {
 		return 1;
 	}
 
 	test_reapply();
+	test_flowdir();
+	test_wide();
 	test_big_denylist();
 	test_differential();
 
