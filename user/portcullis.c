@@ -157,6 +157,30 @@ out:
 	return err ? 1 : 0;
 }
 
+/* Width of the widest match column of the live rules, so columns align. */
+static int match_width(const struct pc_maps *m, __u32 slot)
+{
+	static int width;
+	char match[96];
+
+	if (width)
+		return width;
+	width = 26;
+	for (__u32 i = 0; i < PC_MAX_RULES; i++) {
+		__u32 key = PC_RULE_KEY(slot, i);
+		struct pc_rule_meta r;
+		int len;
+
+		if (bpf_map_lookup_elem(m->rule_meta, &key, &r) || !r.used)
+			continue;
+		format_match(&r, match, sizeof(match));
+		len = strlen(match);
+		if (len > width)
+			width = len;
+	}
+	return width;
+}
+
 static int do_rules(int argc, char **argv)
 {
 	bool json = false;
@@ -184,8 +208,9 @@ static int do_rules(int argc, char **argv)
 	if (json)
 		printf("[");
 	else
-		printf("%-4s %-24s %-6s %-7s %-26s %-26s %12s %14s\n", "#", "name",
-		       "action", "dir", "match", "modes", "packets", "bytes");
+		printf("%-4s %-24s %-6s %-7s %-*s %-26s %12s %14s\n", "#", "name",
+		       "action", "dir", match_width(&m, slot), "match", "modes",
+		       "packets", "bytes");
 	for (__u32 i = 0; s.generation && i < PC_MAX_RULES; i++) {
 		__u32 key = PC_RULE_KEY(slot, i);
 		struct pc_rule_meta r;
@@ -209,9 +234,9 @@ static int do_rules(int argc, char **argv)
 			       (unsigned long long)c.packets,
 			       (unsigned long long)c.bytes);
 		} else {
-			printf("%-4u %-24s %-6s %-7s %-26s %-26s %12llu %14llu\n", i,
+			printf("%-4u %-24s %-6s %-7s %-*s %-26s %12llu %14llu\n", i,
 			       r.name, r.mgmt ? "mgmt" : action_name(r.action),
-			       dirs, match, modes, (unsigned long long)c.packets,
+			       dirs, match_width(&m, slot), match, modes, (unsigned long long)c.packets,
 			       (unsigned long long)c.bytes);
 		}
 		n++;
