@@ -66,6 +66,8 @@ static int libbpf_quiet(enum libbpf_print_level level, const char *fmt,
 	return level == LIBBPF_WARN ? vfprintf(stderr, fmt, ap) : 0;
 }
 
+static __u32 addr4_max_override;
+
 static int env_open(struct env *e)
 {
 	struct bpf_map *map;
@@ -76,6 +78,12 @@ static int env_open(struct env *e)
 	if (!e->skel) {
 		fprintf(stderr, "opening the skeleton: %s\n", strerror(errno));
 		return -errno;
+	}
+	/* A small address trie, for the map-full test. */
+	if (addr4_max_override &&
+	    bpf_map__set_max_entries(e->skel->maps.pc_addr4, addr4_max_override)) {
+		err = -EINVAL;
+		goto fail;
 	}
 	/* No pinning: never reuse or leave behind an agent's maps. */
 	bpf_object__for_each_map(map, e->skel->obj) {
@@ -1066,6 +1074,106 @@ static void test_flowdir(void)
 	env_close(&e);
 }
 
+/* ---- map full: a policy that does not fit is refused, the old stays ---- */
+
+#define MAPFULL_MAX	16	/* pc_addr4 entries, both slots together */
+
+static const char mapfull_a[] =
+	"defaults: {ingress: deny, egress: allow}\n"
+	"management:\n"
+	"  - {cidr: 192.0.2.10/32, proto: tcp, ports: 22}\n"	/* 0 */
+	"rules:\n"
+	"  - {name: web, action: allow, direction: ingress, proto: tcp, ports: 80}\n"	/* 1 */
+	"  - {name: bad, action: deny, direction: both, cidr: 203.0.113.0/24}\n";	/* 2 */
+
+static const char mapfull_small[] =
+	"defaults: {ingress: deny, egress: allow}\n"
+	"management:\n"
+	"  - {cidr: 192.0.2.10/32, proto: tcp, ports: 22}\n"	/* 0 */
+	"rules:\n"
+	"  - {name: web, action: deny, direction: ingress, proto: tcp, ports: 80}\n";	/* 1 */
+
+/* Under A: what B (below) would change, had it been applied. */
+static const struct vcase mapfull_on_a[] = {
+	{ "A: web from a host B would deny", NORMAL, IN, { TCP("198.51.100.7", L4, 5000, 80) }, PC_R_PASS_RULE, R(1) },
+	{ "A: bad still denied", NORMAL, IN, { TCP("203.0.113.5", L4, 5000, 80) }, PC_R_DROP_DENY, R(2) },
+	{ "A: default still deny", NORMAL, IN, { TCP("198.51.100.7", L4, 5000, 81) }, PC_R_DROP_DEFAULT },
+	{ "A: mgmt", NORMAL, IN, { TCP("192.0.2.10", L4, 5000, 22) }, PC_R_PASS_MGMT, R(0) },
+};
+
+static const struct vcase mapfull_on_small[] = {
+	{ "small: web now denied", NORMAL, IN, { TCP("198.51.100.7", L4, 5000, 80) }, PC_R_DROP_DENY, R(1) },
+	{ "small: 203.0.113.5 now default", NORMAL, IN, { TCP("203.0.113.5", L4, 5000, 81) }, PC_R_DROP_DEFAULT },
+};
+
+static size_t count_keys(int fd, size_t key_size)
+{
+	char cur[64], next[64];
+	void *prev = NULL;
+	size_t n = 0;
+
+	while (!bpf_map_get_next_key(fd, prev, next)) {
+		memcpy(cur, next, key_size);
+		prev = cur;
+		n++;
+	}
+	return n;
+}
+
+static void test_mapfull(void)
+{
+	char big[4096];
+	struct pc_settings s;
+	size_t len, before, after;
+	__u32 gen_a;
+	struct env e;
+
+	/* B: A plus 40 /32s of 198.51.100.0/24, more than the trie holds. */
+	len = snprintf(big, sizeof(big), "%s  - {name: many, action: deny, "
+		       "direction: ingress, cidr: [", mapfull_a);
+	for (int i = 1; i <= 40; i++)
+		len += snprintf(big + len, sizeof(big) - len, "%s198.51.100.%d",
+				i > 1 ? ", " : "", i);
+	snprintf(big + len, sizeof(big) - len, "]}\n");
+
+	addr4_max_override = MAPFULL_MAX;
+	if (env_open(&e) || env_apply(&e, mapfull_a)) {
+		addr4_max_override = 0;
+		ncases++;
+		fail("mapfull", "setup A", "cannot load or apply");
+		if (e.skel)
+			env_close(&e);
+		return;
+	}
+	addr4_max_override = 0;
+	pc_active_settings(&e.maps, NULL, &s);
+	gen_a = s.generation;
+	before = count_keys(e.maps.addr4, sizeof(struct pc_addr4_key));
+
+	ncases++;
+	if (!env_apply(&e, big))
+		fail("mapfull", "apply B", "a policy larger than the map was applied");
+	pc_active_settings(&e.maps, NULL, &s);
+	ncases++;
+	if (s.generation != gen_a)
+		fail("mapfull", "generation", "changed from %u to %u", gen_a,
+		     s.generation);
+	after = count_keys(e.maps.addr4, sizeof(struct pc_addr4_key));
+	ncases++;
+	if (after != before)
+		fail("mapfull", "idle slot emptied", "%zu entries before, %zu after",
+		     before, after);
+	/* The old policy enforces, whole: B's denials did not leak in. */
+	RUN_TABLE(&e, mapfull_on_a);
+	/* And the idle slot is usable again. */
+	ncases++;
+	if (env_apply(&e, mapfull_small))
+		fail("mapfull", "apply small", "refused after a failed apply");
+	else
+		RUN_TABLE(&e, mapfull_on_small);
+	env_close(&e);
+}
+
 /* ---- no policy ---- */
 
 static const struct vcase no_policy[] = {
@@ -1606,6 +1714,7 @@ int main(void)
 	}
 
 	test_reapply();
+	test_mapfull();
 	test_flowdir();
 	test_wide();
 	test_big_denylist();
