@@ -412,6 +412,17 @@ test_badpolicy()
 	check "apply of the lab policy again" pc apply "$LAB_POLICY"
 	blocked "peer -> node tcp/9090 after re-apply" alt4
 	allowed "peer -> node tcp/8080 after re-apply" web4
+	# Anti-lockout: the SSH session the command runs over is judged. From
+	# the peer to port 22 the lab policy's ingress default drops it.
+	SSH_CONNECTION="$LAB_PEER4 50022 $LAB_NODE_PEER4 22" \
+		apply_rejected "$WORK/open.yaml" 'anti-lockout.*default'
+	blocked "peer -> node tcp/9090 after the anti-lockout refusal" alt4
+	SSH_CONNECTION="$LAB_PEER4 50022 $LAB_NODE_PEER4 22" \
+		check "apply --force overrides anti-lockout" pc apply "$WORK/open.yaml" --force
+	allowed "peer -> node tcp/9090 after apply --force" alt4
+	SSH_CONNECTION="$LAB_MGMT4 50022 $LAB_NODE_MGMT4 22" \
+		check "apply over a management SSH session" pc apply "$LAB_POLICY"
+	blocked "peer -> node tcp/9090 after apply over management SSH" alt4
 }
 
 # hup_and_wait REGEX BEFORE: SIGHUP, wait for more than BEFORE lines
