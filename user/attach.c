@@ -13,7 +13,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <linux/if_arp.h>
 #include <linux/if_link.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -163,6 +166,36 @@ static int attach_tc(struct portcullis_bpf *skel, const char *ifname,
 	return err;
 }
 
+/* The parser starts at an Ethernet header: on an L3 device (tun,
+ * WireGuard) every frame would look malformed and be dropped. Say so. */
+int pc_iface_check(const char *ifname)
+{
+	struct ifreq ifr = {};
+	int fd, err = 0;
+
+	if (!if_nametoindex(ifname)) {
+		pr_warn("Interface '%s' not found: %s\n", ifname, strerror(errno));
+		return -ENODEV;
+	}
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+	if (ioctl(fd, SIOCGIFHWADDR, &ifr))
+		err = -errno;
+	else if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER)
+		err = -EPROTONOSUPPORT;
+	close(fd);
+	if (err == -EPROTONOSUPPORT)
+		pr_warn("Interface '%s' is not Ethernet (link type %u): only "
+			"Ethernet interfaces are supported\n", ifname,
+			ifr.ifr_hwaddr.sa_family);
+	else if (err)
+		pr_warn("Couldn't read the link type of '%s': %s\n", ifname,
+			strerror(-err));
+	return err;
+}
+
 /* Our entry for ifindex in this namespace, else a free one, else -ENOSPC. */
 static int iface_slot(int fd, __u32 ifindex, __u64 ns, struct pc_iface *cur)
 {
@@ -195,6 +228,9 @@ int pc_attach_iface(struct portcullis_bpf *skel, const char *pin_dir,
 		pr_warn("Interface '%s' not found: %s\n", ifname, strerror(errno));
 		return -ENODEV;
 	}
+	err = pc_iface_check(ifname);
+	if (err)
+		return err;
 	slot = iface_slot(fd, ifindex, ns, &cur);
 	if (slot < 0) {
 		pr_warn("Couldn't record iface '%s': %s (at most %d interfaces)\n",

@@ -13,6 +13,8 @@ struct portcullis_bpf;
  * adopting maps already pinned there. verbose: libbpf debug output. */
 int pc_datapath_load(const char *pin_dir, bool verbose,
 		     struct portcullis_bpf **out);
+/* 0 if ifname exists here and is Ethernet; else logs why. */
+int pc_iface_check(const char *ifname);
 /* Attach (or atomically replace) both programs on ifname. */
 int pc_attach_iface(struct portcullis_bpf *skel, const char *pin_dir,
 		    const char *ifname, enum pc_xdp_mode mode);

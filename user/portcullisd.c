@@ -138,6 +138,16 @@ static int policy_prepare(const struct daemon_opts *o, struct pc_policy *p,
 		pc_policy_free(p);
 		return -EINVAL;
 	}
+	/* Every interface must be usable before anything is touched. */
+	for (size_t i = 0; i < p->nifaces; i++) {
+		ret = pc_iface_check(p->ifaces[i]);
+		if (ret) {
+			pr_warn("policy refused: interface '%s' cannot be used\n",
+				p->ifaces[i]);
+			pc_policy_free(p);
+			return ret;
+		}
+	}
 	if (pc_lockout_check(p, getenv("SSH_CONNECTION"), why, sizeof(why))) {
 		if (!o->force) {
 			pr_warn("policy refused (anti-lockout): %s; use --force to "

@@ -9,13 +9,13 @@
 # everything fails too; the last test detaches and shows the denied traffic
 # passing, so the denials were ours. TESTs default to all, in order:
 # baseline start normal counters lockdown quarantine restart badpolicy
-# sighup detach. E2E_XDP_MODE=native|generic picks the XDP mode (auto).
+# sighup detach (cli runs before start). E2E_XDP_MODE=native|generic picks the XDP mode (auto).
 
 set -u
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-ALL_TESTS=(baseline start normal counters lockdown quarantine restart
+ALL_TESTS=(baseline cli start normal counters lockdown quarantine restart
 	badpolicy sighup detach)
 PASS_N=0
 FAIL_N=0
@@ -102,6 +102,45 @@ out4() { tcp_probe node "$LAB_PEER4" 7000; }
 ping4() { ping_probe peer "$LAB_NODE_PEER4"; }
 ping6() { ping_probe peer "$LAB_NODE_PEER6"; }
 bad_web() { tcp_probe peer "$LAB_NODE_PEER4" 8080 --source "$LAB_PEER_BAD4"; }
+
+# expect_cli RC REGEX CMD...: CMD exits with RC and says REGEX.
+expect_cli()
+{
+	local rc=$1 re=$2 got
+	shift 2
+	"$@" >"$WORK/cli.out" 2>&1
+	got=$?
+	if [ "$got" -eq "$rc" ] && grep -Eq -- "$re" "$WORK/cli.out"; then
+		pass "$* -> rc $rc, '$re'"
+	else
+		fail "$* -> rc $got (want $rc): $(head -n 1 "$WORK/cli.out")"
+	fi
+}
+
+# Clear errors before anything is loaded.
+test_cli()
+{
+	expect_cli 1 'nothing loaded at' pc status
+	expect_cli 1 'nothing loaded at' pc mode lockdown
+	expect_cli 2 'usage: portcullis mode' pc mode sideways
+	expect_cli 2 'unknown command' pc frobnicate
+	expect_cli 0 'Commands:' pc --help
+	expect_cli 1 'must run as root' setpriv --reuid=65534 --regid=65534 \
+		--clear-groups "$PCCLI" --pin-dir "$PIN_DIR" status
+	expect_cli 2 'required' "$PCD" --pin-dir "$PIN_DIR"
+	expect_cli 1 "interface 'nosuch0' cannot be used" bad_iface_daemon
+	[ ! -e "$PIN_DIR" ] && pass "a refused start leaves no pins" ||
+		fail "a refused start left $PIN_DIR behind"
+}
+
+# The daemon with a policy naming an interface the node does not have.
+bad_iface_daemon()
+{
+	sed 's/interfaces: .*/interfaces: [pcpeer, nosuch0]/' "$LAB_POLICY" \
+		>"$WORK/bad-iface.yaml"
+	timeout 10 nsenter --net="/run/netns/$LAB_NODE" -- \
+		"$PCD" --policy "$WORK/bad-iface.yaml" --pin-dir "$PIN_DIR"
+}
 
 test_baseline()
 {
@@ -508,7 +547,7 @@ summary()
 needs_daemon()
 {
 	case $1 in
-	baseline | start) return 1 ;;
+	baseline | cli | start) return 1 ;;
 	esac
 }
 
