@@ -15,11 +15,12 @@ VMLINUX := vmlinux/$(ARCH)/vmlinux.h
 PREFIX ?= /usr/local
 
 CFLAGS ?= -g -O2
+NL_CFLAGS := $(shell pkg-config --cflags libnl-3.0 2>/dev/null)
 USER_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
-	-D_GNU_SOURCE -Iinclude -Iuser -I$(OUTPUT)
+	-D_GNU_SOURCE -Iinclude -Iuser -I$(OUTPUT) $(NL_CFLAGS)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Iinclude -Ivmlinux/$(ARCH)
-LDLIBS := -lbpf -lelf -lz -lyaml
+LDLIBS := -lbpf -lelf -lz -lyaml -lsodium -lsystemd -lnl-3
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
@@ -28,7 +29,9 @@ SHARED_HDR := include/portcullis.h
 
 # Userspace library shared by the daemon, the CLI and the tests.
 LIB_SRCS := user/log.c user/policy.c user/compile.c user/model.c \
-	user/pins.c user/apply.c user/attach.c user/lockout.c user/stats.c
+	user/pins.c user/apply.c user/attach.c user/lockout.c user/stats.c \
+	user/msg.c user/config.c user/audit.c user/fsm.c user/persist.c \
+	user/control.c user/anomaly.c user/linkwatch.c user/controller.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
 BINS := $(OUTPUT)/portcullisd $(OUTPUT)/portcullis
 TEST_BINS := $(OUTPUT)/test_policy $(OUTPUT)/test_verdict
@@ -62,7 +65,7 @@ $(OUTPUT)/user/%.o: user/%.c $(wildcard user/*.h) $(SHARED_HDR) $(SKELS) | $(OUT
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(USER_CFLAGS) -c $< -o $@
 
-$(OUTPUT)/portcullisd: $(OUTPUT)/user/portcullisd.o $(LIB_OBJS)
+$(OUTPUT)/portcullisd: $(OUTPUT)/user/portcullisd.o $(OUTPUT)/user/agent.o $(LIB_OBJS)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $^ $(LDLIBS) -o $@
 
@@ -86,7 +89,8 @@ $(OUTPUT)/test_verdict: tests/verdict/test_verdict.c tests/verdict/frames.h $(LI
 # only what is missing (after apt-get update), so `make check` and
 # `make demo` can run it first every time.
 DEB_PKGS := clang llvm gcc make libc6-dev linux-libc-dev libbpf-dev bpftool \
-	libelf-dev zlib1g-dev libyaml-dev libcmocka-dev pkg-config iproute2 \
+	libelf-dev zlib1g-dev libyaml-dev libcmocka-dev libsodium-dev \
+	libnl-3-dev libsystemd-dev pkg-config iproute2 \
 	iputils-ping python3 util-linux procps
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \

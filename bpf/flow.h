@@ -59,7 +59,9 @@ static __always_inline void flow_open(const struct pc_flow_key *k, __u8 dir,
 	__u64 now = bpf_ktime_get_boot_ns();
 	struct pc_flow nf = {};
 
-	if (f && f->dir != dir && !flow_idle(k, f, now)) {
+	bool fresh = !f || flow_idle(k, f, now);
+
+	if (f && f->dir != dir && !fresh) {
 		/* A reply the rules passed on its own: it must not re-vouch
 		 * for, nor turn around, the flow its opener is judged by. */
 		if (now - f->last_ns >= 1000000000ULL)
@@ -70,7 +72,15 @@ static __always_inline void flow_open(const struct pc_flow_key *k, __u8 dir,
 	if (f && f->generation == generation && f->mode == mode &&
 	    now - f->last_ns < 1000000000ULL)
 		return;
-	nf.created_ns = f ? f->created_ns : now;
+	if (fresh) {
+		__u32 ev = dir == PC_DIR_EGRESS ? PC_EV_FLOW_NEW_EGRESS :
+						  PC_EV_FLOW_NEW_INGRESS;
+		__u64 *cnt = bpf_map_lookup_elem(&pc_events, &ev);
+
+		if (cnt)
+			(*cnt)++;
+	}
+	nf.created_ns = f && !fresh ? f->created_ns : now;
 	nf.last_ns = now;
 	nf.generation = generation;
 	nf.mode = mode;

@@ -106,4 +106,40 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pc_ifaces SEC(".maps");
 
+/* Dead-man switch: last heartbeat, timeout, action (enum pc_deadman_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PC_DM_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_deadman SEC(".maps");
+
+/* Event counts the agent's anomaly triggers sample (enum pc_event). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PC_EV_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_events SEC(".maps");
+
+/* The agent's last mode transitions; never read by the datapath. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PC_MAX_TRANSITIONS);
+	__type(key, __u32);
+	__type(value, struct pc_transition);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_transitions SEC(".maps");
+
+/* The agent's counters (accepted/refused messages...); never read here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PC_AGENT_STATS_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_agent_stats SEC(".maps");
+
 #endif /* PC_BPF_MAPS_H */

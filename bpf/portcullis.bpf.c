@@ -49,6 +49,33 @@ static __always_inline __u32 state_get(__u32 key)
 	return v ? *v : 0;
 }
 
+/*
+ * The kernel dead-man switch: the mode to enforce because heartbeats went
+ * stale, or PC_MODE_NORMAL. Signed arithmetic, so a heartbeat time ahead
+ * of now (it cannot be: same clock) would still not trip it forever.
+ */
+static __always_inline __u32 deadman_mode(void)
+{
+	__u32 k = PC_DM_TIMEOUT_NS;
+	__u64 *timeout, *last, *action;
+
+	timeout = bpf_map_lookup_elem(&pc_deadman, &k);
+	if (!timeout || !*timeout)
+		return PC_MODE_NORMAL;
+	k = PC_DM_LAST_HB_NS;
+	last = bpf_map_lookup_elem(&pc_deadman, &k);
+	if (!last)
+		return PC_MODE_QUARANTINE;
+	if ((__s64)(bpf_ktime_get_boot_ns() - *last) <= (__s64)*timeout)
+		return PC_MODE_NORMAL;
+	k = PC_DM_ACTION;
+	action = bpf_map_lookup_elem(&pc_deadman, &k);
+	/* Never weaker than lockdown once tripped. */
+	if (!action || *action < PC_MODE_LOCKDOWN)
+		return PC_MODE_LOCKDOWN;
+	return mode_sane(*action);
+}
+
 static __always_inline struct pc_verdict
 rules_verdict(__u32 slot, __u32 mode, __u8 dir, const struct pc_pkt *pkt,
 	      __u8 pclass)
@@ -152,13 +179,19 @@ __noinline int pc_decide(const struct pc_pkt *pkt, __u32 parse_res, __u32 dir,
 {
 	struct pc_verdict v = { .rule = PC_RULE_NONE };
 	struct pc_settings *s;
-	__u32 slot, mode;
+	__u32 slot, mode, dm;
+	bool deadman = false;
 
 	if (!pkt)	/* global-function pointers may be NULL to the verifier */
 		return 0;
 	dir &= 1;
 	slot = state_get(PC_STATE_ACTIVE_SLOT) & 1;
 	mode = mode_sane(state_get(PC_STATE_MODE));
+	dm = deadman_mode();
+	if (dm > mode) {
+		mode = dm;
+		deadman = true;
+	}
 	s = bpf_map_lookup_elem(&pc_settings, &slot);
 	if (!s || !s->generation) {
 		v.reason = PC_R_DROP_NOPOLICY;
@@ -182,6 +215,11 @@ __noinline int pc_decide(const struct pc_pkt *pkt, __u32 parse_res, __u32 dir,
 		v = decide_ip(slot, s, mode, pkt, dir);
 		remember(pkt, dir, v, s->generation, mode);
 	}
+
+	/* The dead-man switch's drops are told apart from a chosen mode's. */
+	if (deadman && (v.reason == PC_R_DROP_LOCKDOWN ||
+			v.reason == PC_R_DROP_QUARANTINE))
+		v.reason = PC_R_DROP_DEADMAN;
 
 	/* Audit (normal mode only): count the would-be drop, then pass. */
 	if (!v.pass && mode == PC_MODE_NORMAL && (s->flags & PC_F_AUDIT) &&

@@ -37,6 +37,10 @@
 #define PC_MAP_RULE_STATS	"pc_rule_stats"
 #define PC_MAP_RULE_META	"pc_rule_meta"
 #define PC_MAP_IFACES		"pc_ifaces"
+#define PC_MAP_DEADMAN		"pc_deadman"
+#define PC_MAP_EVENTS		"pc_events"
+#define PC_MAP_TRANSITIONS	"pc_transitions"
+#define PC_MAP_AGENT_STATS	"pc_agent_stats"
 #define PC_DEFAULT_PIN_DIR	"/sys/fs/bpf/portcullis"
 
 /* Host modes, in escalation order. */
@@ -78,6 +82,7 @@ enum pc_reason {
 	PC_R_DROP_FRAGMENT,	/* non-first fragment we cannot vouch for */
 	PC_R_DROP_L2,		/* not IP (and not allowed ARP) */
 	PC_R_DROP_NOPOLICY,	/* programs attached but no policy loaded */
+	PC_R_DROP_DEADMAN,	/* heartbeats stale: the kernel's own lockdown */
 	PC_REASON_COUNT,
 };
 
@@ -88,6 +93,54 @@ enum pc_state_key {
 	PC_STATE_ACTIVE_SLOT = 0,	/* which settings/rule slot is live */
 	PC_STATE_MODE = 1,		/* enum pc_mode; unknown values act as quarantine */
 	PC_STATE_COUNT,
+};
+
+/*
+ * Kernel dead-man switch, pc_deadman indices (one __u64 each). The agent
+ * writes the CLOCK_BOOTTIME of the last verified heartbeat; when it is
+ * older than the timeout the datapath itself enforces the action mode,
+ * with no userspace in the loop.
+ */
+enum pc_deadman_key {
+	PC_DM_LAST_HB_NS = 0,	/* bpf_ktime_get_boot_ns() time base */
+	PC_DM_TIMEOUT_NS = 1,	/* 0: switch off */
+	PC_DM_ACTION = 2,	/* enum pc_mode to enforce when stale */
+	PC_DM_COUNT,
+};
+
+/* pc_events indices: per-CPU __u64 counts the agent samples. */
+enum pc_event {
+	PC_EV_FLOW_NEW_INGRESS = 0,	/* flows opened by an ingress packet */
+	PC_EV_FLOW_NEW_EGRESS = 1,	/* ... by an egress packet */
+	PC_EV_COUNT,
+};
+
+/* What moved the mode (pc_transition.trigger). */
+enum pc_trigger {
+	PC_TRIG_START = 0,		/* agent start: restored or configured */
+	PC_TRIG_HEARTBEAT_LOSS,
+	PC_TRIG_HEARTBEAT_RESTORED,	/* heartbeat-loss lockdown lifted itself */
+	PC_TRIG_DEADMAN,		/* kernel switch tripped while the agent was away */
+	PC_TRIG_COMMAND,		/* signed controller command */
+	PC_TRIG_ANOMALY,
+	PC_TRIG_BREAK_GLASS,		/* local root operator */
+	PC_TRIG_EXTERNAL,		/* pinned map written behind the agent's back */
+	PC_TRIG_COUNT,
+};
+
+#define PC_MAX_TRANSITIONS	16
+#define PC_AGENT_STATS_MAX	64
+
+/* pc_transitions value: the last transitions, ring indexed by seq. */
+struct pc_transition {
+	__u64 seq;		/* 0: unused; else increasing from 1 */
+	__u64 wall_ms;		/* Unix ms when enforced */
+	__u64 tts_ns;		/* time to secure: detection to maps */
+	__u8 from;		/* enum pc_mode */
+	__u8 to;
+	__u8 trigger;		/* enum pc_trigger */
+	__u8 pad[5];
+	char detail[64];
 };
 
 /* Protocol classes used as the port-trie key. */

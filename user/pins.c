@@ -84,6 +84,10 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 		{ &m->rule_stats, PC_MAP_RULE_STATS },
 		{ &m->rule_meta, PC_MAP_RULE_META },
 		{ &m->ifaces, PC_MAP_IFACES },
+		{ &m->deadman, PC_MAP_DEADMAN },
+		{ &m->events, PC_MAP_EVENTS },
+		{ &m->transitions, PC_MAP_TRANSITIONS },
+		{ &m->agent_stats, PC_MAP_AGENT_STATS },
 	};
 	size_t i;
 
@@ -114,6 +118,10 @@ void pc_maps_from_skel(struct portcullis_bpf *skel, struct pc_maps *m)
 	m->rule_stats = bpf_map__fd(skel->maps.pc_rule_stats);
 	m->rule_meta = bpf_map__fd(skel->maps.pc_rule_meta);
 	m->ifaces = bpf_map__fd(skel->maps.pc_ifaces);
+	m->deadman = bpf_map__fd(skel->maps.pc_deadman);
+	m->events = bpf_map__fd(skel->maps.pc_events);
+	m->transitions = bpf_map__fd(skel->maps.pc_transitions);
+	m->agent_stats = bpf_map__fd(skel->maps.pc_agent_stats);
 }
 
 void pc_maps_close(struct pc_maps *m)

@@ -20,6 +20,10 @@ struct pc_maps {
 	int rule_stats;
 	int rule_meta;
 	int ifaces;
+	int deadman;
+	int events;
+	int transitions;
+	int agent_stats;
 };
 
 /* Pin dir from --pin-dir, else $PORTCULLIS_PIN_DIR, else the default. */

@@ -8,10 +8,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
+#include "agent_stats.h"
 #include "apply.h"
 #include "attach.h"
+#include "audit.h"
+#include "control.h"
+#include "controller.h"
+#include "fsm.h"
+#include "msg.h"
+#include "persist.h"
 #include "compile.h"
 #include "lockout.h"
 #include "log.h"
@@ -20,6 +28,9 @@
 #include "stats.h"
 
 static const char *pin_dir;
+static const char *control_path;
+
+#define PC_DEFAULT_AUDIT_LOG	"/var/log/portcullis/audit.jsonl"
 
 struct cmd {
 	const char *name;
@@ -91,6 +102,96 @@ static void format_match(const struct pc_rule_meta *r, char *buf, size_t len)
 			 r->cidr, r->ncidrs - 1, ports);
 }
 
+static void print_deadman(const struct pc_maps *m)
+{
+	__u64 v[PC_DM_COUNT] = {};
+	struct timespec ts;
+	__s64 age;
+
+	for (__u32 k = 0; k < PC_DM_COUNT; k++)
+		bpf_map_lookup_elem(m->deadman, &k, &v[k]);
+	if (!v[PC_DM_TIMEOUT_NS]) {
+		printf("dead-man:    off\n");
+		return;
+	}
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	age = ts.tv_sec * 1000000000LL + ts.tv_nsec - (__s64)v[PC_DM_LAST_HB_NS];
+	printf("dead-man:    on: last heartbeat %.1f s ago, timeout %.1f s, "
+	       "action %s%s\n", age / 1e9, v[PC_DM_TIMEOUT_NS] / 1e9,
+	       pc_mode_name(v[PC_DM_ACTION]),
+	       age > (__s64)v[PC_DM_TIMEOUT_NS] ? " -- TRIPPED: the datapath "
+	       "enforces it" : "");
+}
+
+static void print_agent(const struct pc_maps *m)
+{
+	static const char *const names[PC_MSG_VERDICT_COUNT] = {
+		"accepted", "malformed", "bad_signature", "wrong_host", "stale",
+		"replay", "expired",
+	};
+	__u64 v[PC_AS_COUNT] = {};
+	char resp[2048];
+
+	for (__u32 k = 0; k < PC_AS_COUNT; k++)
+		bpf_map_lookup_elem(m->agent_stats, &k, &v[k]);
+	if (pc_control_request(control_path, "status", resp, sizeof(resp))) {
+		printf("agent:       not running (no answer on %s)\n", control_path);
+	} else {
+		/* The agent's own lines, but for its final "ok". */
+		char *end = strstr(resp, "ok\n");
+
+		if (end)
+			*end = '\0';
+		fputs(resp, stdout);
+	}
+	printf("messages:    heartbeats accepted %llu",
+	       (unsigned long long)v[PC_AS_HB_ACCEPTED]);
+	for (int i = 1; i < PC_MSG_VERDICT_COUNT; i++)
+		if (v[PC_AS_HB_REFUSED + i])
+			printf(", %s %llu", names[i],
+			       (unsigned long long)v[PC_AS_HB_REFUSED + i]);
+	printf("; commands accepted %llu",
+	       (unsigned long long)v[PC_AS_CMD_ACCEPTED]);
+	for (int i = 1; i < PC_MSG_VERDICT_COUNT; i++)
+		if (v[PC_AS_CMD_REFUSED + i])
+			printf(", %s %llu", names[i],
+			       (unsigned long long)v[PC_AS_CMD_REFUSED + i]);
+	printf(", failed %llu\n", (unsigned long long)v[PC_AS_CMD_FAILED]);
+}
+
+static void print_transitions(const struct pc_maps *m)
+{
+	struct pc_transition t[PC_MAX_TRANSITIONS] = {};
+	int shown = 0;
+
+	for (__u32 k = 0; k < PC_MAX_TRANSITIONS; k++)
+		bpf_map_lookup_elem(m->transitions, &k, &t[k]);
+	printf("\nlast transitions (newest first):\n");
+	for (int n = 0; n < PC_MAX_TRANSITIONS; n++) {
+		struct pc_transition *best = NULL;
+		char when[32];
+		time_t sec;
+		struct tm tm;
+
+		for (int k = 0; k < PC_MAX_TRANSITIONS; k++)
+			if (t[k].seq && (!best || t[k].seq > best->seq))
+				best = &t[k];
+		if (!best)
+			break;
+		sec = best->wall_ms / 1000;
+		gmtime_r(&sec, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+		printf("  %s  %-10s -> %-10s %-18s secured in %8.3f ms  %s\n", when,
+		       pc_mode_name(best->from), pc_mode_name(best->to),
+		       pc_trigger_name(best->trigger), best->tts_ns / 1e6,
+		       best->detail);
+		best->seq = 0;
+		shown++;
+	}
+	if (!shown)
+		printf("  none\n");
+}
+
 static int do_status(int argc, char **argv)
 {
 	struct pc_settings s;
@@ -141,6 +242,9 @@ static int do_status(int argc, char **argv)
 		prev = &fk;
 	}
 	printf("flows:       %u tracked (max %d)\n", nflows, PC_MAX_FLOWS);
+	print_deadman(&m);
+	print_agent(&m);
+	print_transitions(&m);
 	printf("\n%-20s %12s %14s %12s %14s\n", "reason", "ingress pkts",
 	       "ingress bytes", "egress pkts", "egress bytes");
 	for (int r = 0; r < PC_REASON_COUNT; r++) {
@@ -250,29 +354,112 @@ out:
 	return err ? 1 : 0;
 }
 
-static int do_mode(int argc, char **argv)
+/* Write the mode ourselves: no agent listens. Audited and saved as the
+ * agent would, so a reboot does not undo it. */
+static int set_mode_directly(enum pc_mode mode, const char *why)
 {
-	enum pc_mode mode;
+	struct pc_transition tr = {}, cur;
+	struct pc_persist saved;
+	const char *state_dir = pc_state_dir(NULL);
+	const char *audit = getenv("PORTCULLIS_AUDIT_LOG");
 	struct pc_maps m;
-	__u32 old;
+	__u32 old, key;
 	int err;
 
-	if (argc != 2 || pc_mode_parse(argv[1], &mode)) {
-		pr_warn("usage: portcullis mode normal|lockdown|quarantine\n");
-		return 2;
-	}
 	err = open_maps(&m);
 	if (err)
 		return 1;
 	pc_state_get(&m, PC_STATE_MODE, &old);
 	/* One word in a pinned map: the datapath enforces it at once. */
 	err = pc_state_set(&m, PC_STATE_MODE, mode);
-	if (err)
+	if (err) {
 		pr_warn("Couldn't set mode: %s\n", strerror(-err));
-	else
-		printf("mode: %s -> %s\n", pc_mode_name(old), pc_mode_name(mode));
+		pc_maps_close(&m);
+		return 1;
+	}
+	for (key = 0; key < PC_MAX_TRANSITIONS; key++)
+		if (!bpf_map_lookup_elem(m.transitions, &key, &cur) &&
+		    cur.seq > tr.seq)
+			tr.seq = cur.seq;
+	tr.seq++;
+	tr.wall_ms = time(NULL) * 1000ULL;
+	tr.from = old;
+	tr.to = mode;
+	tr.trigger = PC_TRIG_BREAK_GLASS;
+	snprintf(tr.detail, sizeof(tr.detail), "%s (agent not running)", why);
+	key = tr.seq % PC_MAX_TRANSITIONS;
+	bpf_map_update_elem(m.transitions, &key, &tr, BPF_ANY);
 	pc_maps_close(&m);
-	return err ? 1 : 0;
+
+	if (pc_persist_load(state_dir, &saved) && errno != ENOENT)
+		memset(&saved, 0, sizeof(saved));
+	saved.mode = mode;
+	saved.cause = PC_TRIG_BREAK_GLASS;
+	saved.since_wall_ms = tr.wall_ms;
+	if (pc_persist_save(state_dir, &saved))
+		pr_warn("warning: could not save the mode in %s/state: a reboot "
+			"restores the previous one\n", state_dir);
+	pc_audit_open(audit && *audit ? audit : PC_DEFAULT_AUDIT_LOG);
+	pc_audit("transition", "from", pc_mode_name(old), "to",
+		 pc_mode_name(mode), "trigger", "break_glass", "detail",
+		 tr.detail, NULL);
+	pc_audit_close();
+	printf("mode: %s -> %s (agent not running: map written directly)\n",
+	       pc_mode_name(old), pc_mode_name(mode));
+	return 0;
+}
+
+/* Through the agent when it runs (it audits, persists and times it). */
+static int set_mode(enum pc_mode mode, const char *req)
+{
+	char resp[1024];
+	int err;
+
+	if (geteuid() != 0) {
+		pr_warn("portcullis must run as root\n");
+		return 1;
+	}
+	err = pc_control_request(control_path, req, resp, sizeof(resp));
+	if (err == -ENOENT || err == -ECONNREFUSED)
+		return set_mode_directly(mode, req);
+	if (err) {
+		pr_warn("agent at %s did not answer: %s\n", control_path,
+			strerror(-err));
+		return 1;
+	}
+	fputs(resp, stdout);
+	return strncmp(resp, "ok", 2) ? 1 : 0;
+}
+
+static int do_mode(int argc, char **argv)
+{
+	enum pc_mode mode;
+	char req[64];
+
+	if (argc != 2 || pc_mode_parse(argv[1], &mode)) {
+		pr_warn("usage: portcullis mode normal|lockdown|quarantine\n");
+		return 2;
+	}
+	snprintf(req, sizeof(req), "mode %s", argv[1]);
+	return set_mode(mode, req);
+}
+
+static int do_shortcut(int argc, char **argv)
+{
+	enum pc_mode mode = !strcmp(argv[0], "lockdown") ? PC_MODE_LOCKDOWN :
+			    !strcmp(argv[0], "quarantine") ? PC_MODE_QUARANTINE :
+							     PC_MODE_NORMAL;
+	char req[64];
+
+	if (argc != 1) {
+		pr_warn("%s takes no arguments\n", argv[0]);
+		return 2;
+	}
+	if (mode == PC_MODE_NORMAL)
+		snprintf(req, sizeof(req), "release");
+	else
+		snprintf(req, sizeof(req), "mode %s", pc_mode_name(mode));
+	return set_mode(mode, req);
 }
 
 /* What applying p would change, by rule name. */
@@ -421,6 +608,8 @@ out:
 
 static int do_detach(int argc, char **argv)
 {
+	const char *audit = getenv("PORTCULLIS_AUDIT_LOG");
+	struct pc_persist saved;
 	int err;
 
 	if (argc > 1) {
@@ -442,6 +631,16 @@ static int do_detach(int argc, char **argv)
 		return 1;
 	}
 	printf("detached: enforcement removed, pins under %s deleted\n", pin_dir);
+	/* Nothing enforces any more: a saved mode must not come back on the
+	 * next start as if it still held. */
+	if (!pc_persist_load(pc_state_dir(NULL), &saved)) {
+		saved.mode = PC_MODE_NORMAL;
+		saved.cause = PC_TRIG_BREAK_GLASS;
+		pc_persist_save(pc_state_dir(NULL), &saved);
+	}
+	pc_audit_open(audit && *audit ? audit : PC_DEFAULT_AUDIT_LOG);
+	pc_audit("detach", "pin_dir", pin_dir, NULL);
+	pc_audit_close();
 	return 0;
 }
 
@@ -454,9 +653,14 @@ static int do_help(int argc, char **argv)
 static const struct cmd cmds[] = {
 	{ "status", do_status, "", "mode, policy, interfaces, counters per reason" },
 	{ "rules", do_rules, "[--json]", "each rule with its packets and bytes" },
-	{ "mode", do_mode, "normal|lockdown|quarantine", "switch mode (works with the daemon down)" },
+	{ "mode", do_mode, "normal|lockdown|quarantine", "switch mode (through the agent, else directly)" },
+	{ "lockdown", do_shortcut, "", "mode lockdown" },
+	{ "quarantine", do_shortcut, "", "mode quarantine" },
+	{ "release", do_shortcut, "", "back to normal: local break-glass, audited" },
 	{ "apply", do_apply, "FILE [--dry-run] [--force]", "replace the policy atomically" },
 	{ "detach", do_detach, "", "remove programs and pins: enforcement stops" },
+	{ "keygen", pc_keygen_main, "--out FILE", "new controller key pair" },
+	{ "controller", pc_controller_main, "heartbeat|send|replay ...", "act as the controller (see portcullis controller --help)" },
 	{ "help", do_help, "", "this help" },
 	{},
 };
@@ -493,6 +697,11 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	pin_dir = pc_pin_dir(dir);
+	control_path = pc_control_path(NULL);
+	if (pc_crypto_init()) {
+		pr_warn("libsodium failed to initialise\n");
+		return 1;
+	}
 	for (const struct cmd *cmd = cmds; cmd->name; cmd++)
 		if (!strcmp(cmd->name, argv[optind]))
 			return cmd->fn(argc - optind, argv + optind);

@@ -23,6 +23,7 @@ static const char *const reason_names[PC_REASON_COUNT] = {
 	[PC_R_DROP_FRAGMENT] = "drop_fragment",
 	[PC_R_DROP_L2] = "drop_non_ip",
 	[PC_R_DROP_NOPOLICY] = "drop_no_policy",
+	[PC_R_DROP_DEADMAN] = "drop_deadman",
 };
 
 const char *pc_reason_name(enum pc_reason r)

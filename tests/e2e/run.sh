@@ -127,7 +127,7 @@ test_cli()
 	expect_cli 0 'Commands:' pc --help
 	expect_cli 1 'must run as root' setpriv --reuid=65534 --regid=65534 \
 		--clear-groups "$PCCLI" --pin-dir "$PIN_DIR" status
-	expect_cli 2 'required' "$PCD" --pin-dir "$PIN_DIR"
+	expect_cli 2 'give one of --config FILE or --policy FILE' "$PCD" --pin-dir "$PIN_DIR"
 	expect_cli 1 "interface 'nosuch0' cannot be used" bad_iface_daemon
 	[ ! -e "$PIN_DIR" ] && pass "a refused start leaves no pins" ||
 		fail "a refused start left $PIN_DIR behind"

@@ -1,0 +1,1091 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * The agent. One thread, one poll loop over: the controller's UDP socket,
+ * the control socket, netlink link events, a 100 ms timer and signals.
+ *
+ * Every mode change goes through transition(): the state machine decides,
+ * the pinned mode word is written (that is the moment the host is
+ * secure), then the change is recorded: pc_transitions (for status), the
+ * state file (for reboots) and the audit log. Time to secure is measured
+ * from the detection of the trigger to the map write.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <systemd/sd-daemon.h>
+#include <bpf/bpf.h>
+#include "agent.h"
+#include "agent_stats.h"
+#include "anomaly.h"
+#include "apply.h"
+#include "attach.h"
+#include "audit.h"
+#include "compile.h"
+#include "config.h"
+#include "control.h"
+#include "fsm.h"
+#include "linkwatch.h"
+#include "lockout.h"
+#include "log.h"
+#include "msg.h"
+#include "persist.h"
+#include "pins.h"
+#include "policy.h"
+#include "portcullis.skel.h"
+
+#define TICK_MS			100
+#define PC_DEFAULT_AUDIT_LOG	"/var/log/portcullis/audit.jsonl"
+#define SEQ_SAVE_EVERY_MS	10000	/* heartbeat replay state to disk */
+
+struct agent {
+	const struct agent_opts *o;
+	struct pc_config cfg;
+	const char *policy_path;	/* config's, or a pushed one */
+	struct portcullis_bpf *skel;
+	struct pc_maps m;
+	struct pc_fsm fsm;
+	struct pc_fsm_cfg fcfg;
+	struct pc_replay replay;
+	struct pc_persist saved;
+	struct pc_anomaly an;
+	struct pc_linkwatch lw;
+	int udp_fd, ctl_fd, tfd, sfd;
+	__u64 last_hb_ms;		/* boot clock */
+	bool hb_lost;
+	__u64 next_sample_ms;
+	__u64 next_seq_save_ms;
+	uint64_t watchdog_usec;		/* sd_watchdog_enabled() */
+	__u64 next_watchdog_ms;
+	bool exiting;
+};
+
+/* ---- clocks ---- */
+
+static __u64 clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* The boot clock: the datapath's bpf_ktime_get_boot_ns(); suspend counts. */
+static __u64 boot_ms(void)
+{
+	return clock_ns(CLOCK_BOOTTIME) / 1000000;
+}
+
+static __u64 wall_ms(void)
+{
+	return clock_ns(CLOCK_REALTIME) / 1000000;
+}
+
+static void stat_inc(struct agent *a, enum pc_agent_stat s)
+{
+	__u32 key = s;
+	__u64 v = 0;
+
+	bpf_map_lookup_elem(a->m.agent_stats, &key, &v);
+	v++;
+	bpf_map_update_elem(a->m.agent_stats, &key, &v, BPF_ANY);
+}
+
+static void audit_checked(struct agent *a, int ret)
+{
+	if (ret)
+		stat_inc(a, PC_AS_AUDIT_ERRORS);
+}
+
+/* ---- persistence ---- */
+
+static void save_state(struct agent *a)
+{
+	int err;
+
+	a->saved.mode = a->fsm.mode;
+	a->saved.cause = a->fsm.cause;
+	a->saved.since_wall_ms = wall_ms();
+	a->saved.nkeys = a->cfg.nkeys;
+	for (size_t i = 0; i < a->cfg.nkeys; i++) {
+		memcpy(a->saved.keys[i].pk, a->cfg.keys[i], PC_PK_LEN);
+		a->saved.keys[i].seq[0] = a->replay.last_seq[i][0];
+		a->saved.keys[i].seq[1] = a->replay.last_seq[i][1];
+	}
+	err = pc_persist_save(a->cfg.state_dir, &a->saved);
+	if (err)
+		pr_warn("Couldn't save state in %s: %s\n", a->cfg.state_dir,
+			strerror(-err));
+}
+
+/* Replay state of the keys we trust now, from what was saved by key. */
+static void restore_replay(struct agent *a)
+{
+	memset(&a->replay, 0, sizeof(a->replay));
+	for (size_t i = 0; i < a->cfg.nkeys; i++)
+		for (size_t j = 0; j < a->saved.nkeys; j++)
+			if (!memcmp(a->cfg.keys[i], a->saved.keys[j].pk, PC_PK_LEN)) {
+				a->replay.last_seq[i][0] = a->saved.keys[j].seq[0];
+				a->replay.last_seq[i][1] = a->saved.keys[j].seq[1];
+			}
+}
+
+/* ---- transitions ---- */
+
+static void record_transition(struct agent *a, enum pc_mode from,
+			      enum pc_mode to, enum pc_trigger t,
+			      const char *detail, __u64 tts_ns)
+{
+	static __u64 seq;
+	struct pc_transition tr = {};
+	__u32 key;
+
+	/* Continue the ring where the previous agent left it. */
+	if (!seq)
+		for (key = 0; key < PC_MAX_TRANSITIONS; key++)
+			if (!bpf_map_lookup_elem(a->m.transitions, &key, &tr) &&
+			    tr.seq > seq)
+				seq = tr.seq;
+	memset(&tr, 0, sizeof(tr));
+	tr.seq = ++seq;
+	tr.wall_ms = wall_ms();
+	tr.tts_ns = tts_ns;
+	tr.from = from;
+	tr.to = to;
+	tr.trigger = t;
+	snprintf(tr.detail, sizeof(tr.detail), "%s", detail);
+	key = tr.seq % PC_MAX_TRANSITIONS;
+	bpf_map_update_elem(a->m.transitions, &key, &tr, BPF_ANY);
+}
+
+/*
+ * Decide, enforce, record. detect_ns: CLOCK_MONOTONIC when the trigger
+ * was detected. Returns true if the mode changed.
+ */
+static bool transition(struct agent *a, enum pc_trigger t,
+		       enum pc_mode requested, const char *detail,
+		       __u64 detect_ns)
+{
+	struct pc_fsm_step step;
+	enum pc_mode from = a->fsm.mode;
+	char tts[32];
+	__u64 tts_ns;
+	int err;
+
+	step = pc_fsm_decide(&a->fsm, &a->fcfg, t, requested, boot_ms());
+	if (!step.change) {
+		pr_debug("%s: stay %s (%s)\n", pc_trigger_name(t),
+			 pc_mode_name(from), step.why);
+		return false;
+	}
+	/* The moment of truth: one word in a pinned map. */
+	err = pc_state_set(&a->m, PC_STATE_MODE, step.to);
+	tts_ns = clock_ns(CLOCK_MONOTONIC) - detect_ns;
+	if (err) {
+		pr_warn("Couldn't set mode %s: %s\n", pc_mode_name(step.to),
+			strerror(-err));
+		audit_checked(a, pc_audit("transition_failed", "trigger",
+					  pc_trigger_name(t), "to",
+					  pc_mode_name(step.to), "error",
+					  strerror(-err), NULL));
+		return false;
+	}
+	pc_fsm_commit(&a->fsm, &a->fcfg, &step, t, boot_ms());
+	record_transition(a, from, step.to, t, detail, tts_ns);
+	stat_inc(a, PC_AS_TRANSITIONS);
+	save_state(a);
+	snprintf(tts, sizeof(tts), "#%llu", (unsigned long long)(tts_ns / 1000));
+	audit_checked(a, pc_audit("transition", "from", pc_mode_name(from), "to",
+				  pc_mode_name(step.to), "trigger",
+				  pc_trigger_name(t), "detail", detail,
+				  "time_to_secure_us", tts, NULL));
+	pr_info("mode %s -> %s (%s: %s), secured in %llu us\n",
+		pc_mode_name(from), pc_mode_name(step.to), pc_trigger_name(t),
+		detail, (unsigned long long)(tts_ns / 1000));
+	sd_notifyf(0, "STATUS=mode %s", pc_mode_name(step.to));
+	return true;
+}
+
+/* ---- policy ---- */
+
+/* Parse, check and compile; nothing touches the datapath here. */
+static int policy_prepare(struct agent *a, const char *path,
+			  const struct pc_config *cfg, struct pc_policy *p,
+			  struct pc_compiled *c, bool check_ssh)
+{
+	char err[512], why[512];
+	int ret;
+
+	ret = pc_policy_load_file(path, p, err, sizeof(err));
+	if (ret) {
+		pr_warn("policy refused: %s\n", err);
+		return ret;
+	}
+	/* The agent's config may name the interfaces instead. */
+	if (cfg->nifaces) {
+		for (size_t i = 0; i < p->nifaces; i++)
+			free(p->ifaces[i]);
+		free(p->ifaces);
+		p->ifaces = calloc(cfg->nifaces, sizeof(*p->ifaces));
+		p->nifaces = 0;
+		for (size_t i = 0; p->ifaces && i < cfg->nifaces; i++)
+			if ((p->ifaces[i] = strdup(cfg->ifaces[i])))
+				p->nifaces++;
+	}
+	if (!p->nifaces) {
+		pr_warn("policy refused: %s names no interfaces\n", path);
+		ret = -EINVAL;
+		goto fail;
+	}
+	/* Every interface must be usable before anything is touched. */
+	for (size_t i = 0; i < p->nifaces; i++) {
+		ret = pc_iface_check(p->ifaces[i]);
+		if (ret) {
+			pr_warn("policy refused: interface '%s' cannot be used\n",
+				p->ifaces[i]);
+			goto fail;
+		}
+	}
+	if (pc_lockout_check(p, check_ssh ? getenv("SSH_CONNECTION") : NULL,
+			     why, sizeof(why))) {
+		if (!a->o->force) {
+			pr_warn("policy refused (anti-lockout): %s; use --force to "
+				"apply anyway\n", why);
+			ret = -EPERM;
+			goto fail;
+		}
+		pr_warn("anti-lockout overridden by --force: %s\n", why);
+	}
+	ret = pc_compile(p, c, err, sizeof(err));
+	if (ret) {
+		pr_warn("policy refused: %s\n", err);
+		goto fail;
+	}
+	return 0;
+fail:
+	pc_policy_free(p);
+	return ret;
+}
+
+static bool policy_has_iface(const struct pc_policy *p, const char *name)
+{
+	for (size_t i = 0; i < p->nifaces; i++)
+		if (!strcmp(p->ifaces[i], name))
+			return true;
+	return false;
+}
+
+/* Apply atomically, attach to the policy's interfaces, drop the others. */
+static int enforce(struct agent *a, const struct pc_policy *p,
+		   const struct pc_compiled *c, __u32 *generation)
+{
+	struct pc_iface ifc;
+	char err[512];
+	int lock, ret;
+
+	lock = pc_lock(a->cfg.pin_dir);
+	if (lock < 0) {
+		pr_warn("Couldn't lock pin dir '%s': %s\n", a->cfg.pin_dir,
+			strerror(-lock));
+		return lock;
+	}
+	ret = pc_apply(&a->m, c, generation, err, sizeof(err));
+	if (ret) {
+		pr_warn("policy not applied, previous policy still enforcing: %s\n",
+			err);
+		goto out;
+	}
+	for (size_t i = 0; i < p->nifaces; i++) {
+		int e = pc_attach_iface(a->skel, a->cfg.pin_dir, p->ifaces[i],
+					a->cfg.xdp_mode);
+
+		if (e && !ret)
+			ret = e;
+	}
+	for (__u32 i = 0; i < PC_MAX_IFACES; i++) {
+		if (bpf_map_lookup_elem(a->m.ifaces, &i, &ifc) || !ifc.ifindex)
+			continue;
+		if (!policy_has_iface(p, ifc.name)) {
+			pr_info("iface '%s' no longer in the policy: detaching\n",
+				ifc.name);
+			pc_detach_iface(a->m.ifaces, a->cfg.pin_dir, i);
+		}
+	}
+out:
+	pc_unlock(lock);
+	return ret;
+}
+
+/* Load a policy file and enforce it; the old one stays on any error. */
+static int load_policy(struct agent *a, const char *path, const char *why,
+		       bool check_ssh)
+{
+	struct pc_policy p = {};
+	struct pc_compiled c = {};
+	char gen_s[16], n_s[16];
+	__u32 gen = 0;
+	int ret;
+
+	ret = policy_prepare(a, path, &a->cfg, &p, &c, check_ssh);
+	if (!ret) {
+		ret = enforce(a, &p, &c, &gen);
+		pc_compiled_free(&c);
+	}
+	if (ret) {
+		audit_checked(a, pc_audit("policy_refused", "path", path, "reason",
+					  why, "error", strerror(-ret), NULL));
+		pc_policy_free(&p);	/* safe when prepare freed it already */
+		return ret;
+	}
+	snprintf(gen_s, sizeof(gen_s), "#%u", gen);
+	snprintf(n_s, sizeof(n_s), "#%zu", p.nrules);
+	audit_checked(a, pc_audit("policy_loaded", "path", path, "reason", why,
+				  "generation", gen_s, "rules", n_s, NULL));
+	pr_info("%s policy %s: generation %u, %zu rules (%s)\n",
+		strcmp(why, "reload") ? "loaded" : "reloaded", path, gen,
+		p.nrules, why);
+	pc_policy_free(&p);
+	return 0;
+}
+
+/* ---- dead-man switch ---- */
+
+static void deadman_write(struct agent *a, enum pc_deadman_key k, __u64 v)
+{
+	__u32 key = k;
+
+	if (bpf_map_update_elem(a->m.deadman, &key, &v, BPF_ANY))
+		pr_warn("Couldn't write dead-man switch: %s\n", strerror(errno));
+}
+
+static __u64 deadman_read(struct agent *a, enum pc_deadman_key k)
+{
+	__u32 key = k;
+	__u64 v = 0;
+
+	bpf_map_lookup_elem(a->m.deadman, &key, &v);
+	return v;
+}
+
+static void deadman_configure(struct agent *a)
+{
+	bool on = a->cfg.controller && a->cfg.kernel_deadman;
+
+	deadman_write(a, PC_DM_ACTION, a->cfg.hb_action);
+	deadman_write(a, PC_DM_TIMEOUT_NS, on ? a->cfg.hb_timeout_ms * 1000000 : 0);
+}
+
+/* ---- controller messages ---- */
+
+static void addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	const void *ip = ss->ss_family == AF_INET6 ?
+		(const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr :
+		(const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+
+	if (!inet_ntop(ss->ss_family, ip, buf, len))
+		snprintf(buf, len, "?");
+}
+
+static void on_heartbeat(struct agent *a, int key)
+{
+	__u64 now = boot_ms();
+
+	a->last_hb_ms = now;
+	deadman_write(a, PC_DM_LAST_HB_NS, clock_ns(CLOCK_BOOTTIME));
+	stat_inc(a, PC_AS_HB_ACCEPTED);
+	pc_fsm_heartbeat(&a->fsm);
+	if (a->hb_lost) {
+		a->hb_lost = false;
+		audit_checked(a, pc_audit("heartbeat_restored", NULL));
+		pr_info("heartbeats restored\n");
+	}
+	transition(a, PC_TRIG_HEARTBEAT_RESTORED, PC_MODE_NORMAL,
+		   "heartbeats valid again", clock_ns(CLOCK_MONOTONIC));
+	if (now >= a->next_seq_save_ms) {
+		save_state(a);
+		a->next_seq_save_ms = now + SEQ_SAVE_EVERY_MS;
+	}
+}
+
+static int apply_pushed_policy(struct agent *a, const struct pc_msg *msg)
+{
+	__u8 hash[PC_HASH_LEN];
+	char path[PATH_MAX];
+	int err;
+
+	if (msg->policy) {
+		err = pc_persist_store_policy(a->cfg.state_dir, msg->policy,
+					      msg->policy_len, hash);
+		if (err) {
+			pr_warn("Couldn't store pushed policy: %s\n", strerror(-err));
+			return err;
+		}
+	} else {
+		memcpy(hash, msg->policy_hash, PC_HASH_LEN);
+	}
+	pc_persist_policy_path(a->cfg.state_dir, hash, path, sizeof(path));
+	if (access(path, R_OK)) {
+		pr_warn("apply-policy: no policy %s staged\n", path);
+		return -ENOENT;
+	}
+	/* The SSH session check is about the operator's own shell: not here. */
+	err = load_policy(a, path, "controller apply-policy", false);
+	if (err)
+		return err;
+	memcpy(a->saved.policy_hash, hash, PC_HASH_LEN);
+	a->saved.has_policy = 1;
+	save_state(a);
+	return 0;
+}
+
+static void on_command(struct agent *a, const struct pc_msg *msg,
+		       const char *from, __u64 detect_ns)
+{
+	char id[33], detail[64];
+	int err = 0;
+
+	pc_hex(msg->cmd_id, sizeof(msg->cmd_id), id);
+	stat_inc(a, PC_AS_CMD_ACCEPTED);
+	audit_checked(a, pc_audit("command_accepted", "command",
+				  pc_cmd_name(msg->cmd), "id", id, "from", from,
+				  NULL));
+	/* Commands are rare: their replay state goes to disk at once. */
+	save_state(a);
+	snprintf(detail, sizeof(detail), "%s %.16s", pc_cmd_name(msg->cmd), id);
+	switch (msg->cmd) {
+	case PC_CMD_LOCKDOWN:
+		transition(a, PC_TRIG_COMMAND, PC_MODE_LOCKDOWN, detail, detect_ns);
+		break;
+	case PC_CMD_QUARANTINE:
+		transition(a, PC_TRIG_COMMAND, PC_MODE_QUARANTINE, detail, detect_ns);
+		break;
+	case PC_CMD_RELEASE:
+		transition(a, PC_TRIG_COMMAND, PC_MODE_NORMAL, detail, detect_ns);
+		break;
+	case PC_CMD_APPLY_POLICY:
+		err = apply_pushed_policy(a, msg);
+		break;
+	default:
+		err = -EINVAL;
+	}
+	if (err) {
+		stat_inc(a, PC_AS_CMD_FAILED);
+		audit_checked(a, pc_audit("command_failed", "command",
+					  pc_cmd_name(msg->cmd), "id", id, "error",
+					  strerror(-err), NULL));
+	}
+}
+
+static void on_datagram(struct agent *a)
+{
+	static __u8 buf[PC_MSG_MAX + 1];
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	enum pc_msg_verdict v;
+	struct pc_msg msg;
+	char from[INET6_ADDRSTRLEN], lim[48];
+	__u64 detect_ns;
+	ssize_t n;
+	int key = -1;
+
+	n = recvfrom(a->udp_fd, buf, sizeof(buf), MSG_DONTWAIT,
+		     (struct sockaddr *)&ss, &sl);
+	if (n < 0)
+		return;
+	detect_ns = clock_ns(CLOCK_MONOTONIC);
+	addr_str(&ss, from, sizeof(from));
+	v = pc_msg_decode(buf, n, (const __u8(*)[PC_PK_LEN])a->cfg.keys,
+			  a->cfg.nkeys, &msg, &key);
+	if (v == PC_MSG_OK)
+		v = pc_msg_check(&msg, key, a->cfg.host_id, wall_ms(),
+				 a->cfg.max_skew_ms, &a->replay);
+	if (v != PC_MSG_OK) {
+		bool cmd = v != PC_MSG_MALFORMED && v != PC_MSG_BAD_SIG &&
+			   msg.type == PC_MSG_COMMAND;
+
+		/* Counted and audited, never acted on; a flood is rate-limited. */
+		stat_inc(a, (cmd ? PC_AS_CMD_REFUSED : PC_AS_HB_REFUSED) + v);
+		snprintf(lim, sizeof(lim), "refused:%s", pc_msg_verdict_name(v));
+		audit_checked(a, pc_audit_limited(lim, cmd ? "command_refused" :
+							     "message_refused",
+						  "reason", pc_msg_verdict_name(v),
+						  "from", from, NULL));
+		return;
+	}
+	if (msg.type == PC_MSG_HEARTBEAT)
+		on_heartbeat(a, key);
+	else
+		on_command(a, &msg, from, detect_ns);
+}
+
+static int open_udp(struct agent *a)
+{
+	struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6 };
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr *sa;
+	socklen_t sl;
+	int fd, off = 0;
+
+	if (inet_pton(AF_INET, a->cfg.listen_addr, &sin.sin_addr) == 1) {
+		sin.sin_port = htons(a->cfg.listen_port);
+		sa = (struct sockaddr *)&sin;
+		sl = sizeof(sin);
+	} else if (inet_pton(AF_INET6, a->cfg.listen_addr, &sin6.sin6_addr) == 1) {
+		sin6.sin6_port = htons(a->cfg.listen_port);
+		sa = (struct sockaddr *)&sin6;
+		sl = sizeof(sin6);
+	} else {
+		pr_warn("controller listen address '%s' is not numeric\n",
+			a->cfg.listen_addr);
+		return -EINVAL;
+	}
+	fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (sa->sa_family == AF_INET6)	/* [::] takes IPv4 too */
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	if (bind(fd, sa, sl)) {
+		int err = -errno;
+
+		pr_warn("Couldn't listen for the controller on %s port %u: %s\n",
+			a->cfg.listen_addr, a->cfg.listen_port, strerror(-err));
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+/* ---- control socket ---- */
+
+static void control_status(struct agent *a, int fd)
+{
+	__u64 now = boot_ms();
+
+	dprintf(fd, "agent:       running, pid %d, host id %s\n", getpid(),
+		a->cfg.host_id);
+	dprintf(fd, "mode cause:  %s\n", pc_trigger_name(a->fsm.cause));
+	if (a->cfg.controller) {
+		dprintf(fd, "controller:  udp %s port %u, %zu key(s)\n",
+			a->cfg.listen_addr, a->cfg.listen_port, a->cfg.nkeys);
+		dprintf(fd, "heartbeat:   last %.1f s ago, timeout %.1f s, %s\n",
+			(now - a->last_hb_ms) / 1000.0,
+			a->cfg.hb_timeout_ms / 1000.0,
+			a->hb_lost ? "LOST" : "ok");
+	} else {
+		dprintf(fd, "controller:  none configured\n");
+	}
+	dprintf(fd, "audit log:   %s%s\n", a->cfg.audit_log,
+		pc_audit_failing() ? " (FAILING: cannot write)" : "");
+	dprintf(fd, "ok\n");
+}
+
+static void on_control(struct agent *a)
+{
+	char req[PC_CONTROL_MAX], arg[32];
+	enum pc_mode mode;
+	int fd, err;
+
+	err = pc_control_accept(a->ctl_fd, &fd, req, sizeof(req));
+	if (err == -EPERM)
+		stat_inc(a, PC_AS_CONTROL_REFUSED);
+	if (err)
+		return;
+	if (!strcmp(req, "status")) {
+		control_status(a, fd);
+	} else if (!strcmp(req, "release") ||
+		   (sscanf(req, "mode %31s", arg) == 1 && !pc_mode_parse(arg, &mode))) {
+		enum pc_mode from = a->fsm.mode;
+
+		if (!strcmp(req, "release"))
+			mode = PC_MODE_NORMAL;
+		audit_checked(a, pc_audit("break_glass", "request", req, NULL));
+		if (transition(a, PC_TRIG_BREAK_GLASS, mode, "local operator",
+			       clock_ns(CLOCK_MONOTONIC)))
+			dprintf(fd, "ok mode: %s -> %s\n", pc_mode_name(from),
+				pc_mode_name(mode));
+		else
+			dprintf(fd, "ok mode: %s (unchanged)\n", pc_mode_name(from));
+	} else {
+		dprintf(fd, "error: unknown request '%s'\n", req);
+	}
+	close(fd);
+}
+
+/* ---- link events ---- */
+
+static void on_link(const char *ifname, int ifindex, bool appeared, void *arg)
+{
+	struct agent *a = arg;
+	struct pc_iface ifc;
+	bool ours = false, known = false;
+
+	for (size_t i = 0; i < a->cfg.nifaces; i++)
+		ours |= !strcmp(a->cfg.ifaces[i], ifname);
+	if (!ours)
+		return;
+	for (__u32 i = 0; i < PC_MAX_IFACES; i++)
+		if (!bpf_map_lookup_elem(a->m.ifaces, &i, &ifc) &&
+		    ifc.ifindex == (__u32)ifindex && !strcmp(ifc.name, ifname))
+			known = true;
+	if (!appeared) {
+		audit_checked(a, pc_audit("interface_gone", "interface", ifname, NULL));
+		pr_warn("interface '%s' went away\n", ifname);
+		return;
+	}
+	if (known)
+		return;
+	/* A new link under an old name: the old attachment died with it. */
+	if (!pc_attach_iface(a->skel, a->cfg.pin_dir, ifname, a->cfg.xdp_mode)) {
+		audit_checked(a, pc_audit("interface_attached", "interface",
+					  ifname, NULL));
+		pr_info("interface '%s' (re)appeared: programs attached\n", ifname);
+	}
+}
+
+/* Interfaces the agent watches: the config's, else the policy's. */
+static void learn_ifaces(struct agent *a, const char *path)
+{
+	struct pc_policy p = {};
+	char err[512];
+
+	if (a->cfg.nifaces || pc_policy_load_file(path, &p, err, sizeof(err)))
+		return;
+	a->cfg.ifaces = p.ifaces;
+	a->cfg.nifaces = p.nifaces;
+	p.ifaces = NULL;
+	p.nifaces = 0;
+	pc_policy_free(&p);
+}
+
+/* ---- ticks ---- */
+
+static void check_heartbeat(struct agent *a)
+{
+	char detail[64];
+
+	if (!a->cfg.controller || a->hb_lost ||
+	    boot_ms() - a->last_hb_ms <= a->cfg.hb_timeout_ms)
+		return;
+	a->hb_lost = true;
+	pc_fsm_heartbeat_lost(&a->fsm);
+	snprintf(detail, sizeof(detail), "no valid heartbeat for %llu ms",
+		 (unsigned long long)a->cfg.hb_timeout_ms);
+	audit_checked(a, pc_audit("heartbeat_lost", "detail", detail, NULL));
+	pr_warn("%s\n", detail);
+	transition(a, PC_TRIG_HEARTBEAT_LOSS, a->cfg.hb_action, detail,
+		   clock_ns(CLOCK_MONOTONIC));
+}
+
+static void check_anomaly(struct agent *a)
+{
+	const struct pc_anomaly_trigger *t;
+	char detail[64];
+	int fired;
+
+	if (!a->cfg.ntriggers || boot_ms() < a->next_sample_ms)
+		return;
+	a->next_sample_ms = boot_ms() + a->cfg.anomaly_interval_ms;
+	fired = pc_anomaly_sample(&a->an, &a->cfg, &a->m,
+				  a->cfg.anomaly_interval_ms * 1000000);
+	if (fired < 0)
+		return;
+	t = &a->cfg.triggers[fired];
+	snprintf(detail, sizeof(detail), "%s: %s %llu >= %llu x%u", t->name,
+		 pc_metric_name(t->metric),
+		 (unsigned long long)a->an.value[t->metric],
+		 (unsigned long long)t->threshold, t->intervals);
+	audit_checked(a, pc_audit("anomaly", "trigger", t->name, "detail",
+				  detail, NULL));
+	transition(a, PC_TRIG_ANOMALY, t->action, detail,
+		   clock_ns(CLOCK_MONOTONIC));
+}
+
+/* Someone wrote the mode word behind our back (CLI with no socket). */
+static void check_external(struct agent *a)
+{
+	__u32 mode;
+
+	if (pc_state_get(&a->m, PC_STATE_MODE, &mode) || mode == a->fsm.mode)
+		return;
+	if (mode >= PC_MODE_COUNT)
+		mode = PC_MODE_QUARANTINE;
+	record_transition(a, a->fsm.mode, mode, PC_TRIG_EXTERNAL,
+			  "mode map written directly", 0);
+	audit_checked(a, pc_audit("transition", "from", pc_mode_name(a->fsm.mode),
+				  "to", pc_mode_name(mode), "trigger", "external",
+				  "detail", "mode map written directly", NULL));
+	a->fsm.mode = mode;
+	a->fsm.cause = PC_TRIG_EXTERNAL;
+	a->fsm.since_ms = boot_ms();
+	save_state(a);
+}
+
+static bool pins_gone(const char *pin_dir)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, PC_MAP_STATE);
+	return access(path, F_OK) != 0;
+}
+
+static void on_tick(struct agent *a)
+{
+	__u64 expirations;
+
+	if (read(a->tfd, &expirations, sizeof(expirations)) < 0)
+		return;
+	check_heartbeat(a);
+	if (a->cfg.controller && !a->hb_lost && a->fsm.mode != PC_MODE_NORMAL)
+		transition(a, PC_TRIG_HEARTBEAT_RESTORED, PC_MODE_NORMAL,
+			   "heartbeats valid again", clock_ns(CLOCK_MONOTONIC));
+	check_anomaly(a);
+	check_external(a);
+	if (a->watchdog_usec && boot_ms() >= a->next_watchdog_ms) {
+		sd_notify(0, "WATCHDOG=1");
+		a->next_watchdog_ms = boot_ms() + a->watchdog_usec / 2000;
+	}
+	if (pins_gone(a->cfg.pin_dir)) {
+		pr_info("pins removed (portcullis detach): exiting\n");
+		a->exiting = true;
+	}
+}
+
+/* ---- configuration ---- */
+
+static void set_str(char **field, const char *val)
+{
+	free(*field);
+	*field = strdup(val);
+}
+
+static int config_build(const struct agent_opts *o, struct pc_config *cfg)
+{
+	char err[512];
+	int ret;
+
+	if (o->config_path) {
+		ret = pc_config_load_file(o->config_path, cfg, err, sizeof(err));
+		if (ret) {
+			pr_warn("config refused: %s\n", err);
+			return ret;
+		}
+	} else {
+		/* --policy alone: a loader with no controller. */
+		memset(cfg, 0, sizeof(*cfg));
+		cfg->policy_path = strdup(o->policy_path);
+		gethostname(cfg->host_id, sizeof(cfg->host_id) - 1);
+		cfg->anomaly_interval_ms = 1000;
+		cfg->hb_action = PC_MODE_LOCKDOWN;
+	}
+	/* Options and the environment win over the file. */
+	if (o->pin_dir || !cfg->pin_dir)
+		set_str(&cfg->pin_dir, pc_pin_dir(o->pin_dir));
+	if (o->state_dir || !cfg->state_dir)
+		set_str(&cfg->state_dir, pc_state_dir(o->state_dir));
+	if (o->control_socket || !cfg->control_socket)
+		set_str(&cfg->control_socket, pc_control_path(o->control_socket));
+	if (o->audit_log || !cfg->audit_log)
+		set_str(&cfg->audit_log, o->audit_log ? o->audit_log :
+			getenv("PORTCULLIS_AUDIT_LOG") ? getenv("PORTCULLIS_AUDIT_LOG") :
+			PC_DEFAULT_AUDIT_LOG);
+	if (o->xdp_mode_set)
+		cfg->xdp_mode = o->xdp_mode;
+	if (!cfg->policy_path || !cfg->pin_dir || !cfg->state_dir ||
+	    !cfg->control_socket || !cfg->audit_log)
+		return -ENOMEM;
+	return 0;
+}
+
+static void fsm_configure(struct agent *a)
+{
+	a->fcfg.hb_action = a->cfg.hb_action;
+	a->fcfg.hb_release_after = a->cfg.hb_release_after;
+	a->fcfg.backoff_ms = a->cfg.backoff_ms;
+}
+
+static void reload(struct agent *a)
+{
+	struct pc_config next;
+	const char *policy;
+
+	pr_info("reloading %s\n", a->o->config_path ? a->o->config_path :
+			       a->cfg.policy_path);
+	if (config_build(a->o, &next)) {
+		audit_checked(a, pc_audit("config_refused", NULL));
+		pr_warn("reload failed; previous configuration and policy still enforcing\n");
+		return;
+	}
+	policy = a->saved.has_policy ? a->policy_path : next.policy_path;
+	if (load_policy(a, policy, "reload", true)) {
+		pc_config_free(&next);
+		pr_warn("reload failed; previous policy still enforcing\n");
+		return;
+	}
+	/* Sockets stay as they are; keys, timeouts, triggers take effect. */
+	next.listen_port = a->cfg.listen_port;
+	snprintf(next.listen_addr, sizeof(next.listen_addr), "%s", a->cfg.listen_addr);
+	pc_config_free(&a->cfg);
+	a->cfg = next;
+	if (!a->saved.has_policy)
+		a->policy_path = a->cfg.policy_path;
+	learn_ifaces(a, a->policy_path);
+	fsm_configure(a);
+	restore_replay(a);
+	deadman_configure(a);
+	audit_checked(a, pc_audit("config_reloaded", NULL));
+}
+
+/* ---- start ---- */
+
+/*
+ * The mode to start in: the kernel's (pins survive a restart), else the
+ * saved one (a reboot), else the configured one; raised to the heartbeat
+ * action if the dead-man switch tripped while no agent watched.
+ */
+static void start_mode(struct agent *a, bool adopted, bool have_saved)
+{
+	__u64 detect = clock_ns(CLOCK_MONOTONIC);
+	__u64 last = deadman_read(a, PC_DM_LAST_HB_NS);
+	__u64 timeout = deadman_read(a, PC_DM_TIMEOUT_NS);
+	__u32 kmode = PC_MODE_NORMAL;
+	enum pc_mode mode;
+	char detail[64];
+
+	if (adopted) {
+		pc_state_get(&a->m, PC_STATE_MODE, &kmode);
+		mode = kmode < PC_MODE_COUNT ? kmode : PC_MODE_QUARANTINE;
+		snprintf(detail, sizeof(detail), "adopted pinned mode");
+	} else if (have_saved) {
+		mode = a->saved.mode;
+		snprintf(detail, sizeof(detail), "restored from %s/state",
+			 a->cfg.state_dir);
+	} else {
+		mode = a->o->initial_mode;
+		snprintf(detail, sizeof(detail), "fresh start");
+	}
+	a->fsm.mode = mode;
+	a->fsm.cause = have_saved && (!adopted || a->saved.mode == mode) ?
+			       a->saved.cause : PC_TRIG_START;
+	a->fsm.since_ms = boot_ms();
+	pc_state_set(&a->m, PC_STATE_MODE, mode);
+	if (!adopted || mode != PC_MODE_NORMAL)
+		record_transition(a, adopted ? kmode : PC_MODE_NORMAL, mode,
+				  PC_TRIG_START, detail, clock_ns(CLOCK_MONOTONIC) - detect);
+	audit_checked(a, pc_audit("mode_at_start", "mode", pc_mode_name(mode),
+				  "detail", detail, NULL));
+
+	/* Heartbeat clock: continue the kernel's, so both agree on loss. */
+	a->last_hb_ms = boot_ms();
+	if (adopted && last) {
+		a->last_hb_ms = last / 1000000;
+		if (timeout && clock_ns(CLOCK_BOOTTIME) - last > timeout) {
+			a->hb_lost = true;
+			transition(a, PC_TRIG_DEADMAN, a->cfg.hb_action,
+				   "dead-man switch tripped while no agent ran",
+				   detect);
+		}
+	} else {
+		/* Fresh: one timeout of grace from now, for the kernel too. */
+		deadman_write(a, PC_DM_LAST_HB_NS, clock_ns(CLOCK_BOOTTIME));
+	}
+}
+
+static int open_fds(struct agent *a)
+{
+	struct itimerspec its = {
+		.it_interval = { 0, TICK_MS * 1000000 },
+		.it_value = { 0, TICK_MS * 1000000 },
+	};
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	a->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	a->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (a->sfd < 0 || a->tfd < 0 || timerfd_settime(a->tfd, 0, &its, NULL))
+		return -errno;
+	a->ctl_fd = pc_control_listen(a->cfg.control_socket);
+	if (a->ctl_fd < 0) {
+		pr_warn("Couldn't open control socket %s: %s\n",
+			a->cfg.control_socket, strerror(-a->ctl_fd));
+		return a->ctl_fd;
+	}
+	if (a->cfg.controller) {
+		a->udp_fd = open_udp(a);
+		if (a->udp_fd < 0)
+			return a->udp_fd;
+	}
+	if (pc_linkwatch_open(&a->lw, on_link, a))
+		pr_warn("link events unavailable: interfaces that come back "
+			"will not be re-attached\n");
+	return 0;
+}
+
+static void run_loop(struct agent *a)
+{
+	struct pollfd pfd[5];
+	struct signalfd_siginfo si;
+
+	pfd[0] = (struct pollfd){ .fd = a->sfd, .events = POLLIN };
+	pfd[1] = (struct pollfd){ .fd = a->tfd, .events = POLLIN };
+	pfd[2] = (struct pollfd){ .fd = a->ctl_fd, .events = POLLIN };
+	pfd[3] = (struct pollfd){ .fd = a->udp_fd, .events = POLLIN };
+	pfd[4] = (struct pollfd){ .fd = pc_linkwatch_fd(&a->lw), .events = POLLIN };
+	while (!a->exiting) {
+		if (poll(pfd, 5, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			pr_warn("poll: %s\n", strerror(errno));
+			break;
+		}
+		if (pfd[0].revents & POLLIN) {
+			while (read(a->sfd, &si, sizeof(si)) == sizeof(si)) {
+				if (si.ssi_signo == SIGHUP)
+					reload(a);
+				else
+					a->exiting = true;
+			}
+		}
+		/* Controller first: a heartbeat in the same wake-up as the
+		 * tick must count before the timeout is judged. */
+		if (pfd[3].revents & POLLIN)
+			for (int i = 0; i < 64; i++)
+				on_datagram(a);
+		if (pfd[1].revents & POLLIN)
+			on_tick(a);
+		if (pfd[2].revents & POLLIN)
+			on_control(a);
+		if (pfd[4].revents & POLLIN)
+			pc_linkwatch_process(&a->lw);
+	}
+}
+
+int agent_run(const struct agent_opts *o)
+{
+	struct agent a = { .o = o, .udp_fd = -1, .ctl_fd = -1, .tfd = -1, .sfd = -1 };
+	struct pc_policy p = {};
+	struct pc_compiled c = {};
+	bool adopted, have_saved;
+	__u32 gen = 0;
+	int err;
+
+	if (geteuid() != 0) {
+		pr_warn("portcullisd must run as root (CAP_BPF, CAP_NET_ADMIN)\n");
+		return 1;
+	}
+	err = config_build(o, &a.cfg);
+	if (err)
+		return 1;
+	/* A policy the controller pushed outlives reboots and the config. */
+	have_saved = !pc_persist_load(a.cfg.state_dir, &a.saved);
+	a.policy_path = a.cfg.policy_path;
+	if (have_saved && a.saved.has_policy) {
+		static char pushed[PATH_MAX];
+
+		pc_persist_policy_path(a.cfg.state_dir, a.saved.policy_hash,
+				       pushed, sizeof(pushed));
+		a.policy_path = pushed;
+	}
+	err = policy_prepare(&a, a.policy_path, &a.cfg, &p, &c, true);
+	if (err)
+		goto out;
+	learn_ifaces(&a, a.policy_path);
+	fsm_configure(&a);
+	restore_replay(&a);
+	if (pc_audit_open(a.cfg.audit_log))
+		pr_warn("audit log %s cannot be opened: auditing to syslog only\n",
+			a.cfg.audit_log);
+
+	/* Load, reusing whatever is pinned: the live policy keeps enforcing. */
+	err = pc_pin_dir_prepare(a.cfg.pin_dir);
+	if (err)
+		goto out;
+	adopted = !pins_gone(a.cfg.pin_dir);
+	err = pc_datapath_load(a.cfg.pin_dir, o->verbose, &a.skel);
+	if (err)
+		goto out;
+	pc_maps_from_skel(a.skel, &a.m);
+	pr_info("%s pinned state in %s\n", adopted ? "adopting" : "creating",
+		a.cfg.pin_dir);
+
+	/* Mode and dead-man switch before policy, policy before attach:
+	 * the programs never run on anything but the state we mean. */
+	start_mode(&a, adopted, have_saved);
+	deadman_configure(&a);
+	err = enforce(&a, &p, &c, &gen);
+	if (err)
+		goto out;
+	save_state(&a);
+	err = open_fds(&a);
+	if (err)
+		goto out;
+	audit_checked(&a, pc_audit("agent_start", "mode", pc_mode_name(a.fsm.mode),
+				   "policy", a.policy_path, NULL));
+	pr_info("portcullisd: ready (generation %u, mode %s, %zu rules, %zu interfaces%s)\n",
+		gen, pc_mode_name(a.fsm.mode), p.nrules, p.nifaces,
+		a.cfg.controller ? ", controller" : "");
+	pc_compiled_free(&c);
+	pc_policy_free(&p);
+	sd_watchdog_enabled(0, &a.watchdog_usec);
+	sd_notifyf(0, "READY=1\nSTATUS=mode %s", pc_mode_name(a.fsm.mode));
+
+	run_loop(&a);
+	save_state(&a);
+	audit_checked(&a, pc_audit("agent_stop", "mode", pc_mode_name(a.fsm.mode),
+				   NULL));
+	pr_info("exiting; enforcement stays in place (portcullis detach removes it)\n");
+	sd_notify(0, "STOPPING=1");
+out:
+	pc_compiled_free(&c);
+	pc_policy_free(&p);
+	pc_linkwatch_close(&a.lw);
+	if (a.udp_fd >= 0)
+		close(a.udp_fd);
+	if (a.ctl_fd >= 0) {
+		close(a.ctl_fd);
+		unlink(a.cfg.control_socket);
+	}
+	/* Destroying the skeleton closes fds only: pins and links remain. */
+	portcullis_bpf__destroy(a.skel);
+	pc_audit_close();
+	pc_config_free(&a.cfg);
+	return err ? 1 : 0;
+}
+
+int agent_check_config(const char *path)
+{
+	struct pc_config cfg;
+	struct pc_policy p = {};
+	char err[512];
+
+	if (pc_config_load_file(path, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		return 1;
+	}
+	if (pc_policy_load_file(cfg.policy_path, &p, err, sizeof(err))) {
+		fprintf(stderr, "%s\n", err);
+		pc_config_free(&cfg);
+		return 1;
+	}
+	printf("%s: ok (policy %s: %zu rules; controller %s; %zu anomaly triggers)\n",
+	       path, cfg.policy_path, p.nrules, cfg.controller ? "yes" : "no",
+	       cfg.ntriggers);
+	pc_policy_free(&p);
+	pc_config_free(&cfg);
+	return 0;
+}

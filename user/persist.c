@@ -1,0 +1,199 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * State file, "key value" lines:
+ *   mode quarantine
+ *   cause command
+ *   since 1795741234567
+ *   key <pubkey hex> <heartbeat seq> <command seq>
+ *   policy <sha256 hex>
+ * Unknown lines are refused: a corrupt state file must not be read as a
+ * milder state than it was (the caller then stays at its strictest).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "fsm.h"
+#include "log.h"
+#include "persist.h"
+#include "policy.h"
+
+const char *pc_state_dir(const char *opt)
+{
+	const char *env = getenv("PORTCULLIS_STATE_DIR");
+
+	if (opt && *opt)
+		return opt;
+	if (env && *env)
+		return env;
+	return PC_DEFAULT_STATE_DIR;
+}
+
+static int mkdirs(const char *dir)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s", dir);
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0700) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int unhex(const char *s, __u8 *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned int b;
+
+		if (sscanf(s + 2 * i, "%2x", &b) != 1)
+			return -EINVAL;
+		out[i] = b;
+	}
+	return s[2 * n] == '\0' ? 0 : -EINVAL;
+}
+
+int pc_persist_load(const char *state_dir, struct pc_persist *out)
+{
+	char path[PATH_MAX], line[512], a[160];
+	unsigned long long x, y;
+	int lineno = 0, err = 0;
+	FILE *f;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(path, sizeof(path), "%s/state", state_dir);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f) && !err) {
+		enum pc_trigger t;
+		enum pc_mode m;
+
+		lineno++;
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "mode %159s", a) == 1 && !pc_mode_parse(a, &m))
+			out->mode = m;
+		else if (sscanf(line, "cause %159s", a) == 1 &&
+			 !pc_trigger_parse(a, &t))
+			out->cause = t;
+		else if (sscanf(line, "since %llu", &x) == 1)
+			out->since_wall_ms = x;
+		else if (sscanf(line, "key %159s %llu %llu", a, &x, &y) == 3 &&
+			 out->nkeys < PC_MAX_KEYS &&
+			 !unhex(a, out->keys[out->nkeys].pk, PC_PK_LEN)) {
+			out->keys[out->nkeys].seq[0] = x;
+			out->keys[out->nkeys].seq[1] = y;
+			out->nkeys++;
+		} else if (sscanf(line, "policy %159s", a) == 1 &&
+			   !unhex(a, out->policy_hash, PC_HASH_LEN))
+			out->has_policy = 1;
+		else
+			err = -EINVAL;
+	}
+	fclose(f);
+	if (err)
+		pr_warn("state file %s: line %d is not understood: '%s'\n", path,
+			lineno, line);
+	return err;
+}
+
+int pc_persist_save(const char *state_dir, const struct pc_persist *p)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 8], hex[2 * PC_HASH_LEN + 1];
+	int fd, dfd, err = 0;
+	FILE *f;
+
+	err = mkdirs(state_dir);
+	if (err)
+		return err;
+	snprintf(path, sizeof(path), "%s/state", state_dir);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	f = fdopen(fd, "w");
+	if (!f) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	fprintf(f, "mode %s\ncause %s\nsince %llu\n", pc_mode_name(p->mode),
+		pc_trigger_name(p->cause), (unsigned long long)p->since_wall_ms);
+	for (size_t i = 0; i < p->nkeys; i++) {
+		char khex[2 * PC_PK_LEN + 1];
+
+		pc_hex(p->keys[i].pk, PC_PK_LEN, khex);
+		fprintf(f, "key %s %llu %llu\n", khex,
+			(unsigned long long)p->keys[i].seq[0],
+			(unsigned long long)p->keys[i].seq[1]);
+	}
+	if (p->has_policy) {
+		pc_hex(p->policy_hash, PC_HASH_LEN, hex);
+		fprintf(f, "policy %s\n", hex);
+	}
+	if (fflush(f) || fsync(fd))
+		err = -errno;
+	if (fclose(f) && !err)
+		err = -errno;
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err) {
+		unlink(tmp);
+		return err;
+	}
+	/* The rename itself must reach the disk. */
+	dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+void pc_persist_policy_path(const char *state_dir, const __u8 *hash,
+			    char *buf, size_t len)
+{
+	char hex[2 * PC_HASH_LEN + 1];
+
+	pc_hex(hash, PC_HASH_LEN, hex);
+	snprintf(buf, len, "%s/policies/%s.yaml", state_dir, hex);
+}
+
+int pc_persist_store_policy(const char *state_dir, const char *text,
+			    size_t len, __u8 hash[PC_HASH_LEN])
+{
+	char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX + 8];
+	ssize_t n;
+	int fd, err;
+
+	pc_sha256(text, len, hash);
+	snprintf(dir, sizeof(dir), "%s/policies", state_dir);
+	err = mkdirs(dir);
+	if (err)
+		return err;
+	pc_persist_policy_path(state_dir, hash, path, sizeof(path));
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, len);
+	err = n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+	if (!err && fsync(fd))
+		err = -errno;
+	close(fd);
+	if (!err && rename(tmp, path))
+		err = -errno;
+	if (err)
+		unlink(tmp);
+	return err;
+}

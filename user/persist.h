@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What must survive a reboot: the mode and why, the replay state of each
+ * controller key, and a policy the controller pushed. One small text file
+ * in the state dir, replaced atomically (write, fsync, rename, fsync dir).
+ */
+#ifndef PC_PERSIST_H
+#define PC_PERSIST_H
+
+#include <linux/types.h>
+#include "msg.h"
+#include "portcullis.h"
+
+#define PC_DEFAULT_STATE_DIR	"/var/lib/portcullis"
+
+struct pc_persist_key {
+	__u8 pk[PC_PK_LEN];
+	__u64 seq[2];		/* heartbeat, command */
+};
+
+struct pc_persist {
+	enum pc_mode mode;
+	enum pc_trigger cause;
+	__u64 since_wall_ms;
+	struct pc_persist_key keys[PC_MAX_KEYS];
+	size_t nkeys;
+	/* Set when a controller's apply-policy is live: survives reboots. */
+	__u8 policy_hash[PC_HASH_LEN];
+	int has_policy;
+};
+
+/* State dir from the option, else $PORTCULLIS_STATE_DIR, else default. */
+const char *pc_state_dir(const char *opt);
+/* -ENOENT if there is no state yet; -EINVAL for a corrupt file (logged). */
+int pc_persist_load(const char *state_dir, struct pc_persist *out);
+int pc_persist_save(const char *state_dir, const struct pc_persist *p);
+/* Pushed policies live in STATE_DIR/policies/<sha256 hex>.yaml. */
+void pc_persist_policy_path(const char *state_dir, const __u8 *hash,
+			    char *buf, size_t len);
+int pc_persist_store_policy(const char *state_dir, const char *text,
+			    size_t len, __u8 hash[PC_HASH_LEN]);
+
+#endif /* PC_PERSIST_H */
