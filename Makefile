@@ -34,7 +34,6 @@ LIB_SRCS := user/log.c user/policy.c user/compile.c user/model.c \
 	user/control.c user/anomaly.c user/linkwatch.c user/controller.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
 BINS := $(OUTPUT)/portcullisd $(OUTPUT)/portcullis
-TEST_BINS := $(OUTPUT)/test_policy $(OUTPUT)/test_verdict
 
 ifeq ($(V),1)
 Q =
@@ -73,7 +72,10 @@ $(OUTPUT)/portcullis: $(OUTPUT)/user/portcullis.o $(LIB_OBJS)
 	$(call msg,BINARY,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $^ $(LDLIBS) -o $@
 
-$(OUTPUT)/test_policy: tests/unit/test_policy.c $(LIB_OBJS) | $(OUTPUT)
+# cmocka unit tests: tests/unit/test_X.c -> build/test_X
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/%,$(wildcard tests/unit/test_*.c))
+
+$(OUTPUT)/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(OUTPUT)
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
@@ -113,14 +115,15 @@ demo: deps
 	$(MAKE) all
 	bash tests/demo.sh
 
-check-unit: $(OUTPUT)/test_policy
-	$(OUTPUT)/test_policy
+check-unit: $(UNIT_TESTS)
+	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
 
 check-verdict: $(OUTPUT)/test_verdict
 	$(OUTPUT)/test_verdict
 
 check-e2e: $(BINS)
 	bash tests/e2e/run.sh
+	@if [ -f tests/e2e/agent.sh ]; then bash tests/e2e/agent.sh; fi
 
 # Per-packet cost against policy size, as ratios to a same-run baseline.
 bench: deps

@@ -17,8 +17,9 @@
  *  start                -      restored or configured   (not decided here)
  *  external             -      what the map says        (recorded, not decided)
  *
- * Back-off: every automatic lift that follows another within the back-off
- * window doubles the window for the next (up to 16x), so a flapping
+ * Back-off: a lift needs the back-off window to have passed since the
+ * escalation; a heartbeat loss soon after a lift (within 4 windows)
+ * doubles the window for the next lift (up to 16x), so a flapping
  * controller link cannot flap the host.
  */
 #include <string.h>
@@ -131,12 +132,14 @@ void pc_fsm_commit(struct pc_fsm *f, const struct pc_fsm_cfg *cfg,
 	if (!step->change)
 		return;
 	if (t == PC_TRIG_HEARTBEAT_RESTORED) {
-		/* Lifts in quick succession: a flapping link; wait longer. */
+		f->last_lift_ms = now_ms;
+	} else if (t == PC_TRIG_HEARTBEAT_LOSS || t == PC_TRIG_DEADMAN) {
+		/* Lost again soon after a lift: a flapping link; the next
+		 * lift waits twice as long. A quiet spell forgives. */
 		if (f->last_lift_ms && now_ms - f->last_lift_ms < 4 * backoff_now(f, cfg))
 			f->lifts++;
 		else
 			f->lifts = 0;
-		f->last_lift_ms = now_ms;
 	} else if (step->to == PC_MODE_NORMAL) {
 		f->lifts = 0;	/* a human released it: start afresh */
 	}
