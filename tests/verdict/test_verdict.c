@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -1174,6 +1175,69 @@ static void test_mapfull(void)
 	env_close(&e);
 }
 
+/* ---- kernel dead-man switch ---- */
+
+/* Heartbeats stale: the datapath enforces the action by itself, in any
+ * mode the agent left, and tells its drops apart. */
+static const struct vcase deadman_lockdown[] = {
+	{ "stale: egress default now dropped", NORMAL, OUT, { TCP_OUT("198.51.100.9", 8443) }, PC_R_DROP_DEADMAN },
+	{ "stale: ingress default", NORMAL, IN, { TCP_IN("198.51.100.9", 8443) }, PC_R_DROP_DEADMAN },
+	{ "stale: mgmt still passes", NORMAL, IN, { TCP_IN("192.0.2.10", 22) }, PC_R_PASS_MGMT, R(0) },
+	{ "stale: lockdown rule passes", NORMAL, IN, { TCP_IN("198.51.100.7", 22) }, PC_R_PASS_RULE, R(2) },
+	{ "stale: normal-only rule does not", NORMAL, IN, { TCP_IN("198.51.100.9", 80) }, PC_R_DROP_DEADMAN },
+	{ "stale: explicit deny keeps its reason", NORMAL, IN, { TCP_IN("203.0.113.5", 80) }, PC_R_DROP_DENY, R(4) },
+	{ "stale: quarantine chosen stays quarantine", QUARANTINE, IN, { TCP_IN("198.51.100.7", 22) }, PC_R_DROP_QUARANTINE },
+};
+
+static const struct vcase deadman_quarantine[] = {
+	{ "stale, action quarantine: lockdown rule dropped", NORMAL, IN, { TCP_IN("198.51.100.7", 22) }, PC_R_DROP_DEADMAN },
+	{ "stale, action quarantine: mgmt passes", LOCKDOWN, IN, { TCP_IN("192.0.2.10", 22) }, PC_R_PASS_MGMT, R(0) },
+};
+
+static const struct vcase deadman_fresh[] = {
+	{ "fresh heartbeat: normal policy", NORMAL, OUT, { TCP_OUT("198.51.100.9", 8443) }, PC_R_PASS_DEFAULT },
+	{ "fresh heartbeat: normal-only rule", NORMAL, IN, { TCP_IN("198.51.100.9", 80) }, PC_R_PASS_RULE, R(3) },
+};
+
+static void deadman_set(struct env *e, __u64 age_ns, __u64 timeout_ns,
+			enum pc_mode action)
+{
+	struct timespec ts;
+	__u64 v[PC_DM_COUNT];
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	v[PC_DM_LAST_HB_NS] = ts.tv_sec * 1000000000ULL + ts.tv_nsec - age_ns;
+	v[PC_DM_TIMEOUT_NS] = timeout_ns;
+	v[PC_DM_ACTION] = action;
+	for (__u32 k = 0; k < PC_DM_COUNT; k++)
+		bpf_map_update_elem(e->maps.deadman, &k, &v[k], BPF_ANY);
+}
+
+static void test_deadman(void)
+{
+	struct env e;
+
+	if (env_open(&e) || env_apply(&e, main_policy)) {
+		ncases++;
+		fail("deadman", "setup", "cannot load or apply");
+		if (e.skel)
+			env_close(&e);
+		return;
+	}
+	/* 2 s since the last heartbeat, timeout 1 s. */
+	deadman_set(&e, 2000000000ULL, 1000000000ULL, LOCKDOWN);
+	RUN_TABLE(&e, deadman_lockdown);
+	deadman_set(&e, 2000000000ULL, 1000000000ULL, QUARANTINE);
+	RUN_TABLE(&e, deadman_quarantine);
+	/* A heartbeat 0.1 s ago: nothing of the switch shows. */
+	deadman_set(&e, 100000000ULL, 1000000000ULL, LOCKDOWN);
+	RUN_TABLE(&e, deadman_fresh);
+	/* Switched off: however old the heartbeat. */
+	deadman_set(&e, 3600000000000ULL, 0, LOCKDOWN);
+	RUN_TABLE(&e, deadman_fresh);
+	env_close(&e);
+}
+
 /* ---- no policy ---- */
 
 static const struct vcase no_policy[] = {
@@ -1715,6 +1779,7 @@ int main(void)
 
 	test_reapply();
 	test_mapfull();
+	test_deadman();
 	test_flowdir();
 	test_wide();
 	test_big_denylist();
