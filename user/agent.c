@@ -319,7 +319,7 @@ static int enforce(struct agent *a, const struct pc_policy *p,
 		if (!policy_has_iface(p, ifc.name)) {
 			pr_info("iface '%s' no longer in the policy: detaching\n",
 				ifc.name);
-			pc_detach_iface(a->m.ifaces, a->cfg.pin_dir, i);
+			pc_detach_iface(a->m.ifaces, a->cfg.pin_dir, i, false);
 		}
 	}
 out:
@@ -458,12 +458,8 @@ static void on_command(struct agent *a, const struct pc_msg *msg,
 
 	pc_hex(msg->cmd_id, sizeof(msg->cmd_id), id);
 	stat_inc(a, PC_AS_CMD_ACCEPTED);
-	audit_checked(a, pc_audit("command_accepted", "command",
-				  pc_cmd_name(msg->cmd), "id", id, "from", from,
-				  NULL));
-	/* Commands are rare: their replay state goes to disk at once. */
-	save_state(a);
 	snprintf(detail, sizeof(detail), "%s %.16s", pc_cmd_name(msg->cmd), id);
+	/* Secure first; the paperwork (fsynced audit, state) follows. */
 	switch (msg->cmd) {
 	case PC_CMD_LOCKDOWN:
 		transition(a, PC_TRIG_COMMAND, PC_MODE_LOCKDOWN, detail, detect_ns);
@@ -480,6 +476,11 @@ static void on_command(struct agent *a, const struct pc_msg *msg,
 	default:
 		err = -EINVAL;
 	}
+	audit_checked(a, pc_audit("command_accepted", "command",
+				  pc_cmd_name(msg->cmd), "id", id, "from", from,
+				  NULL));
+	/* Commands are rare: their replay state goes to disk at once. */
+	save_state(a);
 	if (err) {
 		stat_inc(a, PC_AS_CMD_FAILED);
 		audit_checked(a, pc_audit("command_failed", "command",
@@ -789,14 +790,15 @@ static int config_build(const struct agent_opts *o, struct pc_config *cfg)
 		cfg->anomaly_interval_ms = 1000;
 		cfg->hb_action = PC_MODE_LOCKDOWN;
 	}
-	/* Options and the environment win over the file. */
-	if (o->pin_dir || !cfg->pin_dir)
+	/* Options win over the environment, which wins over the file. */
+	if (o->pin_dir || getenv("PORTCULLIS_PIN_DIR") || !cfg->pin_dir)
 		set_str(&cfg->pin_dir, pc_pin_dir(o->pin_dir));
-	if (o->state_dir || !cfg->state_dir)
+	if (o->state_dir || getenv("PORTCULLIS_STATE_DIR") || !cfg->state_dir)
 		set_str(&cfg->state_dir, pc_state_dir(o->state_dir));
-	if (o->control_socket || !cfg->control_socket)
+	if (o->control_socket || getenv("PORTCULLIS_CONTROL_SOCKET") ||
+	    !cfg->control_socket)
 		set_str(&cfg->control_socket, pc_control_path(o->control_socket));
-	if (o->audit_log || !cfg->audit_log)
+	if (o->audit_log || getenv("PORTCULLIS_AUDIT_LOG") || !cfg->audit_log)
 		set_str(&cfg->audit_log, o->audit_log ? o->audit_log :
 			getenv("PORTCULLIS_AUDIT_LOG") ? getenv("PORTCULLIS_AUDIT_LOG") :
 			PC_DEFAULT_AUDIT_LOG);
@@ -880,9 +882,10 @@ static void start_mode(struct agent *a, bool adopted, bool have_saved)
 			       a->saved.cause : PC_TRIG_START;
 	a->fsm.since_ms = boot_ms();
 	pc_state_set(&a->m, PC_STATE_MODE, mode);
-	if (!adopted || mode != PC_MODE_NORMAL)
-		record_transition(a, adopted ? kmode : PC_MODE_NORMAL, mode,
-				  PC_TRIG_START, detail, clock_ns(CLOCK_MONOTONIC) - detect);
+	/* A saved quarantine coming back after a reboot is a transition. */
+	if (!adopted && mode != PC_MODE_NORMAL)
+		record_transition(a, PC_MODE_NORMAL, mode, PC_TRIG_START, detail,
+				  clock_ns(CLOCK_MONOTONIC) - detect);
 	audit_checked(a, pc_audit("mode_at_start", "mode", pc_mode_name(mode),
 				  "detail", detail, NULL));
 

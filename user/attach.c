@@ -259,7 +259,8 @@ int pc_attach_iface(struct portcullis_bpf *skel, const char *pin_dir,
 	return 0;
 }
 
-int pc_detach_iface(int ifaces_fd, const char *pin_dir, __u32 slot)
+int pc_detach_iface(int ifaces_fd, const char *pin_dir, __u32 slot,
+		    bool force)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_EGRESS);
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = PC_TC_HANDLE,
@@ -273,9 +274,15 @@ int pc_detach_iface(int ifaces_fd, const char *pin_dir, __u32 slot)
 	if (!cur.ifindex)
 		return 0;
 	if (cur.netns_ino != netns_ino()) {
-		pr_warn("iface '%s' was attached from another network namespace; "
-			"run this there (nsenter --net=...)\n", cur.name);
-		return -EXDEV;
+		if (!force) {
+			pr_warn("iface '%s' was attached from another network "
+				"namespace; run this there (nsenter --net=...), or "
+				"--force if that namespace is gone\n", cur.name);
+			return -EXDEV;
+		}
+		pr_warn("iface '%s' is in another network namespace: its XDP link "
+			"is detached, its TC egress filter (if the namespace still "
+			"exists) is not\n", cur.name);
 	}
 	/* Force the link off even while a running daemon holds its fd. */
 	xdp_link_path(path, sizeof(path), pin_dir, cur.ifindex);
@@ -287,11 +294,14 @@ int pc_detach_iface(int ifaces_fd, const char *pin_dir, __u32 slot)
 		unlink(path);
 	}
 	hook.ifindex = cur.ifindex;
+	if (cur.netns_ino != netns_ino())
+		goto forget;	/* an ifindex here would be another link */
 	bpf_tc_detach(&hook, &opts);	/* -ENOENT if the iface is gone */
 	if (cur.clsact_created) {
 		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 		bpf_tc_hook_destroy(&hook);
 	}
+forget:
 	if (err)
 		pr_warn("Couldn't detach XDP from '%s': %s\n", cur.name,
 			strerror(-err));
@@ -299,7 +309,7 @@ int pc_detach_iface(int ifaces_fd, const char *pin_dir, __u32 slot)
 	return err;
 }
 
-int pc_detach_all(const char *pin_dir)
+int pc_detach_all(const char *pin_dir, bool force)
 {
 	struct pc_maps m;
 	struct dirent *de;
@@ -311,7 +321,7 @@ int pc_detach_all(const char *pin_dir)
 	if (err)
 		return err;
 	for (__u32 i = 0; i < PC_MAX_IFACES; i++) {
-		err = pc_detach_iface(m.ifaces, pin_dir, i);
+		err = pc_detach_iface(m.ifaces, pin_dir, i, force);
 		if (err && !ret)
 			ret = err;
 	}

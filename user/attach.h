@@ -18,10 +18,13 @@ int pc_iface_check(const char *ifname);
 /* Attach (or atomically replace) both programs on ifname. */
 int pc_attach_iface(struct portcullis_bpf *skel, const char *pin_dir,
 		    const char *ifname, enum pc_xdp_mode mode);
-/* Detach from ifindex (entry of pc_ifaces) and forget it. */
-int pc_detach_iface(int ifaces_fd, const char *pin_dir, __u32 slot);
+/* Detach from ifindex (entry of pc_ifaces) and forget it. force: an
+ * entry of another network namespace loses its XDP link (links are
+ * namespace-free) and its TC filter is left, with a warning. */
+int pc_detach_iface(int ifaces_fd, const char *pin_dir, __u32 slot,
+		    bool force);
 /* Detach everywhere and remove the pins: enforcement stops. */
-int pc_detach_all(const char *pin_dir);
+int pc_detach_all(const char *pin_dir, bool force);
 const char *pc_xdp_mode_name(enum pc_xdp_mode m);
 
 #endif /* PC_ATTACH_H */

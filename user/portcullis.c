@@ -137,11 +137,11 @@ static void print_agent(const struct pc_maps *m)
 	if (pc_control_request(control_path, "status", resp, sizeof(resp))) {
 		printf("agent:       not running (no answer on %s)\n", control_path);
 	} else {
-		/* The agent's own lines, but for its final "ok". */
-		char *end = strstr(resp, "ok\n");
+		/* The agent's own lines, but for its final "ok" line. */
+		char *end = strstr(resp, "\nok\n");
 
 		if (end)
-			*end = '\0';
+			end[1] = '\0';
 		fputs(resp, stdout);
 	}
 	printf("messages:    heartbeats accepted %llu",
@@ -610,17 +610,21 @@ static int do_detach(int argc, char **argv)
 {
 	const char *audit = getenv("PORTCULLIS_AUDIT_LOG");
 	struct pc_persist saved;
+	bool force = false;
 	int err;
 
-	if (argc > 1) {
-		pr_warn("detach takes no arguments\n");
-		return 2;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--force")) {
+			pr_warn("usage: portcullis detach [--force]\n");
+			return 2;
+		}
+		force = true;
 	}
 	if (geteuid() != 0) {
 		pr_warn("portcullis must run as root\n");
 		return 1;
 	}
-	err = pc_detach_all(pin_dir);
+	err = pc_detach_all(pin_dir, force);
 	if (err == -ENOENT) {
 		pr_warn("nothing loaded at %s\n", pin_dir);
 		return 1;
@@ -658,7 +662,7 @@ static const struct cmd cmds[] = {
 	{ "quarantine", do_shortcut, "", "mode quarantine" },
 	{ "release", do_shortcut, "", "back to normal: local break-glass, audited" },
 	{ "apply", do_apply, "FILE [--dry-run] [--force]", "replace the policy atomically" },
-	{ "detach", do_detach, "", "remove programs and pins: enforcement stops" },
+	{ "detach", do_detach, "[--force]", "remove programs and pins: enforcement stops" },
 	{ "keygen", pc_keygen_main, "--out FILE", "new controller key pair" },
 	{ "controller", pc_controller_main, "heartbeat|send|replay ...", "act as the controller (see portcullis controller --help)" },
 	{ "help", do_help, "", "this help" },

@@ -19,6 +19,12 @@ LAB_ID=$(lab_prefix)
 PIN_DIR=/sys/fs/bpf/pc-e2e-$$
 PORTCULLIS_PIN_DIR=$PIN_DIR
 export PORTCULLIS_PIN_DIR
+# The daemon's state dir, audit log and control socket: per run, under WORK
+# (e2e_setup sets them, for the daemon's options and the CLI's environment),
+# never the system's /var/lib, /var/log and /run/portcullis.
+STATE_DIR=
+AUDIT_LOG=
+CONTROL_SOCKET=
 # The anti-lockout check looks at the operator's SSH session; the lab's
 # policies know nothing of it, and no lab traffic goes over it.
 unset SSH_CONNECTION
@@ -30,6 +36,7 @@ DAEMON_PID=		# the daemon itself
 DAEMON_LOG=
 DAEMON_STARTS=0
 ACTIVE_POLICY=		# the file the daemon reads on start and SIGHUP
+DAEMON_CONFIG=		# if set, the daemon runs from this agent config instead
 
 # Lab servers: "NS PROTO PORT" (NS is node or peer).
 LAB_SERVERS=(
@@ -108,15 +115,19 @@ servers_start()
 }
 
 # The daemon runs in the node's network namespace only (nsenter keeps our
-# mount namespace, so /sys/fs/bpf stays visible). Extra args go through.
+# mount namespace, so /sys/fs/bpf stays visible). It reads DAEMON_CONFIG if
+# set, else ACTIVE_POLICY. Extra args go through.
 # shellcheck disable=SC2120 # extra args are optional
 daemon_start()
 {
-	local i
+	local i src=(--policy "$ACTIVE_POLICY")
+	[ -n "$DAEMON_CONFIG" ] && src=(--config "$DAEMON_CONFIG")
 	DAEMON_STARTS=$((DAEMON_STARTS + 1))
 	DAEMON_LOG=$WORK/daemon-$DAEMON_STARTS.log
 	bg_start "$DAEMON_LOG" 1800 nsenter --net="/run/netns/$LAB_NODE" -- \
-		"$PCD" --policy "$ACTIVE_POLICY" --pin-dir "$PIN_DIR" \
+		"$PCD" "${src[@]}" --pin-dir "$PIN_DIR" \
+		--state-dir "$STATE_DIR" --audit-log "$AUDIT_LOG" \
+		--control-socket "$CONTROL_SOCKET" \
 		--xdp-mode "$E2E_XDP_MODE" -v "$@"
 	DAEMON_WRAP=$BG_LAST
 	DAEMON_PID=
@@ -210,9 +221,22 @@ policies_prepare()
 	} >"$WORK/open.yaml"
 }
 
+# Per-run daemon files under WORK, exported for the CLI too.
+state_paths_set()
+{
+	STATE_DIR=$WORK/state
+	AUDIT_LOG=$WORK/audit.jsonl
+	CONTROL_SOCKET=$WORK/control.sock
+	PORTCULLIS_STATE_DIR=$STATE_DIR
+	PORTCULLIS_AUDIT_LOG=$AUDIT_LOG
+	PORTCULLIS_CONTROL_SOCKET=$CONTROL_SOCKET
+	export PORTCULLIS_STATE_DIR PORTCULLIS_AUDIT_LOG PORTCULLIS_CONTROL_SOCKET
+}
+
 e2e_setup()
 {
 	WORK=$(mktemp -d /tmp/pc-e2e.XXXXXX) || return 1
+	state_paths_set
 	lab_bpffs || return 1
 	lab_up "$LAB_ID" || return 1
 	policies_prepare && servers_start
