@@ -129,7 +129,7 @@ enum pc_trigger {
 };
 
 #define PC_MAX_TRANSITIONS	16
-#define PC_AGENT_STATS_MAX	64
+#define PC_AGENT_STATS_MAX	256
 
 /* pc_transitions value: the last transitions, ring indexed by seq. */
 struct pc_transition {

@@ -102,6 +102,40 @@ static void stat_inc(struct agent *a, enum pc_agent_stat s)
 	bpf_map_update_elem(a->m.agent_stats, &key, &v, BPF_ANY);
 }
 
+static void stat_set(struct agent *a, enum pc_agent_stat s, __u64 v)
+{
+	__u32 key = s;
+
+	bpf_map_update_elem(a->m.agent_stats, &key, &v, BPF_ANY);
+}
+
+static void stat_add(struct agent *a, unsigned int s, __u64 n)
+{
+	__u32 key = s;
+	__u64 v = 0;
+
+	bpf_map_lookup_elem(a->m.agent_stats, &key, &v);
+	v += n;
+	bpf_map_update_elem(a->m.agent_stats, &key, &v, BPF_ANY);
+}
+
+/* Counters for /metrics: transitions by (from, to, trigger), and the
+ * time-to-secure histogram (cumulative buckets, as Prometheus has them). */
+static void stat_transition(struct agent *a, enum pc_mode from, enum pc_mode to,
+			    enum pc_trigger t, __u64 tts_ns)
+{
+	unsigned int i;
+
+	if (from < PC_MODE_COUNT && to < PC_MODE_COUNT && t < PC_TRIG_COUNT)
+		stat_add(a, pc_as_transition(from, to, t), 1);
+	stat_add(a, PC_AS_TTS_COUNT, 1);
+	stat_add(a, PC_AS_TTS_SUM_NS, tts_ns);
+	for (i = 0; i < PC_TTS_BUCKETS - 1; i++)
+		if (tts_ns <= pc_tts_bounds_ns[i])
+			stat_add(a, PC_AS_TTS_BUCKET + i, 1);
+	stat_add(a, PC_AS_TTS_BUCKET + PC_TTS_BUCKETS - 1, 1);
+}
+
 static void audit_checked(struct agent *a, int ret)
 {
 	if (ret)
@@ -204,6 +238,7 @@ static bool transition(struct agent *a, enum pc_trigger t,
 	pc_fsm_commit(&a->fsm, &a->fcfg, &step, t, boot_ms());
 	record_transition(a, from, step.to, t, detail, tts_ns);
 	stat_inc(a, PC_AS_TRANSITIONS);
+	stat_transition(a, from, step.to, t, tts_ns);
 	save_state(a);
 	snprintf(tts, sizeof(tts), "#%llu", (unsigned long long)(tts_ns / 1000));
 	audit_checked(a, pc_audit("transition", "from", pc_mode_name(from), "to",
@@ -348,6 +383,7 @@ static int load_policy(struct agent *a, const char *path, const char *why,
 		pc_policy_free(&p);	/* safe when prepare freed it already */
 		return ret;
 	}
+	stat_set(a, PC_AS_POLICY_LOADED_MS, wall_ms());
 	snprintf(gen_s, sizeof(gen_s), "#%u", gen);
 	snprintf(n_s, sizeof(n_s), "#%zu", p.nrules);
 	audit_checked(a, pc_audit("policy_loaded", "path", path, "reason", why,
@@ -382,6 +418,7 @@ static void deadman_configure(struct agent *a)
 {
 	bool on = a->cfg.controller && a->cfg.kernel_deadman;
 
+	stat_set(a, PC_AS_HB_TIMEOUT_MS, a->cfg.controller ? a->cfg.hb_timeout_ms : 0);
 	deadman_write(a, PC_DM_ACTION, a->cfg.hb_action);
 	deadman_write(a, PC_DM_TIMEOUT_NS, on ? a->cfg.hb_timeout_ms * 1000000 : 0);
 }
@@ -404,6 +441,7 @@ static void on_heartbeat(struct agent *a, int key)
 
 	a->last_hb_ms = now;
 	deadman_write(a, PC_DM_LAST_HB_NS, clock_ns(CLOCK_BOOTTIME));
+	stat_set(a, PC_AS_LAST_HB_BOOT_NS, clock_ns(CLOCK_BOOTTIME));
 	stat_inc(a, PC_AS_HB_ACCEPTED);
 	pc_fsm_heartbeat(&a->fsm);
 	if (a->hb_lost) {

@@ -17,8 +17,30 @@ enum pc_agent_stat {
 	PC_AS_TRANSITIONS,
 	PC_AS_AUDIT_ERRORS,
 	PC_AS_CONTROL_REFUSED,		/* non-root on the control socket */
-	PC_AS_COUNT,
+	PC_AS_POLICY_LOADED_MS,		/* Unix ms of the last policy load (a value, not a count) */
+	PC_AS_LAST_HB_BOOT_NS,		/* boot-clock ns of the last valid heartbeat (a value) */
+	PC_AS_HB_TIMEOUT_MS,		/* configured heartbeat timeout; 0: no controller (a value) */
+	PC_AS_TTS_COUNT,		/* time-to-secure histogram: observations */
+	PC_AS_TTS_SUM_NS,		/* ... their sum */
+	PC_AS_TTS_BUCKET,		/* ... + i: observations <= pc_tts_bounds_ns[i] */
+	PC_AS_TRANSITION_BASE = PC_AS_TTS_BUCKET + 8,
+					/* + pc_as_transition(from, to, trigger) */
+	PC_AS_COUNT = PC_AS_TRANSITION_BASE +
+		      PC_MODE_COUNT * PC_MODE_COUNT * PC_TRIG_COUNT,
 };
+
+/* Histogram bucket upper bounds (ns); the last bucket is +Inf. */
+#define PC_TTS_BUCKETS	8
+static const __u64 pc_tts_bounds_ns[PC_TTS_BUCKETS - 1] = {
+	10000, 100000, 1000000, 10000000, 100000000, 1000000000, 10000000000ULL,
+};
+
+static inline unsigned int pc_as_transition(unsigned int from, unsigned int to,
+					    unsigned int trigger)
+{
+	return PC_AS_TRANSITION_BASE +
+	       (from * PC_MODE_COUNT + to) * PC_TRIG_COUNT + trigger;
+}
 
 _Static_assert(PC_AS_COUNT <= PC_AGENT_STATS_MAX, "pc_agent_stats too small");
 
