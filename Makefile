@@ -31,7 +31,8 @@ SHARED_HDR := include/portcullis.h
 LIB_SRCS := user/log.c user/policy.c user/compile.c user/model.c \
 	user/pins.c user/apply.c user/attach.c user/lockout.c user/stats.c \
 	user/msg.c user/config.c user/audit.c user/fsm.c user/persist.c \
-	user/control.c user/anomaly.c user/linkwatch.c user/controller.c
+	user/control.c user/anomaly.c user/linkwatch.c user/controller.c \
+	user/monitor.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
 BINS := $(OUTPUT)/portcullisd $(OUTPUT)/portcullis
 

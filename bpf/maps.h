@@ -142,4 +142,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pc_agent_stats SEC(".maps");
 
+/* Sampled drops for `portcullis monitor` (struct pc_drop_event). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PC_DROP_RING_BYTES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_drops SEC(".maps");
+
+/* Token bucket limiting drop samples, per CPU. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pc_drop_budget);
+} pc_drop_budget SEC(".maps");
+
 #endif /* PC_BPF_MAPS_H */

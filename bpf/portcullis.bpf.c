@@ -90,6 +90,73 @@ rules_verdict(__u32 slot, __u32 mode, __u8 dir, const struct pc_pkt *pkt,
 	return verdict_unpack(pc_rules_verdict(&q));
 }
 
+static __always_inline void event_inc(__u32 ev)
+{
+	__u64 *cnt = bpf_map_lookup_elem(&pc_events, &ev);
+
+	if (cnt)
+		(*cnt)++;
+}
+
+/* A token from this CPU's bucket, refilled at PC_DROP_SAMPLE_RATE/s. */
+static __always_inline bool drop_budget_take(__u64 now)
+{
+	struct pc_drop_budget *b;
+	__u32 zero = 0;
+	__u64 add;
+
+	b = bpf_map_lookup_elem(&pc_drop_budget, &zero);
+	if (!b)
+		return false;
+	add = (now - b->last_ns) * PC_DROP_SAMPLE_RATE / 1000000000ULL;
+	if (add) {
+		b->tokens += add;
+		if (b->tokens > PC_DROP_SAMPLE_BURST)
+			b->tokens = PC_DROP_SAMPLE_BURST;
+		b->last_ns = now;
+	}
+	if (!b->tokens)
+		return false;
+	b->tokens--;
+	return true;
+}
+
+/* Sample a drop into the ring for `portcullis monitor`, within budget. */
+static __always_inline void drop_sample(const struct pc_pkt *pkt,
+					struct pc_verdict v, __u32 dir,
+					__u32 bytes, __u32 ifindex, __u32 mode,
+					__u32 slot)
+{
+	__u64 now = bpf_ktime_get_boot_ns();
+	struct pc_drop_event *e;
+
+	if (!drop_budget_take(now)) {
+		event_inc(PC_EV_DROP_UNSAMPLED);
+		return;
+	}
+	e = bpf_ringbuf_reserve(&pc_drops, sizeof(*e), 0);
+	if (!e) {
+		event_inc(PC_EV_DROP_RING_FULL);
+		return;
+	}
+	e->ts_ns = now;
+	e->ifindex = ifindex;
+	e->len = bytes;
+	e->rule = v.rule;
+	e->reason = v.reason;
+	e->dir = dir;
+	e->family = pkt->family;
+	e->proto = pkt->proto;
+	e->mode = mode;
+	e->slot = slot;
+	e->sport = pkt->sport;
+	e->dport = pkt->dport;
+	__builtin_memcpy(e->saddr, pkt->saddr, 16);
+	__builtin_memcpy(e->daddr, pkt->daddr, 16);
+	bpf_ringbuf_submit(e, 0);
+	event_inc(PC_EV_DROP_SAMPLED);
+}
+
 /* Non-first fragments carry no ports: follow their first fragment. */
 static __always_inline struct pc_verdict
 decide_later_fragment(__u32 slot, const struct pc_settings *s, __u32 mode,
@@ -175,7 +242,7 @@ static __always_inline void remember(const struct pc_pkt *pkt, __u8 dir,
  * it once rather than once per parser path. parse_res: enum parse_result.
  */
 __noinline int pc_decide(const struct pc_pkt *pkt, __u32 parse_res, __u32 dir,
-			 __u32 bytes)
+			 __u32 bytes, __u32 ifindex)
 {
 	struct pc_verdict v = { .rule = PC_RULE_NONE };
 	struct pc_settings *s;
@@ -229,17 +296,19 @@ __noinline int pc_decide(const struct pc_pkt *pkt, __u32 parse_res, __u32 dir,
 	}
 out:
 	count(slot, dir, v, bytes);
+	if (!v.pass)
+		drop_sample(pkt, v, dir, bytes, ifindex, mode, slot);
 	return v.pass;
 }
 
 static __always_inline int pc_process(void *data, void *data_end, __u32 bytes,
-				      __u8 dir)
+				      __u8 dir, __u32 ifindex)
 {
 	struct pc_pkt pkt = {};
 	int res;
 
 	res = parse_packet(data, data_end, &pkt);
-	return pc_decide(&pkt, res, dir, bytes);
+	return pc_decide(&pkt, res, dir, bytes, ifindex);
 }
 
 SEC("xdp")
@@ -248,8 +317,8 @@ int xdp_ingress(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 
-	return pc_process(data, data_end, data_end - data, PC_DIR_INGRESS) ?
-		       XDP_PASS : XDP_DROP;
+	return pc_process(data, data_end, data_end - data, PC_DIR_INGRESS,
+			  ctx->ingress_ifindex) ? XDP_PASS : XDP_DROP;
 }
 
 SEC("tc")
@@ -268,8 +337,8 @@ int tc_egress(struct __sk_buff *skb)
 	asm volatile("" ::: "memory");
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
-	return pc_process(data, data_end, len, PC_DIR_EGRESS) ? TC_ACT_OK :
-								TC_ACT_SHOT;
+	return pc_process(data, data_end, len, PC_DIR_EGRESS, skb->ifindex) ?
+		       TC_ACT_OK : TC_ACT_SHOT;
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

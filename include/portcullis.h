@@ -41,6 +41,7 @@
 #define PC_MAP_EVENTS		"pc_events"
 #define PC_MAP_TRANSITIONS	"pc_transitions"
 #define PC_MAP_AGENT_STATS	"pc_agent_stats"
+#define PC_MAP_DROPS		"pc_drops"
 #define PC_DEFAULT_PIN_DIR	"/sys/fs/bpf/portcullis"
 
 /* Host modes, in escalation order. */
@@ -112,6 +113,9 @@ enum pc_deadman_key {
 enum pc_event {
 	PC_EV_FLOW_NEW_INGRESS = 0,	/* flows opened by an ingress packet */
 	PC_EV_FLOW_NEW_EGRESS = 1,	/* ... by an egress packet */
+	PC_EV_DROP_SAMPLED = 2,		/* drops written to pc_drops */
+	PC_EV_DROP_UNSAMPLED = 3,	/* drops over the sampling budget */
+	PC_EV_DROP_RING_FULL = 4,	/* drops the ring had no room for */
 	PC_EV_COUNT,
 };
 
@@ -141,6 +145,39 @@ struct pc_transition {
 	__u8 trigger;		/* enum pc_trigger */
 	__u8 pad[5];
 	char detail[64];
+};
+
+/*
+ * Drop monitor: the datapath samples dropped packets into the pc_drops
+ * ring buffer, at most PC_DROP_SAMPLE_RATE a second per CPU (a token
+ * bucket of PC_DROP_SAMPLE_BURST), so a flood costs the host a bounded
+ * amount of work and the reader a bounded amount of data.
+ */
+#define PC_DROP_RING_BYTES	(256 * 1024)
+#define PC_DROP_SAMPLE_RATE	2000
+#define PC_DROP_SAMPLE_BURST	200
+
+struct pc_drop_event {
+	__u64 ts_ns;		/* bpf_ktime_get_boot_ns() */
+	__u32 ifindex;
+	__u32 len;		/* bytes of the frame */
+	__u16 rule;		/* slot-relative, or PC_RULE_NONE */
+	__u8 reason;		/* enum pc_reason */
+	__u8 dir;		/* enum pc_dir */
+	__u8 family;		/* 4, 6, or 0 (not IP / unparsed) */
+	__u8 proto;
+	__u8 mode;		/* enforced mode (dead-man included) */
+	__u8 slot;		/* policy slot the rule index belongs to */
+	__u16 sport;		/* network order */
+	__u16 dport;
+	__u8 saddr[16];
+	__u8 daddr[16];
+};
+
+/* Per-CPU token bucket for drop samples. */
+struct pc_drop_budget {
+	__u64 last_ns;
+	__u64 tokens;
 };
 
 /* Protocol classes used as the port-trie key. */

@@ -166,3 +166,18 @@ lab_bpffs()
 {
 	mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
 }
+
+# lab_recreate_peer_link: delete the node's peer-facing veth (its other end
+# goes with it) and make the pair again with the same names, addresses and
+# route, as a driver reload or a re-plugged NIC would: a new ifindex under
+# the old name, nothing attached to it.
+lab_recreate_peer_link()
+{
+	ip -n "$LAB_NODE" link del "$LAB_NODE_PEER_IF" || return 1
+	_lab_link "$LAB_NODE" "$LAB_NODE_PEER_IF" "$LAB_PEER" "$LAB_PEER_IF" &&
+	_lab_addrs "$LAB_NODE" "$LAB_NODE_PEER_IF" \
+		"$LAB_NODE_PEER4/24" "$LAB_NODE_PEER6/64" &&
+	_lab_addrs "$LAB_PEER" "$LAB_PEER_IF" \
+		"$LAB_PEER4/24" "$LAB_PEER6/64" "$LAB_PEER_BAD4/32" &&
+	ip -n "$LAB_NODE" route add "$LAB_PEER_BAD4/32" via "$LAB_PEER4"
+}

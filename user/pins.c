@@ -88,6 +88,7 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 		{ &m->events, PC_MAP_EVENTS },
 		{ &m->transitions, PC_MAP_TRANSITIONS },
 		{ &m->agent_stats, PC_MAP_AGENT_STATS },
+		{ &m->drops, PC_MAP_DROPS },
 	};
 	size_t i;
 
@@ -122,6 +123,7 @@ void pc_maps_from_skel(struct portcullis_bpf *skel, struct pc_maps *m)
 	m->events = bpf_map__fd(skel->maps.pc_events);
 	m->transitions = bpf_map__fd(skel->maps.pc_transitions);
 	m->agent_stats = bpf_map__fd(skel->maps.pc_agent_stats);
+	m->drops = bpf_map__fd(skel->maps.pc_drops);
 }
 
 void pc_maps_close(struct pc_maps *m)

@@ -24,6 +24,7 @@ struct pc_maps {
 	int events;
 	int transitions;
 	int agent_stats;
+	int drops;
 };
 
 /* Pin dir from --pin-dir, else $PORTCULLIS_PIN_DIR, else the default. */

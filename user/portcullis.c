@@ -18,6 +18,7 @@
 #include "control.h"
 #include "controller.h"
 #include "fsm.h"
+#include "monitor.h"
 #include "msg.h"
 #include "persist.h"
 #include "compile.h"
@@ -648,6 +649,11 @@ static int do_detach(int argc, char **argv)
 	return 0;
 }
 
+static int do_monitor(int argc, char **argv)
+{
+	return pc_monitor_main(argc, argv, pin_dir);
+}
+
 static int do_help(int argc, char **argv)
 {
 	usage(stdout);
@@ -661,6 +667,7 @@ static const struct cmd cmds[] = {
 	{ "lockdown", do_shortcut, "", "mode lockdown" },
 	{ "quarantine", do_shortcut, "", "mode quarantine" },
 	{ "release", do_shortcut, "", "back to normal: local break-glass, audited" },
+	{ "monitor", do_monitor, "[--json] [--reason R] [--rule N] [--addr CIDR]", "stream sampled drops" },
 	{ "apply", do_apply, "FILE [--dry-run] [--force]", "replace the policy atomically" },
 	{ "detach", do_detach, "[--force]", "remove programs and pins: enforcement stops" },
 	{ "keygen", pc_keygen_main, "--out FILE", "new controller key pair" },

@@ -209,6 +209,137 @@ tcp_hold_start()
 		--timeout 1
 }
 
+# ---- The agent with a controller (tests/e2e/agent.sh, tests/demo.sh) ----
+AGENT_CONFIG_SRC=$E2E_ROOT/tests/configs/lab-agent.yaml
+AGENT_POLICY_SRC=$E2E_ROOT/tests/policies/lab-agent.yaml
+AGENT_HOST_ID=lab-node		# the host_id of lab-agent.yaml
+AGENT_TO=$LAB_NODE_MGMT4:7800	# where the controller (mgmt) sends
+CTL_KEY=			# the controller's secret key, made per run
+HB_PID=				# the running heartbeat sender (timeout wrapper)
+HB_RUNS=0
+
+# agent_prepare: a controller key pair and the agent configs in WORK, next
+# to policy.yaml and controller.pub as lab-agent.yaml expects:
+# agent.yaml (release_after 3), agent-manual.yaml (release_after 0).
+agent_prepare()
+{
+	CTL_KEY=$WORK/controller.key
+	"$PCCLI" keygen --out "$CTL_KEY" >"$WORK/keygen.out" 2>&1 || {
+		cat "$WORK/keygen.out" >&2
+		return 1
+	}
+	cp "$CTL_KEY.pub" "$WORK/controller.pub" &&
+	cp "$AGENT_POLICY_SRC" "$WORK/policy.yaml" &&
+	cp "$AGENT_CONFIG_SRC" "$WORK/agent.yaml" &&
+	sed 's/^\( *release_after:\).*/\1 0/' "$AGENT_CONFIG_SRC" \
+		>"$WORK/agent-manual.yaml"
+}
+
+# ctl ARGS...: `portcullis controller ARGS` on the management host.
+ctl()
+{
+	timeout 20 ip netns exec "$LAB_MGMT" "$PCCLI" controller "$@"
+}
+
+# ctl_send CMD [ARGS...]: one signed command to the node; later ARGS win
+# (--key, --host-id) for the forged and misaddressed ones.
+ctl_send()
+{
+	local cmd=$1
+	shift
+	ctl send "$cmd" --to "$AGENT_TO" --key "$CTL_KEY" \
+		--host-id "$AGENT_HOST_ID" "$@"
+}
+
+# hb_start [MS]: heartbeats from mgmt every MS (200) until hb_stop.
+hb_start()
+{
+	HB_RUNS=$((HB_RUNS + 1))
+	bg_start "$WORK/hb-$HB_RUNS.log" 900 ip netns exec "$LAB_MGMT" \
+		"$PCCLI" controller heartbeat --to "$AGENT_TO" --key "$CTL_KEY" \
+		--host-id "$AGENT_HOST_ID" --interval "${1:-200}" -v
+	HB_PID=$BG_LAST
+}
+
+hb_running()
+{
+	[ -n "$HB_PID" ] && kill -0 "$HB_PID" 2>/dev/null
+}
+
+hb_stop()
+{
+	[ -n "$HB_PID" ] || return 0
+	kill -s TERM "$HB_PID" 2>/dev/null
+	wait "$HB_PID" 2>/dev/null
+	HB_PID=
+}
+
+# mode_now: the mode `portcullis status` reports.
+mode_now()
+{
+	pc status 2>/dev/null | awk '$1 == "mode:" { print $2; exit }'
+}
+
+# wait_mode MODE SECONDS: poll status until it reports MODE.
+wait_mode()
+{
+	local want=$1 tenths=$(($2 * 10)) i
+	for ((i = 0; i < tenths; i += 2)); do
+		[ "$(mode_now)" = "$want" ] && return 0
+		sleep 0.2
+	done
+	[ "$(mode_now)" = "$want" ]
+}
+
+# audit_count EVENT [KEY=VALUE...]: audit log lines of EVENT with all of
+# those fields.
+audit_count()
+{
+	"$PY" - "$AUDIT_LOG" "$@" <<'PYEOF'
+import json, sys
+path, event, conds = sys.argv[1], sys.argv[2], sys.argv[3:]
+want = dict(c.split("=", 1) for c in conds)
+n = 0
+try:
+    with open(path) as f:
+        for line in f:
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if e.get("event") == event and all(
+                    str(e.get(k)) == v for k, v in want.items()):
+                n += 1
+except OSError:
+    pass
+print(n)
+PYEOF
+}
+
+# audit_last EVENT [KEY=VALUE...]: the last such line, as written.
+audit_last()
+{
+	"$PY" - "$AUDIT_LOG" "$@" <<'PYEOF'
+import json, sys
+path, event, conds = sys.argv[1], sys.argv[2], sys.argv[3:]
+want = dict(c.split("=", 1) for c in conds)
+last = ""
+try:
+    with open(path) as f:
+        for line in f:
+            try:
+                e = json.loads(line)
+            except ValueError:
+                continue
+            if e.get("event") == event and all(
+                    str(e.get(k)) == v for k, v in want.items()):
+                last = line.rstrip("\n")
+except OSError:
+    pass
+print(last)
+PYEOF
+}
+
 # Policy files for one run: the daemon's own copy and generated variants.
 policies_prepare()
 {
@@ -245,6 +376,7 @@ e2e_setup()
 e2e_teardown()
 {
 	local pid
+	hb_stop
 	daemon_stop TERM
 	for pid in "${BG_PIDS[@]}"; do
 		kill -s TERM "$pid" 2>/dev/null
