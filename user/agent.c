@@ -229,6 +229,7 @@ static bool transition(struct agent *a, enum pc_trigger t,
 	if (err) {
 		pr_warn("Couldn't set mode %s: %s\n", pc_mode_name(step.to),
 			strerror(-err));
+		stat_inc(a, PC_AS_TRANSITION_FAILED);
 		audit_checked(a, pc_audit("transition_failed", "trigger",
 					  pc_trigger_name(t), "to",
 					  pc_mode_name(step.to), "error",

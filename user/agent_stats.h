@@ -20,6 +20,7 @@ enum pc_agent_stat {
 	PC_AS_POLICY_LOADED_MS,		/* Unix ms of the last policy load (a value, not a count) */
 	PC_AS_LAST_HB_BOOT_NS,		/* boot-clock ns of the last valid heartbeat (a value) */
 	PC_AS_HB_TIMEOUT_MS,		/* configured heartbeat timeout; 0: no controller (a value) */
+	PC_AS_TRANSITION_FAILED,	/* a decided transition could not be enforced */
 	PC_AS_TTS_COUNT,		/* time-to-secure histogram: observations */
 	PC_AS_TTS_SUM_NS,		/* ... their sum */
 	PC_AS_TTS_BUCKET,		/* ... + i: observations <= pc_tts_bounds_ns[i] */

@@ -727,8 +727,18 @@ test_reboot()
 	daemon_stop KILL
 	pass "portcullisd SIGKILLed"
 	rm -rf -- "$PIN_DIR"
-	[ ! -e "$PIN_DIR" ] && pass "pin dir removed (links and maps with it)" ||
+	[ ! -e "$PIN_DIR" ] && pass "pin dir removed (the XDP links with it)" ||
 		fail "cannot remove $PIN_DIR"
+	# The TC egress filter is attached over netlink, not by a pinned link:
+	# it outlives the pins, enforcing the orphaned maps. A reboot clears
+	# it; so do we.
+	for ifc in "$LAB_NODE_PEER_IF" "$LAB_NODE_MGMT_IF"; do
+		note "$ifc after the pins went: $(ip -n "$LAB_NODE" link show dev "$ifc" |
+			grep -o 'xdp[a-z]*' | head -n 1 | sed 's/^$/-/;s/^/XDP: /')," \
+			"tc egress: $(tc -n "$LAB_NODE" filter show dev "$ifc" egress |
+			grep -c 'bpf') bpf filter(s); removing clsact"
+		tc -n "$LAB_NODE" qdisc del dev "$ifc" clsact 2>/dev/null
+	done
 	sleep 0.3
 	allowed "peer -> node tcp/9090 with no pins (nothing enforces)" alt4
 	allowed "node -> peer tcp/7000 with no pins (nothing enforces)" out4
@@ -774,6 +784,8 @@ test_relink()
 	[ "$ok" = yes ] && pass "audit: interface_attached $LAB_NODE_PEER_IF within $((i / 5)) s" ||
 		fail "audit: no interface_attached $LAB_NODE_PEER_IF within 10 s"
 	note "$(audit_last interface_attached interface="$LAB_NODE_PEER_IF")"
+	expect_audit "interface_gone $LAB_NODE_PEER_IF" interface_gone \
+		interface="$LAB_NODE_PEER_IF"
 	pc status 2>/dev/null | grep '^interfaces:' | sed 's/^/      | /'
 	blocked "peer -> node tcp/9090 on the new link (default deny again)" alt4
 	blocked "peer 203.0.113.5 -> node tcp/8080 on the new link" \

@@ -152,18 +152,24 @@ daemon_alive()
 # daemon_stop [SIGNAL]: signal the daemon by PID, wait up to 5s for it.
 daemon_stop()
 {
-	local sig=${1:-TERM} i
+	local sig=${1:-TERM} i ignored=no
 	daemon_alive || return 0
-	kill -s "$sig" "$DAEMON_PID" 2>/dev/null
-	for ((i = 0; i < 50; i++)); do
-		daemon_alive || break
-		sleep 0.1
-	done
-	if daemon_alive; then
-		echo "e2e: portcullisd ignored SIG$sig for 5s, killing it" >&2
-		kill -s KILL "$DAEMON_PID" 2>/dev/null
-	fi
-	{ wait "$DAEMON_WRAP"; } 2>/dev/null	# no "Killed" job notice
+	# stderr off throughout: bash reports a job that died of a signal
+	# ("Killed") whenever it reaps it, not only in wait.
+	{
+		kill -s "$sig" "$DAEMON_PID"
+		for ((i = 0; i < 50; i++)); do
+			daemon_alive || break
+			sleep 0.1
+		done
+		if daemon_alive; then
+			ignored=yes
+			kill -s KILL "$DAEMON_PID"
+		fi
+		wait "$DAEMON_WRAP"
+	} 2>/dev/null
+	[ "$ignored" = yes ] &&
+		echo "e2e: portcullisd ignored SIG$sig for 5s, killed it" >&2
 	DAEMON_PID=
 	return 0
 }
