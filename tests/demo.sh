@@ -3,7 +3,9 @@
 # Portcullis walk-through in a namespace lab (make demo; root). Builds
 # nothing: expects build/portcullisd and build/portcullis. Narrates normal
 # mode, status and rules, lockdown, quarantine cutting an established
-# connection while management still works, back to normal, and detach.
+# connection while management still works, back to normal, and detach;
+# then the agent with a controller: lockdown on heartbeat loss, signed
+# quarantine and release.
 # Exits non-zero if any step does not behave as described.
 
 set -u
@@ -126,6 +128,78 @@ demo_back()
 	probe pass "egress default allow" tcp_probe node "$LAB_PEER4" 7000
 }
 
+# The controller's side, as typed on the management host.
+mgmt_says() { printf '  mgmt$ portcullis %s\n' "$*"; }
+
+# The mode status reports, narrated; a surprise unless it is WANT.
+expect_mode()
+{
+	local want=$1 why=$2
+	if wait_mode "$want" 6; then
+		note "-> mode $want ($why)"
+	else
+		surprise "mode $(mode_now), expected $want ($why)"
+	fi
+}
+
+# The daemon again, now from an agent config with a controller.
+demo_agent_start()
+{
+	step "An agent with a controller: signed heartbeats every 200 ms"
+	agent_prepare || { surprise "portcullis keygen failed"; return 1; }
+	mgmt_says "keygen --out controller.key"
+	sed 's/^/    /' "$WORK/keygen.out"
+	note "agent.yaml (tests/configs/lab-agent.yaml), controller and heartbeat:"
+	sed -n '/^controller:/,/^anomaly:/p' "$WORK/agent.yaml" | sed '$d; s/^/      /'
+	mgmt_says "controller heartbeat --to $AGENT_TO --key controller.key" \
+		"--host-id $AGENT_HOST_ID --interval 200 &"
+	hb_start
+	printf '  node# portcullisd --config agent.yaml &\n'
+	DAEMON_CONFIG=$WORK/agent.yaml
+	if ! daemon_start; then
+		surprise "portcullisd did not become ready with agent.yaml"
+		return 1
+	fi
+	grep -m1 'portcullisd: ready' "$DAEMON_LOG" | sed 's/^/    /'
+}
+
+demo_heartbeat_loss()
+{
+	step "Heartbeats stop: within the 2 s timeout the node locks itself down"
+	printf '  mgmt$ kill %%1   (the heartbeat sender)\n'
+	hb_stop
+	expect_mode lockdown "heartbeat loss"
+	printf '  node# portcullis status | grep ...\n'
+	pc status 2>/dev/null | grep -E '^(mode|mode cause|dead-man|heartbeat):' |
+		sed 's/^/    /'
+	printf '  node# tail audit.jsonl\n'
+	note "$(audit_last transition trigger=heartbeat_loss)"
+	probe block "ping-in is normal only" ping_probe peer "$LAB_NODE_PEER4"
+	probe pass "management allowlist" tcp_probe mgmt "$LAB_NODE_MGMT4" 22
+	mgmt_says "controller heartbeat ... &   (the controller is back)"
+	hb_start
+	expect_mode normal "3 valid heartbeats lift it: release_after: 3"
+}
+
+demo_signed_commands()
+{
+	step "Signed commands from the controller: quarantine, then release"
+	mgmt_says "controller send quarantine --to $AGENT_TO --key controller.key" \
+		"--host-id $AGENT_HOST_ID"
+	ctl_send quarantine >"$WORK/out" 2>&1 ||
+		surprise "controller send failed: $(tail -n 1 "$WORK/out")"
+	expect_mode quarantine "signed quarantine"
+	note "audit: $(audit_last command_accepted command=quarantine)"
+	probe block "quarantine: management only" tcp_probe peer "$LAB_NODE_PEER4" 8080
+	probe pass "management allowlist" tcp_probe mgmt "$LAB_NODE_MGMT4" 22
+	mgmt_says "controller send release --to $AGENT_TO --key controller.key" \
+		"--host-id $AGENT_HOST_ID"
+	ctl_send release >"$WORK/out" 2>&1 ||
+		surprise "controller send failed: $(tail -n 1 "$WORK/out")"
+	expect_mode normal "signed release"
+	probe pass "rule web" tcp_probe peer "$LAB_NODE_PEER4" 8080
+}
+
 demo_detach()
 {
 	step "The daemon stops, enforcement stays; only detach removes it"
@@ -173,6 +247,10 @@ main()
 		demo_quarantine
 		demo_back
 		demo_detach
+		if demo_agent_start; then
+			demo_heartbeat_loss
+			demo_signed_commands
+		fi
 	fi
 	echo
 	if [ "$SURPRISES" -eq 0 ]; then

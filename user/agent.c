@@ -38,6 +38,7 @@
 #include "fsm.h"
 #include "linkwatch.h"
 #include "lockout.h"
+#include "metrics.h"
 #include "log.h"
 #include "msg.h"
 #include "persist.h"
@@ -61,6 +62,7 @@ struct agent {
 	struct pc_persist saved;
 	struct pc_anomaly an;
 	struct pc_linkwatch lw;
+	struct pc_metrics_server *metrics;
 	int udp_fd, ctl_fd, tfd, sfd;
 	__u64 last_hb_ms;		/* boot clock */
 	bool hb_lost;
@@ -843,6 +845,16 @@ static int config_build(const struct agent_opts *o, struct pc_config *cfg)
 			PC_DEFAULT_AUDIT_LOG);
 	if (o->xdp_mode_set)
 		cfg->xdp_mode = o->xdp_mode;
+	/* /metrics: the option, else the config (loopback by default there);
+	 * a bare --policy loader serves none unless asked. */
+	if (o->metrics || getenv("PORTCULLIS_METRICS")) {
+		const char *v = o->metrics ? o->metrics : getenv("PORTCULLIS_METRICS");
+
+		snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "%s",
+			 strcmp(v, "off") ? v : "");
+	} else if (!o->config_path) {
+		cfg->metrics_listen[0] = '\0';
+	}
 	if (!cfg->policy_path || !cfg->pin_dir || !cfg->state_dir ||
 	    !cfg->control_socket || !cfg->audit_log)
 		return -ENOMEM;
@@ -1076,6 +1088,14 @@ int agent_run(const struct agent_opts *o)
 	err = open_fds(&a);
 	if (err)
 		goto out;
+	/* Telemetry must never stand in the way of enforcement: warn only. */
+	if (a.cfg.metrics_listen[0]) {
+		a.metrics = pc_metrics_start(a.cfg.metrics_listen, &a.m,
+					     a.cfg.host_id);
+		if (!a.metrics)
+			pr_warn("metrics not served on %s; enforcing anyway\n",
+				a.cfg.metrics_listen);
+	}
 	audit_checked(&a, pc_audit("agent_start", "mode", pc_mode_name(a.fsm.mode),
 				   "policy", a.policy_path, NULL));
 	pr_info("portcullisd: ready (generation %u, mode %s, %zu rules, %zu interfaces%s)\n",
@@ -1095,6 +1115,7 @@ int agent_run(const struct agent_opts *o)
 out:
 	pc_compiled_free(&c);
 	pc_policy_free(&p);
+	pc_metrics_stop(a.metrics);
 	pc_linkwatch_close(&a.lw);
 	if (a.udp_fd >= 0)
 		close(a.udp_fd);

@@ -18,6 +18,7 @@ struct agent_opts {
 	const char *state_dir;
 	const char *audit_log;
 	const char *control_socket;
+	const char *metrics;		/* --metrics ADDR:PORT or "off" */
 	enum pc_xdp_mode xdp_mode;
 	bool xdp_mode_set;
 	enum pc_mode initial_mode;	/* fresh start with no saved state */

@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <yaml.h>
 #include "config.h"
+#include "metrics.h"
 
 /* A config is a page or two; anything larger is not one. */
 #define CONFIG_MAX_BYTES	(1U << 20)
@@ -762,6 +763,63 @@ static int parse_controller(struct ctx *c, const struct field *sect)
 	return err;
 }
 
+/* ---- metrics ---- */
+
+/*
+ * As controller.listen, but with the address required: a bare port would
+ * listen on every address, and the metrics tell whoever reaches them how
+ * this host is guarded. "off": no server. Stored as [IPV6]:PORT or
+ * IPV4:PORT, the form pc_metrics_start takes.
+ */
+static int parse_metrics_listen(struct ctx *c, const struct field *f)
+{
+	char addr[sizeof(c->cfg->listen_addr)];
+	unsigned char bin[sizeof(struct in6_addr)];
+	const char *s, *port;
+	__u64 p;
+	int err;
+
+	err = want_scalar(c, f->val, f->key);
+	if (err)
+		return err;
+	s = scalar(f->val);
+	if (!strcmp(s, "off")) {
+		c->cfg->metrics_listen[0] = '\0';
+		return 0;
+	}
+	err = strchr(s, ':') ? split_listen(s, addr, sizeof(addr), &port) :
+			       -EINVAL;
+	if (err == -EPROTONOSUPPORT)
+		return node_err(c, f->val,
+				"bad listen address '%.64s': put an IPv6 address in brackets, as in [::1]:9712",
+				s);
+	if (err || inet_pton(strchr(addr, ':') ? AF_INET6 : AF_INET, addr,
+			     bin) != 1)
+		return node_err(c, f->val,
+				"bad listen address '%.64s' (want ADDR:PORT with a numeric address, [IPV6]:PORT, or off)",
+				s);
+	if (digits(port, strlen(port), &p) || !p || p > 65535)
+		return node_err(c, f->val,
+				"bad listen port in '%.64s' (want 1-65535)", s);
+	snprintf(c->cfg->metrics_listen, sizeof(c->cfg->metrics_listen),
+		 strchr(addr, ':') ? "[%s]:%llu" : "%s:%llu", addr,
+		 (unsigned long long)p);
+	return 0;
+}
+
+static int parse_metrics(struct ctx *c, const struct field *sect)
+{
+	struct field f[] = { { .key = "listen" } };
+	int err;
+
+	err = want_type(c, sect->val, sect->key, YAML_MAPPING_NODE);
+	if (!err)
+		err = collect(c, sect->val, f, 1);
+	if (!err && f[0].val)
+		err = parse_metrics_listen(c, &f[0]);
+	return err;
+}
+
 /* ---- heartbeat ---- */
 
 enum hb_key {
@@ -976,6 +1034,7 @@ enum top_key {
 	T_CONTROLLER,
 	T_HEARTBEAT,
 	T_ANOMALY,
+	T_METRICS,
 	T_COUNT,
 };
 
@@ -992,6 +1051,7 @@ static void set_defaults(struct pc_config *cfg)
 	cfg->hb_release_after = 0;
 	cfg->backoff_ms = DEFAULT_BACKOFF_MS;
 	cfg->anomaly_interval_ms = DEFAULT_INTERVAL_MS;
+	strcpy(cfg->metrics_listen, PC_DEFAULT_METRICS_LISTEN);
 }
 
 /* Defaults are copies, so pc_config_free can free every path alike. */
@@ -1058,6 +1118,8 @@ static int parse_sections(struct ctx *c, struct field *f)
 		err = parse_heartbeat(c, &f[T_HEARTBEAT]);
 	if (!err && f[T_ANOMALY].val)
 		err = parse_anomaly(c, &f[T_ANOMALY]);
+	if (!err && f[T_METRICS].val)
+		err = parse_metrics(c, &f[T_METRICS]);
 	return err;
 }
 
@@ -1082,6 +1144,7 @@ static int parse_document(struct ctx *c)
 		[T_CONTROLLER] = { .key = "controller" },
 		[T_HEARTBEAT] = { .key = "heartbeat" },
 		[T_ANOMALY] = { .key = "anomaly" },
+		[T_METRICS] = { .key = "metrics" },
 	};
 	yaml_node_t *root = yaml_document_get_root_node(c->doc);
 	int mode, err;

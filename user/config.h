@@ -53,6 +53,9 @@ struct pc_config {
 	unsigned int hb_release_after;	/* valid heartbeats to lift; 0 = never (default 0) */
 	__u64 backoff_ms;		/* default 30000 */
 
+	/* metrics: "ADDR:PORT" or "[IPV6]:PORT"; "" = no server */
+	char metrics_listen[64];	/* default PC_DEFAULT_METRICS_LISTEN */
+
 	/* anomaly */
 	__u64 anomaly_interval_ms;	/* default 1000 */
 	struct pc_anomaly_trigger triggers[PC_MAX_TRIGGERS];

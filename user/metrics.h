@@ -7,6 +7,7 @@
 #ifndef PC_METRICS_H
 #define PC_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "pins.h"
 
@@ -27,5 +28,38 @@ struct pc_metrics_server *pc_metrics_start(const char *listen,
 					   const struct pc_maps *m,
 					   const char *host_id);
 void pc_metrics_stop(struct pc_metrics_server *s);
+/* The port it listens on (listen may ask for port 0: any free one). */
+int pc_metrics_port(const struct pc_metrics_server *s);
+
+/* One rule of the active slot, as /metrics and `portcullis top` show it. */
+struct pc_metrics_rule {
+	__u32 index;			/* rule number within its slot */
+	struct pc_rule_meta meta;	/* name NUL-terminated */
+	struct pc_counter c;		/* summed over CPUs */
+};
+
+/* Everything the exposition shows, read from the maps in one pass. */
+struct pc_metrics_snap {
+	__u64 boot_ns;			/* CLOCK_BOOTTIME when taken */
+	__u32 slot;			/* active policy slot */
+	struct pc_settings settings;	/* of that slot; generation 0: none */
+	__u32 mode;			/* pc_state's mode word, as written */
+	enum pc_mode enforced;		/* what the datapath enforces, dead-man included */
+	bool deadman_tripped;
+	__u64 deadman[PC_DM_COUNT];
+	struct pc_counter reasons[PC_DIR_COUNT][PC_REASON_COUNT];
+	__u64 events[PC_EV_COUNT];	/* summed over CPUs */
+	__u64 agent[PC_AGENT_STATS_MAX];
+	__u64 flows;			/* entries in pc_flows */
+	__u64 flows_max;		/* its max_entries */
+	size_t nrules;			/* used entries of rules[] */
+	struct pc_metrics_rule rules[PC_MAX_RULES];
+};
+
+/* Fill *s (about 20 KiB: allocate it). 0 or negative errno. */
+int pc_metrics_snapshot(const struct pc_maps *m, struct pc_metrics_snap *s);
+/* Label values: "allow", "deny", "management"; "ingress", "egress", "both". */
+const char *pc_metrics_rule_action(const struct pc_rule_meta *r);
+const char *pc_metrics_rule_direction(const struct pc_rule_meta *r);
 
 #endif /* PC_METRICS_H */

@@ -19,6 +19,7 @@
 #include "controller.h"
 #include "fsm.h"
 #include "monitor.h"
+#include "top.h"
 #include "msg.h"
 #include "persist.h"
 #include "compile.h"
@@ -654,6 +655,11 @@ static int do_monitor(int argc, char **argv)
 	return pc_monitor_main(argc, argv, pin_dir);
 }
 
+static int do_top(int argc, char **argv)
+{
+	return pc_top_main(argc, argv, pin_dir);
+}
+
 static int do_help(int argc, char **argv)
 {
 	usage(stdout);
@@ -668,6 +674,7 @@ static const struct cmd cmds[] = {
 	{ "quarantine", do_shortcut, "", "mode quarantine" },
 	{ "release", do_shortcut, "", "back to normal: local break-glass, audited" },
 	{ "monitor", do_monitor, "[--json] [--reason R] [--rule N] [--addr CIDR]", "stream sampled drops" },
+	{ "top", do_top, "[--interval S] [--iterations N]", "live view of the busiest rules and drops" },
 	{ "apply", do_apply, "FILE [--dry-run] [--force]", "replace the policy atomically" },
 	{ "detach", do_detach, "[--force]", "remove programs and pins: enforcement stops" },
 	{ "keygen", pc_keygen_main, "--out FILE", "new controller key pair" },

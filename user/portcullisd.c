@@ -36,6 +36,8 @@ static void usage(FILE *f)
 "      --state-dir DIR       saved mode and pushed policies (/var/lib/portcullis)\n"
 "      --audit-log FILE      JSON-lines audit log (/var/log/portcullis/audit.jsonl)\n"
 "      --control-socket PATH local control socket (/run/portcullis/control.sock)\n"
+"      --metrics ADDR:PORT   serve Prometheus /metrics there, or \"off\"\n"
+"                            (config default 127.0.0.1:9712; --policy: off)\n"
 "  -x, --xdp-mode MODE       auto (native, else generic), native or generic\n"
 "  -m, --mode MODE           mode on a first start with no saved state\n"
 "  -f, --force               apply even if the anti-lockout check refuses\n"
@@ -43,10 +45,10 @@ static void usage(FILE *f)
 "  -h, --help                this help\n"
 "\n"
 "Environment: PORTCULLIS_PIN_DIR, PORTCULLIS_STATE_DIR, PORTCULLIS_AUDIT_LOG,\n"
-"PORTCULLIS_CONTROL_SOCKET stand in for the options above.\n");
+"PORTCULLIS_CONTROL_SOCKET, PORTCULLIS_METRICS stand in for the options above.\n");
 }
 
-enum { OPT_CHECK = 256, OPT_STATE, OPT_AUDIT, OPT_CONTROL };
+enum { OPT_CHECK = 256, OPT_STATE, OPT_AUDIT, OPT_CONTROL, OPT_METRICS };
 
 int main(int argc, char **argv)
 {
@@ -58,6 +60,7 @@ int main(int argc, char **argv)
 		{ "state-dir", required_argument, NULL, OPT_STATE },
 		{ "audit-log", required_argument, NULL, OPT_AUDIT },
 		{ "control-socket", required_argument, NULL, OPT_CONTROL },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "xdp-mode", required_argument, NULL, 'x' },
 		{ "mode", required_argument, NULL, 'm' },
 		{ "force", no_argument, NULL, 'f' },
@@ -79,6 +82,7 @@ int main(int argc, char **argv)
 		case OPT_STATE: o.state_dir = optarg; break;
 		case OPT_AUDIT: o.audit_log = optarg; break;
 		case OPT_CONTROL: o.control_socket = optarg; break;
+		case OPT_METRICS: o.metrics = optarg; break;
 		case 'f': o.force = true; break;
 		case 'v': o.verbose = true; break;
 		case 'h': usage(stdout); return 0;

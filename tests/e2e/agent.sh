@@ -25,7 +25,7 @@ export PORTCULLIS_PIN_DIR
 LAB_POLICY=$AGENT_POLICY_SRC	# open.yaml = lab-agent.yaml + tcp/9090
 
 ALL_TESTS=(checkconfig heartbeat hbloss release deadman refused command
-	anomaly pushpolicy reboot relink)
+	anomaly pushpolicy reboot relink adopt)
 HB_TIMEOUT_MS=2000	# lab-agent.yaml heartbeat.timeout
 SECURE_MARGIN_MS=2500	# allowed on top of it (2 shared CPUs in CI)
 PASS_N=0
@@ -47,6 +47,18 @@ fail()
 }
 
 note() { printf '      %s\n' "$*"; }
+
+# pass_if PASS_TEXT FAIL_TEXT CMD...: PASS or FAIL by CMD's status.
+pass_if()
+{
+	local yes=$1 no=$2
+	shift 2
+	if "$@"; then
+		pass "$yes"
+	else
+		fail "$no"
+	fi
+}
 
 # check DESC CMD...: CMD must succeed.
 check()
@@ -247,17 +259,21 @@ test_checkconfig()
 	"$PCD" --check-config "$WORK/agent.yaml" >"$WORK/cc.out" 2>&1
 	rc=$?
 	sed 's/^/      | /' "$WORK/cc.out"
-	[ "$rc" -eq 0 ] && pass "--check-config agent.yaml -> 0" ||
-		fail "--check-config agent.yaml -> $rc, expected 0"
-	"$PCD" --check-config "$WORK/agent-manual.yaml" >"$WORK/cc.out" 2>&1 &&
-		pass "--check-config agent-manual.yaml -> 0" ||
+	pass_if "--check-config agent.yaml -> 0" \
+		"--check-config agent.yaml -> $rc, expected 0" \
+		[ "$rc" -eq 0 ]
+	if "$PCD" --check-config "$WORK/agent-manual.yaml" >"$WORK/cc.out" 2>&1; then
+		pass "--check-config agent-manual.yaml -> 0"
+	else
 		fail "--check-config agent-manual.yaml failed: $(tail -n 1 "$WORK/cc.out")"
+	fi
 	cp "$E2E_ROOT/tests/configs/lab-agent-bad.yaml" "$WORK/agent-bad.yaml"
 	"$PCD" --check-config "$WORK/agent-bad.yaml" >"$WORK/cc.out" 2>&1
 	rc=$?
 	sed 's/^/      | /' "$WORK/cc.out"
-	[ "$rc" -eq 1 ] && pass "--check-config agent-bad.yaml -> 1" ||
-		fail "--check-config agent-bad.yaml -> $rc, expected 1"
+	pass_if "--check-config agent-bad.yaml -> 1" \
+		"--check-config agent-bad.yaml -> $rc, expected 1" \
+		[ "$rc" -eq 1 ]
 	# lab-agent-bad.yaml: 'timeout: 2' without a unit, line 11 column 12.
 	if grep -q 'agent-bad.yaml:11:12:' "$WORK/cc.out"; then
 		pass "error names agent-bad.yaml:11:12"
@@ -288,11 +304,13 @@ test_heartbeat()
 	sleep 6
 	expect_mode normal "6 s of heartbeats, timeout 2 s"
 	n=$(msg_count hb accepted)
-	[ "$n" -ge 15 ] && pass "status: heartbeats accepted $n (>= 15)" ||
-		fail "status: heartbeats accepted $n, expected >= 15"
+	pass_if "status: heartbeats accepted $n (>= 15)" \
+		"status: heartbeats accepted $n, expected >= 15" \
+		[ "$n" -ge 15 ]
 	n=$(audit_count heartbeat_lost)
-	[ "$n" -eq 0 ] && pass "audit: no heartbeat_lost while heartbeats flow" ||
-		fail "audit: $n heartbeat_lost while heartbeats flowed"
+	pass_if "audit: no heartbeat_lost while heartbeats flow" \
+		"audit: $n heartbeat_lost while heartbeats flowed" \
+		[ "$n" -eq 0 ]
 	allowed "peer -> node tcp/8080 (rule web)" web4
 	allowed "peer -> node ping (rule ping-in, normal)" ping4
 	blocked "peer -> node tcp/9090 (default deny)" alt4
@@ -319,17 +337,17 @@ probe_until_blocked()
 	return 1
 }
 
-# expect_secured_in WHAT: SECURED_MS within the timeout plus margin, and
-# not before the timeout (less one heartbeat interval and a ping).
+# expect_secured_in WHAT SINCE: SECURED_MS within the timeout plus margin,
+# and not before the timeout (less a heartbeat interval and a ping).
 expect_secured_in()
 {
 	local max=$((HB_TIMEOUT_MS + SECURE_MARGIN_MS)) min=$((HB_TIMEOUT_MS - 500))
 	if [ -z "$SECURED_MS" ]; then
-		fail "$1: ping from the peer still passes after 15 s"
+		fail "$1: ping from the peer still passes 15 s after $2"
 	elif [ "$SECURED_MS" -le "$max" ] && [ "$SECURED_MS" -ge "$min" ]; then
-		pass "$1: ping blocked ${SECURED_MS} ms after the last heartbeat (timeout $HB_TIMEOUT_MS ms, window $min..$max)"
+		pass "$1: ping blocked ${SECURED_MS} ms after $2 (timeout $HB_TIMEOUT_MS ms, window $min..$max)"
 	else
-		fail "$1: ping blocked after ${SECURED_MS} ms, outside $min..$max ms"
+		fail "$1: ping blocked ${SECURED_MS} ms after $2, outside $min..$max ms"
 	fi
 }
 
@@ -343,7 +361,8 @@ test_hbloss()
 	t0=$(now_ms)
 	note "heartbeats stopped; pinging from the peer every ~0.1 s"
 	probe_until_blocked "$t0"
-	expect_secured_in "heartbeat loss"
+	expect_secured_in "heartbeat loss" \
+		"the heartbeats stopped (the last <= 200 ms before)"
 	wait_mode lockdown 3
 	expect_mode lockdown "heartbeat loss"
 	if pc status 2>/dev/null | grep -q 'mode cause: *heartbeat_loss'; then
@@ -437,7 +456,7 @@ test_deadman()
 	hb_stop
 	note "agent dead, heartbeats stopped; pinging from the peer"
 	probe_until_blocked "$t0"
-	expect_secured_in "kernel dead-man"
+	expect_secured_in "kernel dead-man" "the agent was killed"
 	show pc status
 	if grep -q 'agent: *not running' "$WORK/show.out"; then
 		pass "status works with the agent down: agent not running"
@@ -450,8 +469,9 @@ test_deadman()
 		fail "status: no 'dead-man: ... TRIPPED' line"
 	fi
 	n=$(reason_packets drop_deadman)
-	[ "$n" -gt 0 ] && pass "status: drop_deadman $n > 0" ||
-		fail "status: drop_deadman $n, expected > 0"
+	pass_if "status: drop_deadman $n > 0" \
+		"status: drop_deadman $n, expected > 0" \
+		[ "$n" -gt 0 ]
 	blocked "peer -> node ping (dead-man lockdown, no agent)" ping4
 	blocked "node -> peer tcp/7000 (dead-man lockdown, no agent)" out4
 	allowed "mgmt -> node tcp/22 (management, no agent)" ssh4
@@ -550,9 +570,9 @@ refused_replay()
 		[ "$(msg_count cmd replay)" -gt "$before" ] && break
 		sleep 0.1
 	done
-	[ "$(msg_count cmd replay)" -gt "$before" ] &&
-		pass "replayed datagram: counted (replay $before -> $(msg_count cmd replay))" ||
-		fail "replayed datagram: replay count still $before"
+	pass_if "replayed datagram: counted (replay $before -> $(msg_count cmd replay))" \
+		"replayed datagram: replay count still $before" \
+		[ "$(msg_count cmd replay)" -gt "$before" ]
 	audit_more_than "$before_a" "replayed datagram: command_refused reason replay" \
 		command_refused reason=replay
 }
@@ -598,9 +618,9 @@ test_command()
 	expect_mode normal "local portcullis release"
 	allowed "peer -> node tcp/8080 after portcullis release" web4
 	n2=$(audit_count command_accepted)
-	[ "$n2" -ge $((acc + 4)) ] &&
-		pass "audit: command_accepted $acc -> $n2 (quarantine, lockdown, release, quarantine)" ||
-		fail "audit: command_accepted $acc -> $n2, expected +4"
+	pass_if "audit: command_accepted $acc -> $n2 (quarantine, lockdown, release, quarantine)" \
+		"audit: command_accepted $acc -> $n2, expected +4" \
+		[ "$n2" -ge $((acc + 4)) ]
 	note "$(audit_last command_accepted command=quarantine)"
 	audit_more_than $((n + 2)) "transitions with trigger command (3 new)" \
 		transition trigger=command
@@ -650,8 +670,9 @@ test_anomaly()
 	burst 8 3 | sed 's/^/      /'
 	sleep 1.2
 	expect_mode normal "8 new flows/s does not trip the trigger"
-	[ "$(audit_count anomaly)" -eq "$n" ] && pass "audit: no anomaly below the threshold" ||
-		fail "audit: anomaly recorded below the threshold"
+	pass_if "audit: no anomaly below the threshold" \
+		"audit: anomaly recorded below the threshold" \
+		[ "$(audit_count anomaly)" -eq "$n" ]
 	allowed "node -> peer tcp/7000 after the small burst" out4
 	note "above: 40 new flows/s for 4 s"
 	burst 40 4 | sed 's/^/      /'
@@ -687,8 +708,9 @@ test_pushpolicy()
 	allowed "peer -> node tcp/8080 after the push" web4
 	blocked "peer 203.0.113.5 -> node tcp/8080 after the push (deny blocked)" \
 		tcp_probe peer "$LAB_NODE_PEER4" 8080 --source "$LAB_PEER_BAD4"
-	[ "$(audit_count command_failed)" -eq 0 ] && pass "audit: no command_failed" ||
-		fail "audit: command_failed: $(audit_last command_failed)"
+	pass_if "audit: no command_failed" \
+		"audit: command_failed: $(audit_last command_failed)" \
+		[ "$(audit_count command_failed)" -eq 0 ]
 	note "restarting the agent"
 	daemon_stop TERM
 	agent_start "$DAEMON_CONFIG" || return 1
@@ -712,14 +734,16 @@ test_pushpolicy()
 		ctl_send apply-policy --policy-hash "$hash"
 	sleep 0.5
 	blocked "peer -> node tcp/9090 after apply of the lab policy by hash" alt4
-	[ "$(audit_count command_failed)" -eq 0 ] && pass "audit: still no command_failed" ||
-		fail "audit: command_failed: $(audit_last command_failed)"
+	pass_if "audit: still no command_failed" \
+		"audit: command_failed: $(audit_last command_failed)" \
+		[ "$(audit_count command_failed)" -eq 0 ]
 }
 
 # ---- 10. a reboot: pins gone, agent starts from its state dir ----
 
 test_reboot()
 {
+	local ifc xdp tcf
 	ensure_normal || return 1
 	check "signed quarantine" ctl_send quarantine
 	wait_mode quarantine 5
@@ -727,16 +751,17 @@ test_reboot()
 	daemon_stop KILL
 	pass "portcullisd SIGKILLed"
 	rm -rf -- "$PIN_DIR"
-	[ ! -e "$PIN_DIR" ] && pass "pin dir removed (the XDP links with it)" ||
-		fail "cannot remove $PIN_DIR"
+	pass_if "pin dir removed (the XDP links with it)" \
+		"cannot remove $PIN_DIR" \
+		[ ! -e "$PIN_DIR" ]
 	# The TC egress filter is attached over netlink, not by a pinned link:
 	# it outlives the pins, enforcing the orphaned maps. A reboot clears
 	# it; so do we.
 	for ifc in "$LAB_NODE_PEER_IF" "$LAB_NODE_MGMT_IF"; do
-		note "$ifc after the pins went: $(ip -n "$LAB_NODE" link show dev "$ifc" |
-			grep -o 'xdp[a-z]*' | head -n 1 | sed 's/^$/-/;s/^/XDP: /')," \
-			"tc egress: $(tc -n "$LAB_NODE" filter show dev "$ifc" egress |
-			grep -c 'bpf') bpf filter(s); removing clsact"
+		xdp=$(ip -n "$LAB_NODE" link show dev "$ifc" | grep -o 'xdp[a-z]*' | head -n 1)
+		tcf=$(tc -n "$LAB_NODE" filter show dev "$ifc" egress |
+			grep -q ' bpf ' && echo "bpf filter still attached")
+		note "$ifc with the pins gone: XDP ${xdp:-none}; tc egress: ${tcf:-none} (removing clsact)"
 		tc -n "$LAB_NODE" qdisc del dev "$ifc" clsact 2>/dev/null
 	done
 	sleep 0.3
@@ -781,8 +806,9 @@ test_relink()
 		fi
 		sleep 0.2
 	done
-	[ "$ok" = yes ] && pass "audit: interface_attached $LAB_NODE_PEER_IF within $((i / 5)) s" ||
-		fail "audit: no interface_attached $LAB_NODE_PEER_IF within 10 s"
+	pass_if "audit: interface_attached $LAB_NODE_PEER_IF within $((i / 5)) s" \
+		"audit: no interface_attached $LAB_NODE_PEER_IF within 10 s" \
+		[ "$ok" = yes ]
 	note "$(audit_last interface_attached interface="$LAB_NODE_PEER_IF")"
 	expect_audit "interface_gone $LAB_NODE_PEER_IF" interface_gone \
 		interface="$LAB_NODE_PEER_IF"
@@ -794,6 +820,43 @@ test_relink()
 	allowed "peer -> node ping on the new link" ping4
 	blocked "node -> peer 203.0.113.5 tcp/7000 on the new link (egress deny)" \
 		tcp_probe node "$LAB_PEER_BAD4" 7000
+}
+
+# ---- 12. adopting pins the dead-man was off for: one timeout of grace ----
+
+test_adopt()
+{
+	local n
+	ensure_normal || return 1
+	hb_stop
+	daemon_stop TERM
+	note "portcullisd --policy (no controller, dead-man off) over the pins for 3 s"
+	DAEMON_CONFIG=
+	if daemon_start; then
+		pass "policy-only portcullisd adopted the pins"
+	else
+		fail "policy-only portcullisd not ready: $(tail -n 1 "$DAEMON_LOG")"
+		return 1
+	fi
+	sleep 3
+	daemon_stop TERM
+	n=$(audit_count transition trigger=heartbeat_loss)
+	note "portcullisd --config agent.yaml over the same pins, no heartbeats yet"
+	agent_start "$WORK/agent.yaml" || return 1
+	sleep 0.5
+	expect_mode normal "0.5 s after the start, inside the 2 s grace"
+	allowed "peer -> node ping inside the grace" ping4
+	if [ "$(audit_count transition trigger=heartbeat_loss)" -eq "$n" ]; then
+		pass "no heartbeat_loss inside the grace"
+	else
+		fail "heartbeat_loss inside the grace: $(grep -m1 'heartbeat_loss' "$DAEMON_LOG")"
+	fi
+	wait_mode lockdown 5
+	expect_mode lockdown "grace over, still no heartbeat"
+	hb_start
+	pc release >/dev/null 2>&1
+	wait_mode normal 5
+	expect_mode normal "heartbeats back, released"
 }
 
 summary()
@@ -823,7 +886,11 @@ main()
 	[ "$(id -u)" -eq 0 ] || { echo "agent e2e: must run as root" >&2; exit 1; }
 	binaries_present || { summary; exit 1; }
 	trap e2e_teardown EXIT
-	e2e_setup && agent_prepare || { fail "lab setup"; summary; exit 1; }
+	if ! e2e_setup || ! agent_prepare; then
+		fail "lab setup"
+		summary
+		exit 1
+	fi
 	for t in "${tests[@]}"; do
 		CUR=$t
 		if ! declare -F "test_$t" >/dev/null; then

@@ -258,6 +258,7 @@ ctl_send()
 }
 
 # hb_start [MS]: heartbeats from mgmt every MS (200) until hb_stop.
+# shellcheck disable=SC2120 # MS is optional
 hb_start()
 {
 	HB_RUNS=$((HB_RUNS + 1))

@@ -196,6 +196,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.backoff_ms, 30000);
 	assert_int_equal(c.anomaly_interval_ms, 1000);
 	assert_int_equal(c.ntriggers, 0);
+	assert_string_equal(c.metrics_listen, "127.0.0.1:9712");
 	pc_config_free(&c);
 
 	/* A controller alone: its own defaults, and heartbeat's. */
@@ -285,6 +286,20 @@ static void test_values(void **state)
 		", " K7 ", " K8 "]\n  key_files: [controller.pub, second.pub]\n",
 		&c);
 	assert_int_equal(c.nkeys, PC_MAX_KEYS);
+	pc_config_free(&c);
+
+	/* Metrics: stored in the form the server takes; off is empty. */
+	load_ok("policy: p\nmetrics: {listen: '0.0.0.0:9100'}\n", &c);
+	assert_string_equal(c.metrics_listen, "0.0.0.0:9100");
+	pc_config_free(&c);
+	load_ok("policy: p\nmetrics: {listen: '[::1]:65535'}\n", &c);
+	assert_string_equal(c.metrics_listen, "[::1]:65535");
+	pc_config_free(&c);
+	load_ok("policy: p\nmetrics: {listen: off}\n", &c);
+	assert_string_equal(c.metrics_listen, "");
+	pc_config_free(&c);
+	load_ok("policy: p\nmetrics: {}\n", &c);
+	assert_string_equal(c.metrics_listen, "127.0.0.1:9712");
 	pc_config_free(&c);
 
 	load_ok("policy: p\nxdp_mode: generic\n", &c);
@@ -509,6 +524,22 @@ static const struct bad_case bad_cases[] = {
 	  NAME ":2:22:", "bad listen port" },
 	{ "max_skew too small", CTL "  max_skew: 500ms\n", NAME ":4:13:",
 	  "'max_skew' 500ms is out of range (1s..1h)" },
+	/* metrics */
+	{ "metrics not a mapping", "policy: p\nmetrics: on\n", NAME ":2:10:",
+	  "'metrics' must be a mapping" },
+	{ "metrics unknown key", "policy: p\nmetrics: {port: 9712}\n",
+	  NAME ":2:11:", "unknown key 'port'" },
+	{ "metrics listen bare port", "policy: p\nmetrics: {listen: 9712}\n",
+	  NAME ":2:19:", "bad listen address '9712' (want ADDR:PORT" },
+	{ "metrics listen host name",
+	  "policy: p\nmetrics: {listen: 'localhost:9712'}\n", NAME ":2:19:",
+	  "bad listen address 'localhost:9712'" },
+	{ "metrics listen IPv6 without brackets",
+	  "policy: p\nmetrics: {listen: '::1:9712'}\n", NAME ":2:19:",
+	  "in brackets" },
+	{ "metrics listen port zero",
+	  "policy: p\nmetrics: {listen: '127.0.0.1:0'}\n", NAME ":2:19:",
+	  "bad listen port in '127.0.0.1:0' (want 1-65535)" },
 	/* heartbeat */
 	{ "heartbeat without controller", "policy: p\nheartbeat:\n  timeout: 5s\n",
 	  NAME ":2:1:", "'heartbeat' needs a 'controller'" },
