@@ -940,9 +940,11 @@ static void start_mode(struct agent *a, bool adopted, bool have_saved)
 	audit_checked(a, pc_audit("mode_at_start", "mode", pc_mode_name(mode),
 				  "detail", detail, NULL));
 
-	/* Heartbeat clock: continue the kernel's, so both agree on loss. */
+	/* Heartbeat clock: continue the kernel's, so both agree on loss --
+	 * if the kernel's switch was armed. A switch that was off (a loader
+	 * without a controller ran before) gets the grace of a fresh start. */
 	a->last_hb_ms = boot_ms();
-	if (adopted && last) {
+	if (adopted && last && timeout) {
 		a->last_hb_ms = last / 1000000;
 		if (timeout && clock_ns(CLOCK_BOOTTIME) - last > timeout) {
 			a->hb_lost = true;

@@ -196,15 +196,21 @@ int pc_iface_check(const char *ifname)
 	return err;
 }
 
-/* Our entry for ifindex in this namespace, else a free one, else -ENOSPC. */
-static int iface_slot(int fd, __u32 ifindex, __u64 ns, struct pc_iface *cur)
+/*
+ * Our entry for this interface in this namespace -- by ifindex, or by
+ * name for a link re-created under its old name -- else a free one, else
+ * -ENOSPC.
+ */
+static int iface_slot(int fd, const char *ifname, __u32 ifindex, __u64 ns,
+		      struct pc_iface *cur)
 {
 	int free_slot = -ENOSPC;
 
 	for (__u32 i = 0; i < PC_MAX_IFACES; i++) {
 		if (bpf_map_lookup_elem(fd, &i, cur))
 			return -errno;
-		if (cur->ifindex == ifindex && cur->netns_ino == ns)
+		if (cur->netns_ino == ns && cur->ifindex &&
+		    (cur->ifindex == ifindex || !strcmp(cur->name, ifname)))
 			return i;
 		if (!cur->ifindex && free_slot < 0)
 			free_slot = i;
@@ -231,11 +237,19 @@ int pc_attach_iface(struct portcullis_bpf *skel, const char *pin_dir,
 	err = pc_iface_check(ifname);
 	if (err)
 		return err;
-	slot = iface_slot(fd, ifindex, ns, &cur);
+	slot = iface_slot(fd, ifname, ifindex, ns, &cur);
 	if (slot < 0) {
 		pr_warn("Couldn't record iface '%s': %s (at most %d interfaces)\n",
 			ifname, strerror(-slot), PC_MAX_IFACES);
 		return slot;
+	}
+	if (cur.ifindex && cur.ifindex != ifindex) {
+		char old[PATH_MAX];
+
+		/* The old link died with its interface; forget its pin. */
+		xdp_link_path(old, sizeof(old), pin_dir, cur.ifindex);
+		unlink(old);
+		memset(&cur, 0, sizeof(cur));
 	}
 	used = cur.ifindex ? cur.xdp_mode : PC_XDP_AUTO;
 	/* Egress first: when both are new, the host is never filtered on
