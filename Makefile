@@ -94,7 +94,8 @@ $(OUTPUT)/test_verdict: tests/verdict/test_verdict.c tests/verdict/frames.h $(LI
 DEB_PKGS := clang llvm gcc make libc6-dev linux-libc-dev libbpf-dev bpftool \
 	libelf-dev zlib1g-dev libyaml-dev libcmocka-dev libsodium-dev \
 	libnl-3-dev libsystemd-dev libmicrohttpd-dev pkg-config iproute2 \
-	iputils-ping python3 python3-yaml util-linux procps systemd prometheus
+	iputils-ping python3 python3-yaml util-linux procps systemd prometheus \
+	strace libcap2-bin
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -124,7 +125,10 @@ check-verdict: $(OUTPUT)/test_verdict
 
 check-e2e: $(BINS)
 	bash tests/e2e/run.sh
-	@if [ -f tests/e2e/agent.sh ]; then bash tests/e2e/agent.sh; fi
+	bash tests/e2e/agent.sh
+	bash tests/e2e/telemetry.sh
+	bash tests/deploy/check.sh
+	bash tests/deploy/caps.sh
 
 # Per-packet cost against policy size, as ratios to a same-run baseline.
 bench: deps

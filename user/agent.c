@@ -1086,6 +1086,7 @@ int agent_run(const struct agent_opts *o)
 	err = enforce(&a, &p, &c, &gen);
 	if (err)
 		goto out;
+	stat_set(&a, PC_AS_POLICY_LOADED_MS, wall_ms());
 	save_state(&a);
 	err = open_fds(&a);
 	if (err)

@@ -141,7 +141,8 @@ static int on_event(void *ctx, void *data, size_t size)
 		       pc_dir_name(e->dir), proto, src, ntohs(e->sport), dst,
 		       ntohs(e->dport), pc_reason_name(e->reason), rule);
 	fflush(stdout);
-	if (mo->count && ++mo->shown >= mo->count)
+	mo->shown++;
+	if (mo->count && mo->shown >= mo->count)
 		stop = 1;
 	return 0;
 }

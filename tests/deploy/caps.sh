@@ -16,9 +16,10 @@ set -u
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 UNIT=$ROOT/deploy/systemd/portcullisd.service
-# shellcheck source=../e2e/lib.sh
+# shellcheck source=SCRIPTDIR/../e2e/lib.sh
 . "$ROOT/tests/e2e/lib.sh"
 
+PCD_REAL=$PCD	# lib.sh's: $PCD from the environment, else build/
 FAILS=0
 pass() { echo "PASS: $*"; }
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
@@ -26,7 +27,7 @@ fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 # The unit's bounding set, as setpriv spells it: "+bpf,+net_admin,...".
 unit_caps()
 {
-	local caps c out= drop
+	local caps c out='' drop
 	caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$UNIT" | tail -n 1)
 	for c in $caps; do
 		for drop in "$@"; do
@@ -47,12 +48,26 @@ echo "bounding set: $CAPS"
 # The daemon runs through this wrapper, so its PID and log are lib.sh's.
 cat >"$WORK/pcd-caps" <<WRAP
 #!/bin/sh
-exec setpriv --bounding-set=-all,$CAPS --inh-caps=-all -- "$ROOT/build/portcullisd" "\$@"
+exec setpriv --bounding-set=-all,$CAPS --inh-caps=-all -- "$PCD_REAL" "\$@"
 WRAP
 chmod 0755 "$WORK/pcd-caps"
 PCD=$WORK/pcd-caps
+# With a /metrics server when the agent has one (its own thread and
+# libmicrohttpd: capabilities and system calls of their own).
+METRICS_OPT=()
+"$PCD_REAL" --help 2>&1 | grep -q -- '--metrics' &&
+	METRICS_OPT=(--metrics 127.0.0.1:9712)
 
-if daemon_start; then
+metrics_get()
+{
+	ip netns exec "$LAB_NODE" timeout 5 "$PY" -c '
+import sys, urllib.request
+o = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+sys.exit(0 if b"portcullis_" in o.open("http://127.0.0.1:9712/metrics", timeout=3).read() else 1)' \
+		2>/dev/null
+}
+
+if daemon_start "${METRICS_OPT[@]}"; then
 	pass "portcullisd starts with only $CAPS"
 	grep -q "^CapBnd:" "/proc/$DAEMON_PID/status" &&
 		echo "    $(grep '^CapEff:' "/proc/$DAEMON_PID/status")" \
@@ -81,6 +96,13 @@ else
 	sed 's/^/    /' "$WORK/lockdown.out"
 fi
 pc mode normal >/dev/null 2>&1
+if [ ${#METRICS_OPT[@]} -gt 0 ]; then
+	if metrics_get; then
+		pass "GET /metrics with only $CAPS"
+	else
+		fail "GET /metrics with only $CAPS"
+	fi
+fi
 # SIGHUP re-reads the policy: map updates under the reduced set too.
 kill -HUP "$DAEMON_PID"
 sleep 1
@@ -97,7 +119,7 @@ else
 	pass "enforcement outlives the agent"
 fi
 # A restart under the same set takes the pins over.
-if daemon_start; then
+if daemon_start "${METRICS_OPT[@]}"; then
 	pass "restart re-uses the pins with only $CAPS"
 else
 	fail "restart re-uses the pins with only $CAPS"
@@ -151,17 +173,19 @@ syscall_check()
 	command -v strace >/dev/null || { fail "system calls: strace is not installed"; return; }
 	cat >"$WORK/pcd-strace" <<WRAP
 #!/bin/sh
-exec strace -f -qq -o "$trace" -- "$ROOT/build/portcullisd" "\$@"
+exec strace -f -qq -o "$trace" -- "$PCD_REAL" "\$@"
 WRAP
 	chmod 0755 "$WORK/pcd-strace"
 	PCD=$WORK/pcd-strace
-	daemon_start || { fail "system calls: portcullisd under strace"; return; }
+	daemon_start "${METRICS_OPT[@]}" ||
+		{ fail "system calls: portcullisd under strace"; return; }
 	# daemon_start found strace; the agent is its child.
 	DAEMON_PID=$(pgrep -P "$DAEMON_PID" | head -n 1)
 	tcp_probe peer "$LAB_NODE_PEER4" 9090 >/dev/null 2>&1
 	pc lockdown >/dev/null 2>&1
 	pc mode normal >/dev/null 2>&1
 	pc status >/dev/null 2>&1
+	[ ${#METRICS_OPT[@]} -gt 0 ] && metrics_get
 	kill -HUP "$DAEMON_PID"
 	sleep 1.5
 	daemon_stop TERM

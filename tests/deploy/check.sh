@@ -259,10 +259,11 @@ host_info transition_failures_total"
 
 metric_names_check()
 {
-	local f=$1 used unknown=() m
+	local f=$1 used unknown=() m known
 	used=$(grep -o 'portcullis_[a-z_]*' "$f" | sort -u)
+	known=" $(tr '\n' ' ' <<<"$METRICS") "
 	for m in $used; do
-		case " $(echo $METRICS) " in
+		case $known in
 		*" ${m#portcullis_} "*) ;;
 		*) unknown+=("$m") ;;
 		esac

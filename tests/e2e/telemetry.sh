@@ -24,7 +24,7 @@
 set -u
 
 E2E_DIR=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$E2E_DIR/lib.sh"
 
 PROMETHEUS=${PROMETHEUS:-/usr/bin/prometheus}
@@ -198,7 +198,7 @@ EOF
 	PROM_PID=$BG_LAST
 	for ((i = 0; i < 100; i++)); do
 		kill -0 "$PROM_PID" 2>/dev/null || break
-		[ "$(prom_query 'up{job="portcullis"}')" = 1 ] && return 0
+		[ "$(prom_query 'up{job="portcullis"}' 2>/dev/null)" = 1 ] && return 0
 		sleep 0.2
 	done
 	echo "prometheus did not start scraping; its log:" >&2
@@ -243,12 +243,13 @@ test_exact_counts()
 	BG_PIDS+=("$mon_pid")
 	sleep 1
 
-	sent_n=$(syn_send "$LAB_PEER" "$LAB_PEER4" "$LAB_NODE_PEER4" $DENIED_PORT $N_SYN 41000)
-	sent_m=$(syn_send "$LAB_PEER" "$LAB_PEER_BAD4" "$LAB_NODE_PEER4" $BLOCKED_PORT $M_SYN 42000)
+	sent_n=$(syn_send "$LAB_PEER" "$LAB_PEER4" "$LAB_NODE_PEER4" $DENIED_PORT "$N_SYN" 41000)
+	sent_m=$(syn_send "$LAB_PEER" "$LAB_PEER_BAD4" "$LAB_NODE_PEER4" $BLOCKED_PORT "$M_SYN" 42000)
 	t=$(date +%s.%N)
 	echo "    sent $sent_n SYNs to :$DENIED_PORT, $sent_m from $LAB_PEER_BAD4 to :$BLOCKED_PORT"
-	[ "$sent_n" = "$N_SYN" ] && [ "$sent_m" = "$M_SYN" ] ||
+	if [ "$sent_n" != "$N_SYN" ] || [ "$sent_m" != "$M_SYN" ]; then
 		fail "raw sender sent $sent_n/$N_SYN and $sent_m/$M_SYN"
+	fi
 
 	c1=$(cli_reason drop_default ingress)
 	r1=$(cli_rule blocked)
@@ -289,7 +290,8 @@ test_exact_counts()
 	kill -0 "$mon_pid" 2>/dev/null && kill -s TERM "$mon_pid"
 	wait "$mon_pid" 2>/dev/null
 	"$PY" - "$WORK/monitor.json" "$N_SYN" "$M_SYN" "$LAB_PEER4" "$LAB_PEER_BAD4" \
-		"$LAB_NODE_PEER4" "$LAB_NODE_PEER_IF" $DENIED_PORT $BLOCKED_PORT <<'PYEOF'
+		"$LAB_NODE_PEER4" "$LAB_NODE_PEER_IF" $DENIED_PORT $BLOCKED_PORT \
+		>"$WORK/monitor-check.out" <<'PYEOF'
 import json, sys
 path, n, m, peer, bad, node, ifname, dport, bport = sys.argv[1:]
 n, m, dport, bport = int(n), int(m), int(dport), int(bport)
@@ -309,15 +311,17 @@ a = [e for e in ev if match(e, peer, dport, 'drop_default', '-')]
 b = [e for e in ev if match(e, bad, bport, 'drop_deny_rule', 'blocked')]
 ok = (sorted(e['sport'] for e in a) == list(range(41000, 41000 + n)) and
       sorted(e['sport'] for e in b) == list(range(42000, 42000 + m)))
-print('%d events; %d drop_default %s->%s:%d, %d drop_deny_rule/blocked %s->%s:%d; source ports %s'
+print('    %d events; %d drop_default %s->%s:%d, %d drop_deny_rule/blocked %s->%s:%d; source ports %s'
       % (len(ev), len(a), peer, node, dport, len(b), bad, node, bport,
          'exactly those sent' if ok else 'NOT those sent'))
 if not ok:
     for e in ev[:5]:
-        print('  ', json.dumps(e))
+        print('      ', json.dumps(e))
 sys.exit(0 if ok and len(a) == n and len(b) == m else 1)
 PYEOF
-	if [ $? -eq 0 ]; then
+	local rc=$?
+	cat "$WORK/monitor-check.out"
+	if [ $rc -eq 0 ]; then
 		pass "monitor --json: every probe with its rule, reason and 5-tuple"
 	else
 		fail "monitor --json does not show the probes as sent"
