@@ -44,7 +44,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps vmlinux check check-unit check-verdict check-e2e demo bench clean install
+.PHONY: all deps vmlinux check check-unit check-verdict check-e2e check-asan check-fuzz check-static fuzz demo bench clean install
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -95,7 +95,7 @@ DEB_PKGS := clang llvm gcc make libc6-dev linux-libc-dev libbpf-dev bpftool \
 	libelf-dev zlib1g-dev libyaml-dev libcmocka-dev libsodium-dev \
 	libnl-3-dev libsystemd-dev libmicrohttpd-dev pkg-config iproute2 \
 	iputils-ping python3 python3-yaml util-linux procps systemd prometheus \
-	strace libcap2-bin
+	strace libcap2-bin libclang-rt-14-dev cppcheck clang-tidy
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -110,7 +110,7 @@ vmlinux:
 
 # The two commands of the README: each does all its own set-up.
 check: deps
-	$(MAKE) check-unit check-verdict check-e2e
+	$(MAKE) check-unit check-verdict check-asan check-fuzz check-static check-e2e
 	@echo "check: all tests passed"
 
 demo: deps
@@ -129,6 +129,72 @@ check-e2e: $(BINS)
 	bash tests/e2e/telemetry.sh
 	bash tests/deploy/check.sh
 	bash tests/deploy/caps.sh
+
+# ---- sanitizers, fuzzing, static checks ----
+
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+ASAN_TESTS := $(patsubst tests/unit/%.c,$(OUTPUT)/asan/%,$(wildcard tests/unit/test_*.c))
+ASAN_OBJS := $(patsubst user/%.c,$(OUTPUT)/asan/obj/%.o,$(LIB_SRCS))
+FUZZ_OBJS := $(patsubst user/%.c,$(OUTPUT)/fuzz/obj/%.o,$(LIB_SRCS))
+$(OUTPUT)/asan/obj/%.o: user/%.c $(wildcard user/*.h) $(SHARED_HDR) $(SKELS)
+	$(call msg,CC-ASAN,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(USER_CFLAGS) $(SAN_FLAGS) -c $< -o $@
+$(OUTPUT)/asan/test_%: tests/unit/test_%.c $(ASAN_OBJS)
+	$(call msg,ASAN,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $(SAN_FLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+# The unit tests again under ASan+UBSan: any report fails them.
+check-asan: $(ASAN_TESTS)
+	@set -e; for t in $(ASAN_TESTS); do echo "== $$t"; \
+		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 $$t >/dev/null; done
+	@echo "asan: $(words $(ASAN_TESTS)) unit-test binaries clean under ASan+UBSan"
+
+# libFuzzer harnesses for every parser of outside input.
+FUZZERS := policy config msg cidr
+FUZZ_BINS := $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZERS))
+FUZZ_SECONDS ?= 60
+FUZZ_CHECK_RUNS ?= 20000
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -D_GNU_SOURCE -Iinclude -Iuser -I$(OUTPUT) $(NL_CFLAGS) \
+	-fno-sanitize-recover=all
+$(OUTPUT)/fuzz/obj/%.o: user/%.c $(wildcard user/*.h) $(SHARED_HDR) $(SKELS)
+	$(call msg,CC-FUZZ,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -c $< -o $@
+$(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
+	$(call msg,FUZZER,$@)
+	$(Q)clang $(FUZZ_CFLAGS) -fsanitize=fuzzer,address,undefined $^ $(LDLIBS) -o $@
+
+# Brief: each harness over its committed corpus plus FUZZ_CHECK_RUNS
+# mutations, fixed seed. Long: FUZZ_SECONDS each, corpus grown in build/.
+check-fuzz: $(FUZZ_BINS)
+	@total=0; for f in $(FUZZERS); do \
+		out=$$($(OUTPUT)/fuzz/fuzz_$$f -seed=1 -runs=$(FUZZ_CHECK_RUNS) \
+			-max_len=65536 tests/fuzz/corpus/$$f 2>&1) || \
+			{ echo "$$out" | tail -30; exit 1; }; \
+		n=$$(echo "$$out" | sed -n 's/^Done \([0-9]*\) runs.*/\1/p'); \
+		echo "fuzz $$f: $$n executions, no crash"; total=$$((total + n)); done; \
+		echo "fuzz: $$total executions in all"
+fuzz: $(FUZZ_BINS)
+	@set -e; for f in $(FUZZERS); do mkdir -p $(OUTPUT)/fuzz/corpus-$$f; \
+		cp -n tests/fuzz/corpus/$$f/* $(OUTPUT)/fuzz/corpus-$$f/ 2>/dev/null || true; \
+		echo "== fuzz_$$f for $(FUZZ_SECONDS) s"; \
+		$(OUTPUT)/fuzz/fuzz_$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+			$(OUTPUT)/fuzz/corpus-$$f 2>&1 | grep -E '^(Done|==|SUMMARY)' ; done
+
+# cppcheck and clang-tidy (checks in .clang-tidy) on user/: clean or fail.
+# The generated skeleton (build/) is not ours to lint.
+check-static: $(SKELS)
+	cppcheck --error-exitcode=1 --enable=warning,portability,performance \
+		--inline-suppr --std=c11 -q -Iinclude -Iuser -I$(OUTPUT) \
+		--suppress=missingIncludeSystem \
+		'-DLIBBPF_OPTS(T,N,...)=struct T N = {0}' user/
+	@fail=0; for f in user/*.c; do \
+		out=$$(clang-tidy -quiet $$f -- -std=gnu11 -D_GNU_SOURCE -Iinclude \
+			-Iuser -I$(OUTPUT) $(NL_CFLAGS) 2>/dev/null | \
+			grep -E '(warning|error):' | grep -v '^$(OUTPUT)/'); \
+		if [ -n "$$out" ]; then echo "$$out"; fail=1; fi; done; \
+		[ $$fail -eq 0 ] && echo "static: cppcheck and clang-tidy clean on user/"
 
 # Per-packet cost against policy size, as ratios to a same-run baseline.
 bench: deps

@@ -235,7 +235,7 @@ static bool transition(struct agent *a, enum pc_trigger t,
 		audit_checked(a, pc_audit("transition_failed", "trigger",
 					  pc_trigger_name(t), "to",
 					  pc_mode_name(step.to), "error",
-					  strerror(-err), NULL));
+					  strerror(-err), PC_AUDIT_END));
 		return false;
 	}
 	pc_fsm_commit(&a->fsm, &a->fcfg, &step, t, boot_ms());
@@ -247,7 +247,7 @@ static bool transition(struct agent *a, enum pc_trigger t,
 	audit_checked(a, pc_audit("transition", "from", pc_mode_name(from), "to",
 				  pc_mode_name(step.to), "trigger",
 				  pc_trigger_name(t), "detail", detail,
-				  "time_to_secure_us", tts, NULL));
+				  "time_to_secure_us", tts, PC_AUDIT_END));
 	pr_info("mode %s -> %s (%s: %s), secured in %llu us\n",
 		pc_mode_name(from), pc_mode_name(step.to), pc_trigger_name(t),
 		detail, (unsigned long long)(tts_ns / 1000));
@@ -382,7 +382,7 @@ static int load_policy(struct agent *a, const char *path, const char *why,
 	}
 	if (ret) {
 		audit_checked(a, pc_audit("policy_refused", "path", path, "reason",
-					  why, "error", strerror(-ret), NULL));
+					  why, "error", strerror(-ret), PC_AUDIT_END));
 		pc_policy_free(&p);	/* safe when prepare freed it already */
 		return ret;
 	}
@@ -390,7 +390,7 @@ static int load_policy(struct agent *a, const char *path, const char *why,
 	snprintf(gen_s, sizeof(gen_s), "#%u", gen);
 	snprintf(n_s, sizeof(n_s), "#%zu", p.nrules);
 	audit_checked(a, pc_audit("policy_loaded", "path", path, "reason", why,
-				  "generation", gen_s, "rules", n_s, NULL));
+				  "generation", gen_s, "rules", n_s, PC_AUDIT_END));
 	pr_info("%s policy %s: generation %u, %zu rules (%s)\n",
 		strcmp(why, "reload") ? "loaded" : "reloaded", path, gen,
 		p.nrules, why);
@@ -449,7 +449,7 @@ static void on_heartbeat(struct agent *a, int key)
 	pc_fsm_heartbeat(&a->fsm);
 	if (a->hb_lost) {
 		a->hb_lost = false;
-		audit_checked(a, pc_audit("heartbeat_restored", NULL));
+		audit_checked(a, pc_audit("heartbeat_restored", PC_AUDIT_END));
 		pr_info("heartbeats restored\n");
 	}
 	transition(a, PC_TRIG_HEARTBEAT_RESTORED, PC_MODE_NORMAL,
@@ -519,21 +519,21 @@ static void on_command(struct agent *a, const struct pc_msg *msg,
 	}
 	audit_checked(a, pc_audit("command_accepted", "command",
 				  pc_cmd_name(msg->cmd), "id", id, "from", from,
-				  NULL));
+				  PC_AUDIT_END));
 	/* Commands are rare: their replay state goes to disk at once. */
 	save_state(a);
 	if (err) {
 		stat_inc(a, PC_AS_CMD_FAILED);
 		audit_checked(a, pc_audit("command_failed", "command",
 					  pc_cmd_name(msg->cmd), "id", id, "error",
-					  strerror(-err), NULL));
+					  strerror(-err), PC_AUDIT_END));
 	}
 }
 
 static void on_datagram(struct agent *a)
 {
 	static __u8 buf[PC_MSG_MAX + 1];
-	struct sockaddr_storage ss;
+	struct sockaddr_storage ss = {};
 	socklen_t sl = sizeof(ss);
 	enum pc_msg_verdict v;
 	struct pc_msg msg;
@@ -563,7 +563,7 @@ static void on_datagram(struct agent *a)
 		audit_checked(a, pc_audit_limited(lim, cmd ? "command_refused" :
 							     "message_refused",
 						  "reason", pc_msg_verdict_name(v),
-						  "from", from, NULL));
+						  "from", from, PC_AUDIT_END));
 		return;
 	}
 	if (msg.type == PC_MSG_HEARTBEAT)
@@ -635,8 +635,8 @@ static void control_status(struct agent *a, int fd)
 
 static void on_control(struct agent *a)
 {
-	char req[PC_CONTROL_MAX], arg[32];
-	enum pc_mode mode;
+	char req[PC_CONTROL_MAX] = "", arg[32];
+	enum pc_mode mode = PC_MODE_NORMAL;
 	int fd, err;
 
 	err = pc_control_accept(a->ctl_fd, &fd, req, sizeof(req));
@@ -652,7 +652,7 @@ static void on_control(struct agent *a)
 
 		if (!strcmp(req, "release"))
 			mode = PC_MODE_NORMAL;
-		audit_checked(a, pc_audit("break_glass", "request", req, NULL));
+		audit_checked(a, pc_audit("break_glass", "request", req, PC_AUDIT_END));
 		if (transition(a, PC_TRIG_BREAK_GLASS, mode, "local operator",
 			       clock_ns(CLOCK_MONOTONIC)))
 			dprintf(fd, "ok mode: %s -> %s\n", pc_mode_name(from),
@@ -682,7 +682,7 @@ static void on_link(const char *ifname, int ifindex, bool appeared, void *arg)
 		    ifc.ifindex == (__u32)ifindex && !strcmp(ifc.name, ifname))
 			known = true;
 	if (!appeared) {
-		audit_checked(a, pc_audit("interface_gone", "interface", ifname, NULL));
+		audit_checked(a, pc_audit("interface_gone", "interface", ifname, PC_AUDIT_END));
 		pr_warn("interface '%s' went away\n", ifname);
 		return;
 	}
@@ -691,7 +691,7 @@ static void on_link(const char *ifname, int ifindex, bool appeared, void *arg)
 	/* A new link under an old name: the old attachment died with it. */
 	if (!pc_attach_iface(a->skel, a->cfg.pin_dir, ifname, a->cfg.xdp_mode)) {
 		audit_checked(a, pc_audit("interface_attached", "interface",
-					  ifname, NULL));
+					  ifname, PC_AUDIT_END));
 		pr_info("interface '%s' (re)appeared: programs attached\n", ifname);
 	}
 }
@@ -724,7 +724,7 @@ static void check_heartbeat(struct agent *a)
 	pc_fsm_heartbeat_lost(&a->fsm);
 	snprintf(detail, sizeof(detail), "no valid heartbeat for %llu ms",
 		 (unsigned long long)a->cfg.hb_timeout_ms);
-	audit_checked(a, pc_audit("heartbeat_lost", "detail", detail, NULL));
+	audit_checked(a, pc_audit("heartbeat_lost", "detail", detail, PC_AUDIT_END));
 	pr_warn("%s\n", detail);
 	transition(a, PC_TRIG_HEARTBEAT_LOSS, a->cfg.hb_action, detail,
 		   clock_ns(CLOCK_MONOTONIC));
@@ -749,7 +749,7 @@ static void check_anomaly(struct agent *a)
 		 (unsigned long long)a->an.value[t->metric],
 		 (unsigned long long)t->threshold, t->intervals);
 	audit_checked(a, pc_audit("anomaly", "trigger", t->name, "detail",
-				  detail, NULL));
+				  detail, PC_AUDIT_END));
 	transition(a, PC_TRIG_ANOMALY, t->action, detail,
 		   clock_ns(CLOCK_MONOTONIC));
 }
@@ -767,7 +767,7 @@ static void check_external(struct agent *a)
 			  "mode map written directly", 0);
 	audit_checked(a, pc_audit("transition", "from", pc_mode_name(a->fsm.mode),
 				  "to", pc_mode_name(mode), "trigger", "external",
-				  "detail", "mode map written directly", NULL));
+				  "detail", "mode map written directly", PC_AUDIT_END));
 	a->fsm.mode = mode;
 	a->fsm.cause = PC_TRIG_EXTERNAL;
 	a->fsm.since_ms = boot_ms();
@@ -809,7 +809,7 @@ static void on_tick(struct agent *a)
 static void set_str(char **field, const char *val)
 {
 	free(*field);
-	*field = strdup(val);
+	*field = val ? strdup(val) : NULL;
 }
 
 static int config_build(const struct agent_opts *o, struct pc_config *cfg)
@@ -847,17 +847,19 @@ static int config_build(const struct agent_opts *o, struct pc_config *cfg)
 		cfg->xdp_mode = o->xdp_mode;
 	/* /metrics: the option, else the config (loopback by default there);
 	 * a bare --policy loader serves none unless asked. */
-	if (o->metrics || getenv("PORTCULLIS_METRICS")) {
-		const char *v = o->metrics ? o->metrics : getenv("PORTCULLIS_METRICS");
+	const char *metrics = o->metrics ? o->metrics : getenv("PORTCULLIS_METRICS");
 
+	if (metrics) {
 		snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "%s",
-			 strcmp(v, "off") ? v : "");
+			 strcmp(metrics, "off") ? metrics : "");
 	} else if (!o->config_path) {
 		cfg->metrics_listen[0] = '\0';
 	}
 	if (!cfg->policy_path || !cfg->pin_dir || !cfg->state_dir ||
-	    !cfg->control_socket || !cfg->audit_log)
+	    !cfg->control_socket || !cfg->audit_log) {
+		pc_config_free(cfg);
 		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -876,7 +878,7 @@ static void reload(struct agent *a)
 	pr_info("reloading %s\n", a->o->config_path ? a->o->config_path :
 			       a->cfg.policy_path);
 	if (config_build(a->o, &next)) {
-		audit_checked(a, pc_audit("config_refused", NULL));
+		audit_checked(a, pc_audit("config_refused", PC_AUDIT_END));
 		pr_warn("reload failed; previous configuration and policy still enforcing\n");
 		return;
 	}
@@ -897,7 +899,7 @@ static void reload(struct agent *a)
 	fsm_configure(a);
 	restore_replay(a);
 	deadman_configure(a);
-	audit_checked(a, pc_audit("config_reloaded", NULL));
+	audit_checked(a, pc_audit("config_reloaded", PC_AUDIT_END));
 }
 
 /* ---- start ---- */
@@ -938,7 +940,7 @@ static void start_mode(struct agent *a, bool adopted, bool have_saved)
 		record_transition(a, PC_MODE_NORMAL, mode, PC_TRIG_START, detail,
 				  clock_ns(CLOCK_MONOTONIC) - detect);
 	audit_checked(a, pc_audit("mode_at_start", "mode", pc_mode_name(mode),
-				  "detail", detail, NULL));
+				  "detail", detail, PC_AUDIT_END));
 
 	/* Heartbeat clock: continue the kernel's, so both agree on loss --
 	 * if the kernel's switch was armed. A switch that was off (a loader
@@ -946,7 +948,7 @@ static void start_mode(struct agent *a, bool adopted, bool have_saved)
 	a->last_hb_ms = boot_ms();
 	if (adopted && last && timeout) {
 		a->last_hb_ms = last / 1000000;
-		if (timeout && clock_ns(CLOCK_BOOTTIME) - last > timeout) {
+		if (clock_ns(CLOCK_BOOTTIME) - last > timeout) {
 			a->hb_lost = true;
 			transition(a, PC_TRIG_DEADMAN, a->cfg.hb_action,
 				   "dead-man switch tripped while no agent ran",
@@ -1100,7 +1102,7 @@ int agent_run(const struct agent_opts *o)
 				a.cfg.metrics_listen);
 	}
 	audit_checked(&a, pc_audit("agent_start", "mode", pc_mode_name(a.fsm.mode),
-				   "policy", a.policy_path, NULL));
+				   "policy", a.policy_path, PC_AUDIT_END));
 	pr_info("portcullisd: ready (generation %u, mode %s, %zu rules, %zu interfaces%s)\n",
 		gen, pc_mode_name(a.fsm.mode), p.nrules, p.nifaces,
 		a.cfg.controller ? ", controller" : "");
@@ -1112,7 +1114,7 @@ int agent_run(const struct agent_opts *o)
 	run_loop(&a);
 	save_state(&a);
 	audit_checked(&a, pc_audit("agent_stop", "mode", pc_mode_name(a.fsm.mode),
-				   NULL));
+				   PC_AUDIT_END));
 	pr_info("exiting; enforcement stays in place (portcullis detach removes it)\n");
 	sd_notify(0, "STOPPING=1");
 out:

@@ -22,6 +22,10 @@ bool pc_audit_failing(void);
  */
 int pc_audit(const char *event, ...) __attribute__((sentinel));
 
+/* The sentinel that ends a field list: a typed null pointer, because a
+ * bare NULL may be a plain 0 where varargs need a pointer. */
+#define PC_AUDIT_END	((const char *)NULL)
+
 /*
  * Rate-limited variant for events a flood could produce (rejected
  * messages): at most burst lines per key and second; the count of the

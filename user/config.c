@@ -322,7 +322,7 @@ static int parse_uint(struct ctx *c, const struct field *f, __u64 min,
 		      __u64 max, __u64 *out)
 {
 	const char *s;
-	__u64 v;
+	__u64 v = 0;
 	int err;
 
 	err = want_scalar(c, f->val, f->key);
@@ -842,7 +842,7 @@ static int parse_heartbeat(struct ctx *c, const struct field *sect)
 	};
 	struct pc_config *cfg = c->cfg;
 	int act, err;
-	__u64 v;
+	__u64 v = 0;
 
 	err = want_type(c, sect->val, sect->key, YAML_MAPPING_NODE);
 	if (!err)
@@ -947,7 +947,7 @@ static int parse_trigger(struct ctx *c, const yaml_node_t *map)
 	};
 	struct pc_anomaly_trigger t = { .intervals = DEFAULT_INTERVALS };
 	int act, err;
-	__u64 v;
+	__u64 v = 0;
 
 	if (map->type != YAML_MAPPING_NODE)
 		return node_err(c, map, "each trigger must be a mapping, not %s",
@@ -1147,7 +1147,7 @@ static int parse_document(struct ctx *c)
 		[T_METRICS] = { .key = "metrics" },
 	};
 	yaml_node_t *root = yaml_document_get_root_node(c->doc);
-	int mode, err;
+	int mode = 0, err;
 
 	if (empty_root(root))
 		return pos_err(c, 1, 1, "empty config ('policy' at least is required)");

@@ -546,7 +546,7 @@ static int do_heartbeat(int argc, char **argv)
 			"(see --help)\n");
 		return EXIT_USAGE;
 	}
-	if (parse_dest(to, &d) || check_host_id(host_id))
+	if (!host_id || parse_dest(to, &d) || check_host_id(host_id))
 		return EXIT_USAGE;
 
 	if (crypto_ready() || load_key(key, sk))
@@ -871,8 +871,8 @@ static int do_replay(int argc, char **argv)
 		{},
 	};
 	const char *to = NULL, *path;
-	__u8 *buf;
-	size_t len;
+	__u8 *buf = NULL;
+	size_t len = 0;
 	struct dest d;
 	int c, fd, err;
 

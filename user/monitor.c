@@ -242,7 +242,7 @@ int pc_monitor_main(int argc, char **argv, const char *pin_dir)
 	struct ring_buffer *rb;
 	struct timespec wall, boot;
 	double duration = 0;
-	__u64 unsampled0, full0, start;
+	__u64 unsampled0, full0, start, elapsed_ms;
 	int err;
 
 	if (parse_args(argc, argv, &mo, &duration))
@@ -288,8 +288,8 @@ int pc_monitor_main(int argc, char **argv, const char *pin_dir)
 			break;
 		}
 		clock_gettime(CLOCK_BOOTTIME, &boot);
-		if (duration > 0 &&
-		    boot.tv_sec * 1000ULL + boot.tv_nsec / 1000000 - start >= duration * 1000)
+		elapsed_ms = boot.tv_sec * 1000ULL + boot.tv_nsec / 1000000 - start;
+		if (duration > 0 && (double)elapsed_ms >= duration * 1000.0)
 			break;
 	}
 	/* What the budget or a full ring kept from us, said once, on stderr. */

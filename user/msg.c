@@ -206,7 +206,7 @@ int pc_msg_encode(const struct pc_msg *m, const __u8 sk[PC_SK_LEN], __u8 *buf,
 	if (buflen < total)
 		return -ENOSPC;
 
-	memcpy(buf, MSG_MAGIC, 4);
+	memcpy(buf, MSG_MAGIC, 4);	/* NOLINT(bugprone-not-null-terminated-result): 4 magic bytes, no NUL on the wire */
 	buf[4] = MSG_VERSION;
 	buf[5] = m->type;
 	buf[6] = m->cmd;

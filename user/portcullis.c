@@ -404,7 +404,7 @@ static int set_mode_directly(enum pc_mode mode, const char *why)
 	pc_audit_open(audit && *audit ? audit : PC_DEFAULT_AUDIT_LOG);
 	pc_audit("transition", "from", pc_mode_name(old), "to",
 		 pc_mode_name(mode), "trigger", "break_glass", "detail",
-		 tr.detail, NULL);
+		 tr.detail, PC_AUDIT_END);
 	pc_audit_close();
 	printf("mode: %s -> %s (agent not running: map written directly)\n",
 	       pc_mode_name(old), pc_mode_name(mode));
@@ -645,7 +645,7 @@ static int do_detach(int argc, char **argv)
 		pc_persist_save(pc_state_dir(NULL), &saved);
 	}
 	pc_audit_open(audit && *audit ? audit : PC_DEFAULT_AUDIT_LOG);
-	pc_audit("detach", "pin_dir", pin_dir, NULL);
+	pc_audit("detach", "pin_dir", pin_dir, PC_AUDIT_END);
 	pc_audit_close();
 	return 0;
 }
