@@ -80,9 +80,17 @@ $(OUTPUT)/test_%: tests/unit/test_%.c $(LIB_OBJS) | $(OUTPUT)
 	$(call msg,TEST,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 
-$(OUTPUT)/bench_rules: tests/bench/bench_rules.c $(LIB_OBJS) | $(OUTPUT)
+$(OUTPUT)/trivial.bpf.o: tests/bench/trivial.bpf.c $(VMLINUX) | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(OUTPUT)/probe.bpf.o: tests/bench/pkt/probe.bpf.c $(wildcard bpf/*.h) $(SHARED_HDR) $(VMLINUX) | $(OUTPUT)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -Ibpf -c $< -o $@
+
+$(OUTPUT)/bench_pkt: tests/bench/bench_pkt.c $(LIB_OBJS) | $(OUTPUT)
 	$(call msg,BENCH,$@)
-	$(Q)$(CC) $(USER_CFLAGS) $^ $(LDLIBS) -o $@
+	$(Q)$(CC) $(USER_CFLAGS) $^ $(LDLIBS) -lm -o $@
 
 $(OUTPUT)/test_verdict: tests/verdict/test_verdict.c tests/verdict/frames.h $(LIB_OBJS) | $(OUTPUT)
 	$(call msg,TEST,$@)
@@ -95,7 +103,8 @@ DEB_PKGS := clang llvm gcc make libc6-dev linux-libc-dev libbpf-dev bpftool \
 	libelf-dev zlib1g-dev libyaml-dev libcmocka-dev libsodium-dev \
 	libnl-3-dev libsystemd-dev libmicrohttpd-dev pkg-config iproute2 \
 	iputils-ping python3 python3-yaml util-linux procps systemd prometheus \
-	strace libcap2-bin libclang-rt-14-dev cppcheck clang-tidy
+	strace libcap2-bin libclang-rt-14-dev cppcheck clang-tidy \
+	xdp-tools gnuplot-nox nftables iptables
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -196,10 +205,12 @@ check-static: $(SKELS)
 		if [ -n "$$out" ]; then echo "$$out"; fail=1; fi; done; \
 		[ $$fail -eq 0 ] && echo "static: cppcheck and clang-tidy clean on user/"
 
-# Per-packet cost against policy size, as ratios to a same-run baseline.
+# Every benchmark against the peers, each as ratios to baselines measured
+# in the same run: bench-results/<time>/results.md (tests/bench/run.sh).
+BENCH_TOOLS := $(OUTPUT)/bench_pkt $(OUTPUT)/trivial.bpf.o $(OUTPUT)/probe.bpf.o
 bench: deps
-	$(MAKE) $(OUTPUT)/bench_rules
-	$(OUTPUT)/bench_rules
+	$(MAKE) all $(BENCH_TOOLS)
+	bash tests/bench/run.sh
 
 install: $(BINS)
 	install -D -m 0755 $(OUTPUT)/portcullisd $(DESTDIR)$(PREFIX)/sbin/portcullisd

@@ -108,7 +108,7 @@ scrape_cost()
 	size=$(awk 'END { print $2 }' "$WORK/scrape-$tag.txt")
 	# Less what the idle agent would have used in the same time.
 	cpu=$(awk -v c="$((c1 - c0))" -v t="$((t1 - t0))" -v r="$IDLE_RATE" \
-		-v n="$SCRAPES" 'BEGIN { v = (c - r * t) / n / 1e6; printf "%.2f", v < 0 ? 0 : v }')
+		-v n="$SCRAPES" 'BEGIN { v = (c - r * t) / n / 1e6; printf "%.2f", (v < 0 ? 0 : v) }')
 	row "scrape_${tag}_median_ms" "$med" ms
 	row "scrape_${tag}_agent_cpu_ms" "$cpu" ms
 	row "scrape_${tag}_bytes" "$size" bytes

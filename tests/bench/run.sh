@@ -31,7 +31,8 @@ run_part()
 
 for p in $parts; do
 	case $p in
-	pkt) run_part pkt build/bench_pkt ;;
+	pkt) run_part pkt build/bench_pkt build/trivial.bpf.o build/probe.bpf.o &&
+		gnuplot -e "dir='$BENCH_OUT'" tests/bench/plot.gp ;;
 	veth) run_part veth bash tests/bench/veth.sh ;;
 	swap) run_part swap bash tests/bench/swap.sh ;;
 	tts) run_part tts bash tests/bench/tts.sh ;;

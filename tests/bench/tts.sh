@@ -35,7 +35,7 @@ LAB_POLICY=$AGENT_POLICY_SRC
 TTS_TRIALS=${TTS_TRIALS:-1000}
 TTS_HB_TRIALS=${TTS_HB_TRIALS:-20}
 TTS_DM_TRIALS=${TTS_DM_TRIALS:-10}
-TTS_GAP_MS=${TTS_GAP_MS:-"40 60"}	# quiet before each command: min max
+TTS_GAP_MS=${TTS_GAP_MS:-"30 50"}	# quiet before each command: min max
 TIMEOUT_MS=1000
 STARTED=$SECONDS
 

@@ -270,15 +270,21 @@ struct run {
 	long frames, refused, applies;
 	long reasons[PC_REASON_COUNT];
 	long audits;
+	long high_rule;		/* decided by a rule in the second mask word */
+	double apply_secs;	/* in pc_apply (RCU waits, slot clearing) */
 };
 
 static int do_apply(struct run *r, int which)
 {
+	struct timespec a0, a1;
 	char err[256];
 	__u32 gen;
 	int ret;
 
+	clock_gettime(CLOCK_MONOTONIC, &a0);
 	ret = pc_apply(&r->env.maps, &r->comp[which], &gen, err, sizeof(err));
+	clock_gettime(CLOCK_MONOTONIC, &a1);
+	r->apply_secs += (a1.tv_sec - a0.tv_sec) + (a1.tv_nsec - a0.tv_nsec) / 1e9;
 	if (ret) {
 		fprintf(stderr, "applying policy %c: %s\n", 'A' + which, err);
 		return ret;
@@ -461,6 +467,7 @@ static int step(struct run *r, struct event *ev, struct outcome *got,
 	if (want->reason >= 0 && want->reason < PC_REASON_COUNT)
 		r->reasons[want->reason]++;
 	r->audits += want->audit;
+	r->high_rule += want->rule >= 64;
 	if (same(got, want))
 		return 0;
 	ret = known(got, want);
@@ -864,6 +871,8 @@ int main(int argc, char **argv)
 				memcpy(r->reasons, saved.reasons, sizeof(r->reasons));
 				memcpy(tolerated, saved_tol, sizeof(tolerated));
 				r->audits = saved.audits;
+				r->high_rule = saved.high_rule;
+				r->apply_secs = saved.apply_secs;
 				if (!keep_going)
 					goto done;
 				/* the tables now differ: next policy */
@@ -882,11 +891,14 @@ done:
 	for (int k = 0; k < PC_REASON_COUNT; k++)
 		if (r->reasons[k])
 			printf(" %s=%ld", pc_reason_name(k), r->reasons[k]);
-	printf(" (+pass_audit=%ld)\n", r->audits);
-	printf("%ld policy applies, %ld generated policies refused by the parser, "
-	       "%ld egress frames TC refused (run as ingress), %.1f s, %.0f frames/s\n",
-	       r->applies, refused_policies, r->refused, secs,
-	       secs > 0 ? r->frames / secs : 0);
+	printf(" (+pass_audit=%ld); decided by rules 64-127: %ld\n", r->audits,
+	       r->high_rule);
+	printf("%ld generated policies refused by the parser, %ld egress frames "
+	       "TC refused (run as ingress)\n", refused_policies, r->refused);
+	printf("%.1f s: %.0f frames/s overall; %ld policy applies took %.1f s, "
+	       "frames alone %.0f frames/s\n", secs,
+	       secs > 0 ? r->frames / secs : 0, r->applies, r->apply_secs,
+	       secs > r->apply_secs ? r->frames / (secs - r->apply_secs) : 0);
 	for (int k = 0; k < KNOWN_COUNT; k++) {
 		if (!(tolerate & (1U << k)))
 			continue;

@@ -107,17 +107,22 @@ probe_start()
 # "err", a dead prober or SECONDS without an answer.
 probe_cmd()
 {
-	local out=$1 secs=$2 line end
+	local out=$1 secs=$2 line part= end
 	shift 2
 	[ -n "${PROBE[1]:-}" ] || { echo "bench: tts_probe not running" >&2; return 1; }
 	[ $# -gt 0 ] && echo "$*" >&"${PROBE[1]}"
 	end=$((SECONDS + secs))
 	while [ "$SECONDS" -le "$end" ]; do
+		line=
 		if ! IFS= read -r -t 5 line <&"${PROBE[0]}"; then
+			# A timeout keeps what came of a line so far.
+			part+=$line
 			kill -0 "$PROBE_WRAP" 2>/dev/null && continue
 			echo "bench: tts_probe died: $(tail -n 2 "$WORK/probe.err")" >&2
 			return 1
 		fi
+		line=$part$line
+		part=
 		case $line in
 		ok*) echo "$line"; return 0 ;;
 		err*) echo "bench: tts_probe: $line (for: $*)" >&2; return 1 ;;
@@ -191,5 +196,5 @@ busy_since()
 	read -r t0 i0 <<<"$1"
 	read -r t1 i1 <<<"$(cpu_snap)"
 	awk -v t="$((t1 - t0))" -v i="$((i1 - i0))" \
-		'BEGIN { printf "%.0f", t > 0 ? 100 * (1 - i / t) : 0 }'
+		'BEGIN { printf "%.0f", (t > 0 ? 100 * (1 - i / t) : 0) }'
 }

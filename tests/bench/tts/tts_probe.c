@@ -688,6 +688,8 @@ int main(int argc, char **argv)
 
 	if (parse(argc, argv))
 		return usage();
+	/* stdout is a pipe to the script: one line a trial, as it happens. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (pc_crypto_init() || pc_key_load_secret(o.key, sk, err, sizeof(err))) {
 		fprintf(stderr, "tts_probe: %s\n", err);
 		return 1;
