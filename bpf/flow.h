@@ -10,6 +10,16 @@
 #ifndef PC_BPF_FLOW_H
 #define PC_BPF_FLOW_H
 
+/*
+ * Flow ages only need tick precision; the coarse clock costs a fraction of
+ * an exact read on every allowed packet (CLOCK_MONOTONIC_COARSE: the agent
+ * reads created_ns with the same clock).
+ */
+static __always_inline __u64 flow_clock(void)
+{
+	return bpf_ktime_get_coarse_ns();
+}
+
 static __always_inline void flow_key_build(struct pc_flow_key *k, __u8 family,
 					   __u8 proto, __u8 dir,
 					   const __u8 *saddr, const __u8 *daddr,
@@ -56,7 +66,7 @@ static __always_inline void flow_open(const struct pc_flow_key *k, __u8 dir,
 				      __u32 generation, __u32 mode)
 {
 	struct pc_flow *f = bpf_map_lookup_elem(&pc_flows, k);
-	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 now = flow_clock();
 	struct pc_flow nf = {};
 
 	bool fresh = !f || flow_idle(k, f, now);
@@ -93,7 +103,7 @@ static __always_inline void flow_open(const struct pc_flow_key *k, __u8 dir,
 __noinline int pc_flow_vouch(const struct pc_flow_key *k, __u32 slot,
 			     __u32 mode)
 {
-	__u64 now = bpf_ktime_get_boot_ns();
+	__u64 now = flow_clock();
 	struct pc_query q = {};
 	struct pc_settings *s;
 	struct pc_verdict v;

@@ -42,13 +42,12 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pc_addr6 SEC(".maps");
 
-/* (direction, protocol class, destination port prefix) -> matching rules. */
+/* (slot, direction, protocol class, destination port) -> matching rules. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, PC_MAX_PORTS);
-	__type(key, struct pc_port_key);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PC_PORT_ENTRIES);
+	__type(key, __u32);
 	__type(value, struct pc_ruleset);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pc_ports SEC(".maps");
 

@@ -127,10 +127,10 @@ static __always_inline void drop_sample(const struct pc_pkt *pkt,
 					__u32 bytes, __u32 ifindex, __u32 mode,
 					__u32 slot)
 {
-	__u64 now = bpf_ktime_get_boot_ns();
 	struct pc_drop_event *e;
 
-	if (!drop_budget_take(now)) {
+	/* The budget needs tick precision only; the sample an exact time. */
+	if (!drop_budget_take(bpf_ktime_get_coarse_ns())) {
 		event_inc(PC_EV_DROP_UNSAMPLED);
 		return;
 	}
@@ -139,7 +139,7 @@ static __always_inline void drop_sample(const struct pc_pkt *pkt,
 		event_inc(PC_EV_DROP_RING_FULL);
 		return;
 	}
-	e->ts_ns = now;
+	e->ts_ns = bpf_ktime_get_boot_ns();
 	e->ifindex = ifindex;
 	e->len = bytes;
 	e->rule = v.rule;

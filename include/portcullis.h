@@ -17,7 +17,6 @@
 #define PC_IFNAME_LEN		16
 #define PC_MAX_ADDR4		2200000	/* LPM entries, both slots: 1M CIDRs per policy + headroom */
 #define PC_MAX_ADDR6		1100000
-#define PC_MAX_PORTS		131072
 #define PC_MAX_FLOWS		262144
 #define PC_MAX_FRAGS		16384
 #define PC_MAX_VLAN_DEPTH	2
@@ -229,15 +228,33 @@ struct pc_addr_val {
 	struct pc_ruleset dir[PC_DIR_COUNT];
 };
 
-struct pc_port_key {
-	__u32 prefixlen;	/* 32 + port prefix length */
-	__u8 slot;
-	__u8 dir;
-	__u8 pclass;		/* enum pc_proto_class */
-	__u8 pad;
-	__u8 port[2];		/* network order */
-	__u8 pad2[2];
-};
+/*
+ * pc_ports: a flat array of rule sets indexed by (slot, direction,
+ * protocol class, destination port) -- one direct index, no search. TCP
+ * and UDP have an entry per port; the other classes one entry each.
+ */
+#define PC_PORT_SPAN		(2 * 65536 + 4)	/* entries per (slot, dir) */
+#define PC_PORT_ENTRIES		(PC_SLOTS * PC_DIR_COUNT * PC_PORT_SPAN)
+
+/* Offset of (class, host-order port) inside one (slot, dir) block. */
+static inline __u32 pc_port_offset(__u8 pclass, __u16 port)
+{
+	switch (pclass) {
+	case PC_PC_TCP: return port;
+	case PC_PC_UDP: return 65536 + port;
+	case PC_PC_ICMP: return 131072;
+	case PC_PC_ICMPV6: return 131073;
+	case PC_PC_NOPORT: return 131075;
+	default: return 131074;	/* PC_PC_OTHER */
+	}
+}
+
+static inline __u32 pc_port_index(__u32 slot, __u32 dir, __u8 pclass,
+				  __u16 port)
+{
+	return ((slot & 1) * PC_DIR_COUNT + (dir & 1)) * PC_PORT_SPAN +
+	       pc_port_offset(pclass, port);
+}
 
 /* Flow table key: seen from the host (local/remote), same both ways. */
 struct pc_flow_key {
@@ -251,7 +268,7 @@ struct pc_flow_key {
 };
 
 struct pc_flow {
-	__u64 created_ns;	/* bpf_ktime_get_boot_ns() */
+	__u64 created_ns;	/* bpf_ktime_get_coarse_ns(): CLOCK_MONOTONIC_COARSE */
 	__u64 last_ns;		/* refreshed at most once a second */
 	__u32 generation;	/* policy generation that last vouched for it */
 	__u8 mode;		/* mode in which it was last vouched for */

@@ -78,7 +78,7 @@ int pc_anomaly_sample(struct pc_anomaly *a, const struct pc_config *cfg,
 	struct timespec ts;
 	int fired = -1;
 
-	clock_gettime(CLOCK_BOOTTIME, &ts);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);	/* the flows' clock */
 	now[PC_METRIC_EGRESS_NEW_FLOWS] = event_sum(m, PC_EV_FLOW_NEW_EGRESS);
 	now[PC_METRIC_EGRESS_DENIED] =
 		reason_packets(m, PC_DIR_EGRESS, PC_R_DROP_DENY) +

@@ -71,15 +71,42 @@ static int slot_clear_all(const struct pc_maps *m, __u32 slot)
 	if (!err)
 		err = slot_clear(m->addr6, sizeof(struct pc_addr6_key),
 				 offsetof(struct pc_addr6_key, slot), 4, slot);
-	if (!err)
-		err = slot_clear(m->ports, sizeof(struct pc_port_key),
-				 offsetof(struct pc_port_key, slot), 1, slot);
+	/* pc_ports is an array: a slot is rewritten whole, never cleared. */
+	return err;
+}
+
+/*
+ * The slot's whole block of the port array, in batches: 2 x 131076
+ * entries per apply, whatever the policy.
+ */
+static int write_port_sets(int fd, const struct pc_ruleset *sets, __u32 slot)
+{
+	enum { CHUNK = 8192 };
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	size_t total = (size_t)PC_DIR_COUNT * PC_PORT_SPAN;
+	__u32 *keys = malloc(CHUNK * sizeof(*keys));
+	__u32 base = slot * PC_DIR_COUNT * PC_PORT_SPAN;
+	int err = 0;
+
+	if (!keys)
+		return -ENOMEM;
+	for (size_t done = 0; done < total && !err; done += CHUNK) {
+		__u32 n = total - done < CHUNK ? total - done : CHUNK;
+
+		for (__u32 i = 0; i < n; i++)
+			keys[i] = base + done + i;
+		if (bpf_map_update_batch(fd, keys, sets + done, &n, &opts))
+			err = -errno;
+	}
+	free(keys);
 	return err;
 }
 
 static int write_rules(const struct pc_maps *m, const struct pc_compiled *c,
 		       __u32 slot, char *err, size_t errlen)
 {
+	int ret;
+
 	for (size_t i = 0; i < c->naddrs; i++) {
 		const struct pc_addr_entry *e = &c->addrs[i];
 		int fd = e->family == 4 ? m->addr4 : m->addr6;
@@ -90,7 +117,7 @@ static int write_rules(const struct pc_maps *m, const struct pc_compiled *c,
 		memcpy(k4.addr, e->addr, 4);
 		memcpy(k6.addr, e->addr, 16);
 		if (bpf_map_update_elem(fd, key, &e->val, BPF_ANY)) {
-			int ret = -errno;
+			ret = -errno;
 
 			snprintf(err, errlen,
 				 "writing address %zu of %zu into %s: %s%s", i + 1,
@@ -101,23 +128,10 @@ static int write_rules(const struct pc_maps *m, const struct pc_compiled *c,
 			return ret;
 		}
 	}
-	for (size_t i = 0; i < c->nports; i++) {
-		const struct pc_port_entry *e = &c->ports[i];
-		struct pc_port_key k = {
-			.prefixlen = 32 + e->plen, .slot = slot, .dir = e->dir,
-			.pclass = e->pclass,
-			.port = { e->port >> 8, e->port & 0xff },
-		};
-
-		if (bpf_map_update_elem(m->ports, &k, &e->val, BPF_ANY)) {
-			int ret = -errno;
-
-			snprintf(err, errlen, "writing port entry %zu of %zu: %s",
-				 i + 1, c->nports, strerror(-ret));
-			return ret;
-		}
-	}
-	return 0;
+	ret = write_port_sets(m->ports, c->port_sets, slot);
+	if (ret)
+		snprintf(err, errlen, "writing %s: %s", PC_MAP_PORTS, strerror(-ret));
+	return ret;
 }
 
 /*

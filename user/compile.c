@@ -8,9 +8,8 @@
  * inherit the rules of all prefixes that contain it. A longest-prefix
  * lookup then returns every rule whose CIDR covers the address.
  *
- * Ports: per (direction, protocol class), the port space is cut into the
- * intervals where the set of matching rules is constant, and each interval
- * is written as the few aligned prefixes that tile it.
+ * Ports: a flat array with an entry per (direction, protocol class, port),
+ * each holding the rules that match it: the datapath indexes it directly.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -27,19 +26,6 @@ static void ruleset_or(struct pc_ruleset *a, const struct pc_ruleset *b)
 {
 	for (int w = 0; w < PC_RULE_WORDS; w++)
 		a->bits[w] |= b->bits[w];
-}
-
-static bool ruleset_empty(const struct pc_ruleset *a)
-{
-	for (int w = 0; w < PC_RULE_WORDS; w++)
-		if (a->bits[w])
-			return false;
-	return true;
-}
-
-static bool ruleset_equal(const struct pc_ruleset *a, const struct pc_ruleset *b)
-{
-	return !memcmp(a, b, sizeof(*a));
 }
 
 /* ---- addresses ---- */
@@ -173,135 +159,49 @@ static int rule_classes(const struct pc_rule *r, __u8 *out)
 	return 6;
 }
 
-struct span {
-	__u32 lo, hi;		/* inclusive */
-	unsigned int rule;
-};
-
-static int port_emit(struct pc_compiled *c, size_t *cap, __u8 dir, __u8 pclass,
-		     __u32 lo, __u32 hi, const struct pc_ruleset *rs)
+/* Set rule in every port entry of (dir, class) that lo..hi covers. */
+static void port_fill(struct pc_ruleset *sets, int dir, __u8 pclass, __u32 lo,
+		      __u32 hi, unsigned int rule)
 {
-	while (lo <= hi) {
-		__u32 size = 1;
-		__u8 plen = 16;
+	struct pc_ruleset *base = sets + dir * PC_PORT_SPAN;
 
-		/* Largest aligned block starting at lo that fits. */
-		while (plen > 0 && !(lo & size) && lo + size * 2 - 1 <= hi) {
-			size *= 2;
-			plen--;
-		}
-		if (c->nports == *cap) {
-			size_t ncap = *cap ? *cap * 2 : 64;
-			void *n = realloc(c->ports, ncap * sizeof(*c->ports));
-
-			if (!n)
-				return -ENOMEM;
-			c->ports = n;
-			*cap = ncap;
-		}
-		c->ports[c->nports++] = (struct pc_port_entry){
-			.dir = dir, .pclass = pclass, .plen = plen,
-			.port = lo, .val = *rs,
-		};
-		lo += size;
+	if (pclass != PC_PC_TCP && pclass != PC_PC_UDP) {
+		set_bit(&base[pc_port_offset(pclass, 0)], rule);
+		return;
 	}
-	return 0;
+	for (__u32 port = lo; port <= hi; port++)
+		set_bit(&base[pc_port_offset(pclass, port)], rule);
 }
 
-static int u32_cmp(const void *a, const void *b)
-{
-	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* One (direction, class): cut into constant intervals, emit prefixes. */
-static int compile_port_class(struct pc_compiled *c, size_t *cap, __u8 dir,
-			      __u8 pclass, const struct span *spans, size_t n)
-{
-	struct pc_ruleset prev = {}, cur;
-	__u32 *cuts, start = 0;
-	size_t ncuts = 0;
-	int err = 0;
-
-	if (!n)
-		return 0;
-	cuts = malloc((2 * n + 2) * sizeof(*cuts));
-	if (!cuts)
-		return -ENOMEM;
-	cuts[ncuts++] = 0;
-	cuts[ncuts++] = 65536;
-	for (size_t i = 0; i < n; i++) {
-		cuts[ncuts++] = spans[i].lo;
-		cuts[ncuts++] = spans[i].hi + 1;
-	}
-	qsort(cuts, ncuts, sizeof(*cuts), u32_cmp);
-
-	for (size_t k = 0; k + 1 < ncuts && !err; k++) {
-		if (cuts[k] == cuts[k + 1])
-			continue;
-		memset(&cur, 0, sizeof(cur));
-		for (size_t i = 0; i < n; i++)
-			if (spans[i].lo <= cuts[k] && cuts[k] <= spans[i].hi)
-				set_bit(&cur, spans[i].rule);
-		if (ruleset_equal(&cur, &prev))
-			continue;
-		/* The interval of the previous set ends here. */
-		if (!ruleset_empty(&prev))
-			err = port_emit(c, cap, dir, pclass, start, cuts[k] - 1,
-					&prev);
-		prev = cur;
-		start = cuts[k];
-	}
-	if (!err && !ruleset_empty(&prev))
-		err = port_emit(c, cap, dir, pclass, start, 65535, &prev);
-	free(cuts);
-	return err;
-}
-
+/* Every (direction, class, port) entry: the rules it matches. At most
+ * 128 rules x 65536 ports of bit setting: milliseconds. */
 static int compile_ports(const struct pc_policy *p, struct pc_compiled *c)
 {
-	static const __u8 all_classes[] = { PC_PC_TCP, PC_PC_UDP, PC_PC_ICMP,
-					    PC_PC_ICMPV6, PC_PC_OTHER,
-					    PC_PC_NOPORT };
-	size_t cap = 0, nspans, maxspans = 0;
-	struct span *spans;
-	int err = 0;
-
-	for (size_t i = 0; i < p->nrules; i++)
-		maxspans += p->rules[i].nports ? p->rules[i].nports : 1;
-	spans = calloc(maxspans ? maxspans : 1, sizeof(*spans));
-	if (!spans)
+	c->port_sets = calloc((size_t)PC_DIR_COUNT * PC_PORT_SPAN,
+			      sizeof(*c->port_sets));
+	if (!c->port_sets)
 		return -ENOMEM;
+	for (size_t i = 0; i < p->nrules; i++) {
+		const struct pc_rule *r = &p->rules[i];
+		__u8 classes[6];
+		int nc = rule_classes(r, classes);
 
-	for (int dir = 0; dir < PC_DIR_COUNT && !err; dir++) {
-		for (size_t k = 0; k < sizeof(all_classes) && !err; k++) {
-			nspans = 0;
-			for (size_t i = 0; i < p->nrules; i++) {
-				const struct pc_rule *r = &p->rules[i];
-				__u8 classes[6];
-				int nc = rule_classes(r, classes), hit = 0;
-
-				if (!(r->dirs & (1 << dir)))
-					continue;
-				for (int j = 0; j < nc; j++)
-					hit |= classes[j] == all_classes[k];
-				if (!hit)
-					continue;
+		for (int dir = 0; dir < PC_DIR_COUNT; dir++) {
+			if (!(r->dirs & (1 << dir)))
+				continue;
+			for (int k = 0; k < nc; k++) {
 				if (!r->nports) {
-					spans[nspans++] = (struct span){ 0, 65535, i };
+					port_fill(c->port_sets, dir, classes[k], 0,
+						  65535, i);
 					continue;
 				}
 				for (size_t j = 0; j < r->nports; j++)
-					spans[nspans++] = (struct span){
-						r->ports[j].lo, r->ports[j].hi, i };
+					port_fill(c->port_sets, dir, classes[k],
+						  r->ports[j].lo, r->ports[j].hi, i);
 			}
-			err = compile_port_class(c, &cap, dir, all_classes[k],
-						 spans, nspans);
 		}
 	}
-	free(spans);
-	return err;
+	return 0;
 }
 
 /* ---- settings and metadata ---- */
@@ -385,9 +285,8 @@ int pc_compile(const struct pc_policy *p, struct pc_compiled *out, char *err,
 void pc_compiled_free(struct pc_compiled *c)
 {
 	free(c->addrs);
-	free(c->ports);
+	free(c->port_sets);
 	c->addrs = NULL;
-	c->ports = NULL;
+	c->port_sets = NULL;
 	c->naddrs = 0;
-	c->nports = 0;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Policy -> map contents. Each LPM entry holds every rule that matches
- * its prefix, so one longest-prefix lookup per field gives the full set
- * of matching rules (see bpf/policy.h).
+ * Policy -> map contents. Each address LPM entry holds every rule whose
+ * CIDR covers its prefix, and each port array entry every rule matching
+ * that (direction, protocol, port), so one lookup per field gives the full
+ * set of matching rules (see bpf/policy.h).
  */
 #ifndef PC_COMPILE_H
 #define PC_COMPILE_H
@@ -16,20 +17,13 @@ struct pc_addr_entry {
 	struct pc_addr_val val;
 };
 
-struct pc_port_entry {
-	__u8 dir;
-	__u8 pclass;
-	__u8 plen;		/* of 16 */
-	__u16 port;		/* host order, low bits zero beyond plen */
-	struct pc_ruleset val;
-};
-
 struct pc_compiled {
 	struct pc_settings settings;	/* generation left 0: set by apply */
 	struct pc_addr_entry *addrs;	/* IPv4 and IPv6 */
 	size_t naddrs;
-	struct pc_port_entry *ports;
-	size_t nports;
+	/* pc_ports contents for one slot: PC_DIR_COUNT * PC_PORT_SPAN sets,
+	 * [dir * PC_PORT_SPAN + pc_port_offset(class, port)]. */
+	struct pc_ruleset *port_sets;
 	struct pc_rule_meta meta[PC_MAX_RULES];
 };
 

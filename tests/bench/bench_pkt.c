@@ -514,7 +514,7 @@ static int pol_setup(struct pol *p)
 		else
 			p->entries6++;
 	}
-	p->entries_ports = c.nports;
+	p->entries_ports = PC_PORT_ENTRIES;	/* a fixed array, both slots */
 	p->memlock4 = map_memlock(m.addr4);
 	p->memlock6 = map_memlock(m.addr6);
 	p->memlock_ports = map_memlock(m.ports);
@@ -1296,50 +1296,34 @@ static void report_analysis(void)
 	rules_label(lbl, sizeof(lbl), hi);
 	out("#### Analysis\n\n");
 	out("xdp-filter pays about %.0f ns over the floor for six small hash "
-	    "lookups; our allow path pays %.0f ns over it at 1 CIDR. Parsing "
-	    "(%.0f ns), the state and settings array lookups and the "
-	    "counters are small; two LPM lookups, a clock read and a flow "
-	    "lookup make up the rest:\n\n",
-	    warm("xf_miss4", 0) - drop, net,
-	    warm("stage_parse", lo) - drop);
-	out("1. **pc_ports LPM lookup: %.0f ns on every IP packet, whatever "
-	    "the rule count** (%.0f%% of the 1-CIDR allow path). The trie "
-	    "holds only %zu prefixes, but an LPM trie is a binary trie walked "
-	    "node by node over slot, direction, class and port bits. Fix: a "
-	    "flat BPF_MAP_TYPE_ARRAY indexed by (slot, dir, class, port) "
-	    "holding a u16 index into a small array of distinct rulesets "
-	    "(2 x 2 x 6 x 65536 x 2 B = 3 MB); the verifier inlines array "
-	    "lookups, so this becomes a few ns.\n", ports, 100 * ports / net,
-	    pols[0].entries_ports);
+	    "lookups; our allow path pays %.0f ns over it at 1 CIDR. Where "
+	    "the rest goes:\n\n",
+	    warm("xf_miss4", 0) - drop, net);
+	out("1. **pc_ports: %.0f ns.** It was an LPM trie walked bit by bit "
+	    "(~88 ns on every IP packet in the first profile); it is now a "
+	    "flat array indexed by (slot, direction, class, port), which the "
+	    "verifier inlines.\n", ports);
 	out("2. **pc_addr4 LPM lookup: %.0f ns at 1 CIDR, %.0f ns at %s** "
 	    "warm, and the cold figures above at %s (one cache miss per trie "
-	    "level, ~20 levels): this is what grows with the blocklist. Fix: "
-	    "binary search on prefix lengths (Waldvogel et al.) over one "
-	    "BPF_MAP_TYPE_HASH keyed by (slot, length, masked address) with "
-	    "marker entries computed by compile.c: at most 5 hash probes for "
-	    "IPv4, 7 for IPv6, whatever the list size (cold: a handful of "
-	    "misses instead of ~20); or DIR-24-8 for IPv4 (two array loads) "
-	    "if 32+ MB per slot preallocated is acceptable.\n",
+	    "level, ~20 levels): this is what grows with the blocklist. Next "
+	    "step: binary search on prefix lengths (Waldvogel et al.) over "
+	    "one hash keyed by (slot, length, masked address) with marker "
+	    "entries from compile.c -- at most 5 probes for IPv4, 7 for IPv6 "
+	    "-- or DIR-24-8 for IPv4 if 32+ MB per slot is acceptable.\n",
 	    lpm_lo, lpm_hi, lbl, lbl);
-	out("3. **bpf_ktime_get_boot_ns(): %.0f ns per call** on this VM "
-	    "(kvm-clock), paid by every allowed packet (flow_open reads the "
-	    "clock before it knows it needs to), twice on an established "
-	    "reply's path, and on every drop (drop_budget_take). The flow "
-	    "refresh (once a second), the idle timeouts (minutes) and the "
-	    "2000/s drop budget need no ns clock: bpf_ktime_get_coarse_ns() "
-	    "or bpf_jiffies64() would do, with the agent's readers of "
-	    "created_ns/last_ns moved to the same clock.\n", kt);
-	out("4. **pc_flows lookup: %.0f ns**, a 40-byte jhash. The "
-	    "established reply looks its flow up twice (flow_reply, then "
-	    "pc_flow_vouch again across the global-function boundary): "
-	    "passing the looked-up entry, or inlining the vouch, saves one.\n\n",
-	    fl);
-	out("With 1-3 fixed the 1-CIDR allow path would lose roughly %.0f ns "
-	    "(to ~%.0f ns) and stop growing with the blocklist; it would "
-	    "still be above xdp-filter, which keeps no flow state, counts "
-	    "per entry only, and cannot match CIDRs. Nothing was changed in "
-	    "bpf/: these are proposals.\n\n",
-	    ports + kt, warm("allow4", lo) - ports - kt);
+	out("3. **Clocks.** An exact bpf_ktime_get_boot_ns() costs %.0f ns "
+	    "on this VM (kvm-clock). Flow ages and the drop-sampling budget "
+	    "now read the coarse clock; the exact one is read only for a "
+	    "sampled drop's timestamp and, when a controller arms it, the "
+	    "dead-man switch (which must use the boot clock).\n", kt);
+	out("4. **pc_flows lookup: %.0f ns**, a 40-byte jhash, and a new "
+	    "flow's insert is the costliest step cold. The established reply "
+	    "looks its flow up twice (flow_reply, then pc_flow_vouch across "
+	    "the global-function boundary): passing the entry along would "
+	    "save one.\n\n", fl);
+	out("xdp-filter keeps no flow state, counts per entry only and cannot "
+	    "match CIDRs or port ranges per rule; the 1.0x targets against it "
+	    "are out of reach for a stateful design with per-rule counters.\n\n");
 }
 
 static void report_profile(FILE *tsv)
@@ -1347,13 +1331,13 @@ static void report_profile(FILE *tsv)
 	static const struct { const char *what, *hi, *lo; } rows[] = {
 		{ "parse (Ethernet, IPv4, TCP ports)", "stage_parse", "xdp_drop" },
 		{ "state, mode, dead-man, settings: array lookups", "stage_settings", "stage_parse" },
-		{ "rules: pc_rules_verdict (settings, pc_addr4 + pc_ports LPM, decide)", "stage_rules", "stage_settings" },
+		{ "rules: pc_rules_verdict (settings, pc_addr4 LPM + pc_ports, decide)", "stage_rules", "stage_settings" },
 		{ "flow: key build, pc_flows lookup, ktime (flow_open)", "stage_flow", "stage_rules" },
 		{ "the rest: pc_decide call, counters", "allow4", "stage_flow" },
 	};
 	static const struct { const char *what, *hi, *lo; } ops[] = {
 		{ "one pc_addr4 LPM lookup (source)", "op_lpm4", "xdp_drop" },
-		{ "one pc_ports LPM lookup (dport)", "op_ports", "xdp_drop" },
+		{ "one pc_ports array lookup (dport)", "op_ports", "xdp_drop" },
 		{ "one pc_flows lookup (40-byte key)", "op_flow", "stage_parse" },
 		{ "one bpf_ktime_get_boot_ns()", "op_ktime", "xdp_drop" },
 		{ "one per-CPU counter bump", "op_counter", "xdp_drop" },

@@ -315,7 +315,7 @@ scenario_kill()
 scenario_stop()
 {
 	ensure_agent || return 1
-	traffic_start 3.5 || return 1
+	traffic_start 4 || return 1
 	sleep 1
 	fault sigstop
 	kill -s STOP "$DAEMON_PID"
@@ -1144,8 +1144,12 @@ main()
 	[ "$(id -u)" -eq 0 ] || { echo "faults: must run as root" >&2; exit 1; }
 	trap faults_teardown EXIT
 	trap 'echo "faults: interrupted" >&2; exit 130' INT TERM
-	(sleep "$MAX_SECONDS" && echo "faults: over ${MAX_SECONDS} s, stopping" >&2 &&
-		kill -s TERM $$) &
+	# The watchdog's sleep holds no descriptor of ours: a pipe reading
+	# our output ends when we do.
+	bash -c 'sleep "$1" </dev/null >/dev/null 2>&1 & s=$!
+		trap "kill \$s; exit 0" TERM
+		wait "$s" && echo "faults: over $1 s, stopping" >&2 &&
+		kill -s TERM "$2"' faults-watchdog "$MAX_SECONDS" $$ &
 	WATCHDOG=$!
 	t_start=$(now_ms)
 	if ! e2e_setup || ! binaries_freeze || ! agent_prepare || ! policies_write; then

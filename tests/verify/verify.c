@@ -168,16 +168,17 @@ static void map_clear(int fd, size_t key_size)
 	free(keys);
 }
 
-/* Per-CPU counters of a whole array, summed, in one batch lookup. */
-static int counters_read(struct env *e, int fd, __u32 nkeys,
+/* Per-CPU counters of keys first..first+nkeys-1, summed, in one batch
+ * lookup (the batch cursor is the key before the first one wanted). */
+static int counters_read(struct env *e, int fd, __u32 first, __u32 nkeys,
 			 struct pc_counter *out)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	__u32 count = nkeys, batch = 0;
+	__u32 count = nkeys, batch = 0, prev = first - 1;
 	int err;
 
-	err = bpf_map_lookup_batch(fd, NULL, &batch, e->keys, e->vals, &count,
-				   &opts);
+	err = bpf_map_lookup_batch(fd, first ? &prev : NULL, &batch, e->keys,
+				   e->vals, &count, &opts);
 	if (err && errno != ENOENT)
 		return -errno;
 	if (count != nkeys)
@@ -199,11 +200,18 @@ struct snap {
 	struct pc_counter rule[NRULE_KEYS];
 };
 
+/* The reasons, and the active slot's rules: the datapath counts rules in
+ * the slot it decided by, so the other slot cannot move between applies. */
 static int snap_read(struct env *e, struct snap *s)
 {
-	int err = counters_read(e, e->maps.reason_stats, NREASON_KEYS, s->reason);
+	int err = counters_read(e, e->maps.reason_stats, 0, NREASON_KEYS,
+				s->reason);
 
-	return err ? err : counters_read(e, e->maps.rule_stats, NRULE_KEYS, s->rule);
+	if (err)
+		return err;
+	memset(s->rule, 0, sizeof(s->rule));
+	return counters_read(e, e->maps.rule_stats, e->slot * PC_MAX_RULES,
+			     PC_MAX_RULES, s->rule + e->slot * PC_MAX_RULES);
 }
 
 /* 0 and *pass, 1 if the kernel refused to run the frame, or -errno. */
@@ -484,7 +492,8 @@ static int step(struct run *r, struct event *ev, struct outcome *got,
  * diverges with the same verdicts (and nothing before it does). */
 static bool replay(struct run *r, struct event *evs, const bool *keep,
 		   size_t n, const struct outcome *got0,
-		   const struct outcome *want0)
+		   const struct outcome *want0, struct outcome *last_got,
+		   struct outcome *last_want)
 {
 	struct outcome got, want;
 	size_t last = n - 1;
@@ -498,6 +507,10 @@ static bool replay(struct run *r, struct event *evs, const bool *keep,
 		ret = step(r, &evs[i], &got, &want);
 		if (ret < 0)
 			return false;
+		if (ret == 1 && last_got) {
+			*last_got = got;
+			*last_want = want;
+		}
 		if (ret == 1)
 			return i == last && got.pass == got0->pass &&
 			       got.reason == got0->reason &&
@@ -529,7 +542,7 @@ static size_t shrink(struct run *r, struct event *evs, bool *keep, size_t n,
 			}
 			if (!removed_any)
 				continue;
-			if (replay(r, evs, keep, n, got, want))
+			if (replay(r, evs, keep, n, got, want, NULL, NULL))
 				continue;
 			for (size_t i = start; i < end; i++)
 				keep[i] = save[i - start];
@@ -540,8 +553,6 @@ static size_t shrink(struct run *r, struct event *evs, bool *keep, size_t n,
 	kept = 0;
 	for (size_t i = 0; i < n; i++)
 		kept += keep[i];
-	/* leave the state as of the reproducer, for a last look */
-	replay(r, evs, keep, n, got, want);
 	return kept;
 }
 
@@ -599,12 +610,52 @@ static void print_pkt(const struct gframe *f)
 	printf("\n");
 }
 
+static int load_policy(struct run *r, int which, const char *yaml);
+static void drop_policy(struct run *r, int which);
+
+/* Drop management entries and rules (one YAML line each) that the
+ * divergence does not need. */
+static void shrink_policy(struct run *r, int k, struct event *evs,
+			  const bool *keep, size_t n, const struct outcome *got,
+			  const struct outcome *want)
+{
+	char *text = r->yaml[k], *trial = malloc(YAML_MAX);
+	char *line = text;
+
+	if (!trial)
+		return;
+	while (*line) {
+		char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line) + 1 : strlen(line);
+		size_t off = line - text;
+
+		if (strncmp(line, "  - {", 5)) {
+			line += len;
+			continue;
+		}
+		memcpy(trial, text, off);
+		strcpy(trial + off, line + len);
+		drop_policy(r, k);
+		if (!load_policy(r, k, trial) &&
+		    replay(r, evs, keep, n, got, want, NULL, NULL)) {
+			strcpy(text, trial);	/* line now starts the next one */
+			continue;
+		}
+		drop_policy(r, k);
+		if (load_policy(r, k, text))
+			break;	/* cannot happen: it loaded before */
+		line += len;
+	}
+	free(trial);
+}
+
 static void report(struct run *r, struct event *evs, size_t n,
 		   const struct outcome *got, const struct outcome *want,
 		   long policy_no, long frame_no)
 {
 	bool *keep = calloc(n, sizeof(*keep));
 	bool used[2] = { false, false };
+	struct outcome last_got, last_want;
 	char gs[160], ws[160];
 	size_t kept, shown = 0;
 
@@ -615,10 +666,18 @@ static void report(struct run *r, struct event *evs, size_t n,
 	printf("DIVERGENCE: policy %ld, frame %ld: datapath %s; reference %s\n",
 	       policy_no, frame_no, gs, ws);
 	kept = shrink(r, evs, keep, n, got, want);
-	printf("reproducer (%zu of %zu events kept):\n", kept, n);
 	for (size_t i = 0; i < n; i++)
 		if (keep[i] && evs[i].kind == EV_APPLY)
 			used[evs[i].arg] = true;
+	for (int k = 0; k < 2; k++)
+		if (used[k])
+			shrink_policy(r, k, evs, keep, n, got, want);
+	/* the last look: what the shrunk reproducer itself does */
+	last_got = *got;
+	last_want = *want;
+	replay(r, evs, keep, n, got, want, &last_got, &last_want);
+	printf("reproducer (%zu of %zu events kept, policies cut to the "
+	       "entries it needs):\n", kept, n);
 	for (int k = 0; k < 2; k++)
 		if (used[k])
 			print_yaml(k ? "B" : "A", r->yaml[k]);
@@ -639,7 +698,8 @@ static void report(struct run *r, struct event *evs, size_t n,
 			print_pkt(&evs[i].f);
 		}
 	}
-	outcome_str(got, gs, sizeof(gs));
+	outcome_str(&last_got, gs, sizeof(gs));
+	outcome_str(&last_want, ws, sizeof(ws));
 	printf("--- last frame: datapath %s\n", gs);
 	printf("---         reference %s\n", ws);
 	free(keep);
@@ -669,15 +729,19 @@ static int load_policy(struct run *r, int which, const char *yaml)
 	return 0;
 }
 
+static void drop_policy(struct run *r, int which)
+{
+	if (!r->have[which])
+		return;
+	pc_policy_free(&r->pol[which]);
+	pc_compiled_free(&r->comp[which]);
+	r->have[which] = false;
+}
+
 static void drop_policies(struct run *r)
 {
-	for (int k = 0; k < 2; k++) {
-		if (!r->have[k])
-			continue;
-		pc_policy_free(&r->pol[k]);
-		pc_compiled_free(&r->comp[k]);
-		r->have[k] = false;
-	}
+	drop_policy(r, 0);
+	drop_policy(r, 1);
 }
 
 /* Two policies that parse, A and B (B is applied mid-sequence). */

@@ -138,22 +138,20 @@ int op_lpm4(struct xdp_md *ctx)
 	return KEEP(bpf_map_lookup_elem(&pc_addr4, &k));
 }
 
-/* One LPM lookup of (ingress, TCP, the frame's destination port). */
+/* One pc_ports array index of (ingress, TCP, the frame's destination port). */
 SEC("xdp")
 int op_ports(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
-	struct pc_port_key k = {
-	    .prefixlen = 32 + 16,
-	    .dir = PC_DIR_INGRESS,
-	    .pclass = PC_PC_TCP,
-	};
+	__u16 port;
+	__u32 idx;
 
 	if (data + 38 > (void *)(long)ctx->data_end)
 		return XDP_DROP;
-	k.slot = state_get(PC_STATE_ACTIVE_SLOT) & 1;
-	__builtin_memcpy(k.port, data + 36, 2);
-	return KEEP(bpf_map_lookup_elem(&pc_ports, &k));
+	__builtin_memcpy(&port, data + 36, 2);
+	idx = pc_port_index(state_get(PC_STATE_ACTIVE_SLOT) & 1, PC_DIR_INGRESS,
+			    PC_PC_TCP, bpf_ntohs(port));
+	return KEEP(bpf_map_lookup_elem(&pc_ports, &idx));
 }
 
 /* One pc_flows lookup (LRU hash, 40-byte key) for the parsed frame. */

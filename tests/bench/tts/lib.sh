@@ -39,6 +39,11 @@ EOF
 bench_setup()
 {
 	WORK=$(mktemp -d /tmp/pc-bench.XXXXXX) || return 1
+	# Our own copy of the binaries: a rebuild during the run (new map
+	# layouts) must not meet this run's pins on an agent restart.
+	cp "$PCD" "$WORK/portcullisd" && cp "$PCCLI" "$WORK/portcullis" || return 1
+	PCD=$WORK/portcullisd
+	PCCLI=$WORK/portcullis
 	state_paths_set
 	lab_bpffs || return 1
 	lab_up "$LAB_ID" || return 1
