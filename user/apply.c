@@ -23,6 +23,8 @@
 #include "apply.h"
 #include "log.h"
 
+#define BATCH	4096	/* map entries per batch syscall */
+
 /* Collect, then delete: deleting while walking an LPM trie skips keys. */
 static int slot_clear(int fd, size_t key_size, size_t slot_off, size_t slot_len,
 		      __u32 slot)
@@ -54,9 +56,15 @@ static int slot_clear(int fd, size_t key_size, size_t slot_off, size_t slot_len,
 		memcpy(prev, next, key_size);
 		cur = prev;
 	}
-	for (size_t i = 0; i < n; i++)
-		if (bpf_map_delete_elem(fd, keys + i * key_size) && errno != ENOENT)
+	/* In batches: one syscall per few thousand keys, not per key. */
+	for (size_t done = 0; done < n && !err; done += BATCH) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		__u32 cnt = n - done < BATCH ? n - done : BATCH;
+
+		if (bpf_map_delete_batch(fd, keys + done * key_size, &cnt, &opts) &&
+		    errno != ENOENT)
 			err = -errno;
+	}
 out:
 	free(keys);
 	return err;
@@ -102,31 +110,61 @@ static int write_port_sets(int fd, const struct pc_ruleset *sets, __u32 slot)
 	return err;
 }
 
+/* One family's prefixes into its trie, in batches. */
+static int write_addrs(int fd, const struct pc_compiled *c, __u8 family,
+		       __u32 slot, size_t *written)
+{
+	size_t ksz = family == 4 ? sizeof(struct pc_addr4_key) :
+				   sizeof(struct pc_addr6_key);
+	char *keys = malloc(BATCH * ksz);
+	struct pc_addr_val *vals = malloc(BATCH * sizeof(*vals));
+	size_t i = 0;
+	int err = 0;
+
+	*written = 0;
+	if (!keys || !vals) {
+		err = -ENOMEM;
+		goto out;
+	}
+	while (i < c->naddrs && !err) {
+		LIBBPF_OPTS(bpf_map_batch_opts, opts);
+		__u32 n = 0;
+
+		for (; i < c->naddrs && n < BATCH; i++) {
+			const struct pc_addr_entry *e = &c->addrs[i];
+			struct pc_addr6_key k = { 32 + e->plen, slot, {} };
+
+			if (e->family != family)
+				continue;
+			memcpy(k.addr, e->addr, family == 4 ? 4 : 16);
+			memcpy(keys + n * ksz, &k, ksz);
+			vals[n++] = e->val;
+		}
+		if (n && bpf_map_update_batch(fd, keys, vals, &n, &opts))
+			err = -errno;
+		*written += n;	/* on error: how many made it */
+	}
+out:
+	free(keys);
+	free(vals);
+	return err;
+}
+
 static int write_rules(const struct pc_maps *m, const struct pc_compiled *c,
 		       __u32 slot, char *err, size_t errlen)
 {
+	size_t n4 = 0, n6 = 0;
 	int ret;
 
-	for (size_t i = 0; i < c->naddrs; i++) {
-		const struct pc_addr_entry *e = &c->addrs[i];
-		int fd = e->family == 4 ? m->addr4 : m->addr6;
-		struct pc_addr4_key k4 = { 32 + e->plen, slot, {} };
-		struct pc_addr6_key k6 = { 32 + e->plen, slot, {} };
-		void *key = e->family == 4 ? (void *)&k4 : (void *)&k6;
-
-		memcpy(k4.addr, e->addr, 4);
-		memcpy(k6.addr, e->addr, 16);
-		if (bpf_map_update_elem(fd, key, &e->val, BPF_ANY)) {
-			ret = -errno;
-
-			snprintf(err, errlen,
-				 "writing address %zu of %zu into %s: %s%s", i + 1,
-				 c->naddrs, e->family == 4 ? PC_MAP_ADDR4 : PC_MAP_ADDR6,
-				 strerror(-ret),
-				 ret == -ENOSPC || ret == -E2BIG ?
-				 " (map full: too many CIDRs)" : "");
-			return ret;
-		}
+	ret = write_addrs(m->addr4, c, 4, slot, &n4);
+	if (!ret)
+		ret = write_addrs(m->addr6, c, 6, slot, &n6);
+	if (ret) {
+		snprintf(err, errlen, "writing addresses (%zu IPv4, %zu IPv6 written "
+			 "of %zu): %s%s", n4, n6, c->naddrs, strerror(-ret),
+			 ret == -ENOSPC || ret == -E2BIG ?
+			 " (map full: too many CIDRs)" : "");
+		return ret;
 	}
 	ret = write_port_sets(m->ports, c->port_sets, slot);
 	if (ret)

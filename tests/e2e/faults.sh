@@ -394,18 +394,23 @@ scenario_upgrade()
 # switch must lock the node down without it.
 scenario_hang()
 {
-	local stop_t lost_ms max=$((HB_TIMEOUT_MS + SECURE_MARGIN_MS))
+	local stop_t lost_ms max=$((HB_TIMEOUT_MS + SECURE_MARGIN_MS)) n n0
 	ensure_agent || return 1
-	traffic_start 8 || return 1
+	n0=$(($(audit_count transition trigger=heartbeat_loss) +
+		$(audit_count transition trigger=deadman) + $(audit_count heartbeat_lost)))
+	traffic_start 7 || return 1
 	sleep 1
 	fault sigstop-long
 	kill -s STOP "$DAEMON_PID"
 	sleep 3.5
 	event sigcont
 	kill -s CONT "$DAEMON_PID"
-	wait_mode lockdown 3
-	pc release >/dev/null 2>&1
-	event release
+	sleep 1.5
+	note "after SIGCONT: mode $(mode_now); $(pc status 2>/dev/null | grep '^dead-man:')"
+	if [ "$(mode_now)" != normal ]; then
+		event release
+		pc release >/dev/null 2>&1
+	fi
 	traffic_end
 	stop_t=${R_EV_SIGSTOP_LONG:-0}
 	if [ -n "${R_A_FIRST_LOST_T:-}" ]; then
@@ -418,9 +423,13 @@ scenario_hang()
 	fi
 	a_report "expected: lost from the dead-man lockdown until the release"
 	a_flowing_at_end "released"
-	pass_if "audit: heartbeat_loss transition after the hang" \
-		"audit: no heartbeat_loss transition after the hang" \
-		[ "$(audit_count transition trigger=heartbeat_loss)" -gt 0 ]
+	# The node was locked down by the kernel while the agent hung: that
+	# secure-state period must be on record (audit or transitions).
+	n=$(($(audit_count transition trigger=heartbeat_loss) +
+		$(audit_count transition trigger=deadman) + $(audit_count heartbeat_lost)))
+	pass_if "the dead-man lockdown during the hang is on record ($n audit lines)" \
+		"the dead-man lockdown during the hang (A cut ${R_A_LONGEST_GAP_MS} ms) left NO record: no heartbeat_lost, no transition in the audit log" \
+		[ "$n" -gt "$n0" ]
 }
 
 # ---- 2. reloads in a loop ----
@@ -602,16 +611,24 @@ for i in range(n):
         sent += 1
     except OSError:
         pass
-    if i % 100 == 99:
-        time.sleep(0.005)  # ~10,000/s at most
+    if i % 50 == 49:
+        time.sleep(0.01)  # ~5,000/s at most
 print("resent %d of %d in %.2f s" % (sent, n, time.monotonic() - t))
 PYEOF
+}
+
+# udp_drops PORT: datagrams the node's kernel dropped for the UDP socket
+# bound to PORT (its receive buffer full), from /proc/net/udp.
+udp_drops()
+{
+	ip netns exec "$LAB_NODE" awk -v p="$(printf ':%04X' "$1")" \
+		'$2 ~ p "$" { n += $NF } END { print n + 0 }' /proc/net/udp
 }
 
 scenario_replay()
 {
 	local acc0 ref0 ref1 acc1 i t0 ms worst=0 slow=0 polls=0 cli_pid raw_pid \
-		modes_bad=0 raw_n=$((REPLAYS - REPLAYS_CLI))
+		modes_bad=0 raw_n=$((REPLAYS - REPLAYS_CLI)) drops0 drops1
 	ensure_agent || return 1
 	if ! ctl_send lockdown --raw-out "$WORK/lockdown.bin" >"$WORK/send.out" 2>&1; then
 		fail "controller send lockdown --raw-out: $(tail -n 1 "$WORK/send.out")"
@@ -624,6 +641,7 @@ scenario_replay()
 	wait_mode normal 3
 	acc0=$(msg_count cmd accepted)
 	ref0=$(($(msg_count cmd replay) + $(msg_count cmd stale) + $(msg_count cmd expired)))
+	drops0=$(udp_drops 7800)
 	traffic_start 8 || return 1
 	fault replay-flood "$REPLAYS"
 	bg_start "$WORK/replay-cli.log" 60 ip netns exec "$LAB_MGMT" bash -c \
@@ -663,12 +681,15 @@ scenario_replay()
 	sleep 0.5
 	acc1=$(msg_count cmd accepted)
 	ref1=$(($(msg_count cmd replay) + $(msg_count cmd stale) + $(msg_count cmd expired)))
-	note "counters: refused (replay+stale+expired) $ref0 -> $ref1 (+$((ref1 - ref0)) of $REPLAYS sent); $(pc status 2>/dev/null | grep '^messages:')"
+	drops1=$(udp_drops 7800)
+	note "counters: refused (replay+stale+expired) $ref0 -> $ref1 (+$((ref1 - ref0)) of $REPLAYS sent); dropped by the agent's full socket buffer: $((drops1 - drops0)); $(pc status 2>/dev/null | grep '^messages:')"
 	pass_if "none acted on: commands accepted $acc0 -> $acc1" \
 		"replays acted on: commands accepted $acc0 -> $acc1" [ "$acc1" -eq "$acc0" ]
-	pass_if "counters show the replays: +$((ref1 - ref0)) refused of $REPLAYS (>= 90%)" \
-		"counters show +$((ref1 - ref0)) refused of $REPLAYS sent (< 90%)" \
-		[ $((ref1 - ref0)) -ge $((REPLAYS * 9 / 10)) ]
+	# Each datagram is either counted as refused or was dropped by the
+	# kernel before the agent saw it (the socket's own drop counter).
+	pass_if "counters show the replays: +$((ref1 - ref0)) refused + $((drops1 - drops0)) socket drops = $((ref1 - ref0 + drops1 - drops0)) of $REPLAYS" \
+		"counters: +$((ref1 - ref0)) refused + $((drops1 - drops0)) socket drops of $REPLAYS sent" \
+		[ $((ref1 - ref0 + drops1 - drops0)) -ge "$REPLAYS" ] && [ $((ref1 - ref0)) -ge $((REPLAYS / 2)) ]
 	pass_if "heartbeats not lost to the flood (mode normal, no heartbeat_lost)" \
 		"flood cost heartbeats: mode $(mode_now)" [ "$(mode_now)" = normal ]
 	a_lost_at_most 0 "no replay may act: a lockdown would cut A"
