@@ -44,7 +44,7 @@ Q = @
 msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
 endif
 
-.PHONY: all deps vmlinux check check-unit check-verdict check-e2e check-asan check-fuzz check-static fuzz demo bench clean install
+.PHONY: all deps vmlinux check check-unit check-verdict check-e2e check-asan check-fuzz check-static check-verify verify fuzz demo bench clean install
 .DELETE_ON_ERROR:
 .SECONDARY:
 
@@ -104,7 +104,7 @@ DEB_PKGS := clang llvm gcc make libc6-dev linux-libc-dev libbpf-dev bpftool \
 	libnl-3-dev libsystemd-dev libmicrohttpd-dev pkg-config iproute2 \
 	iputils-ping python3 python3-yaml util-linux procps systemd prometheus \
 	strace libcap2-bin libclang-rt-14-dev cppcheck clang-tidy \
-	xdp-tools gnuplot-nox nftables iptables
+	xdp-tools gnuplot-nox nftables iptables ethtool
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
@@ -119,7 +119,8 @@ vmlinux:
 
 # The two commands of the README: each does all its own set-up.
 check: deps
-	$(MAKE) check-unit check-verdict check-asan check-fuzz check-static check-e2e
+	$(MAKE) check-unit check-verdict check-verify check-asan check-fuzz \
+		check-static check-e2e
 	@echo "check: all tests passed"
 
 demo: deps
@@ -138,6 +139,25 @@ check-e2e: $(BINS)
 	bash tests/e2e/telemetry.sh
 	bash tests/deploy/check.sh
 	bash tests/deploy/caps.sh
+
+# Differential testing: the real programs against an independent model
+# on random policies and frame sequences (tests/verify/).
+VERIFY_SRCS := $(wildcard tests/verify/*.c)
+VERIFY_HDRS := $(wildcard tests/verify/*.h)
+VERIFY_SEED ?= 1
+VERIFY_FRAMES ?= 10000
+VERIFY_POLICIES ?= 200
+
+$(OUTPUT)/verify: $(VERIFY_SRCS) $(VERIFY_HDRS) $(LIB_OBJS) $(SKELS) | $(OUTPUT)
+	$(call msg,TEST,$@)
+	$(Q)$(CC) $(USER_CFLAGS) -Itests/verify $(filter %.c %.o,$^) $(LDLIBS) -o $@
+
+check-verify: $(OUTPUT)/verify
+	$(OUTPUT)/verify --seed $(VERIFY_SEED) --policies 50 --frames 4000
+
+verify: $(OUTPUT)/verify
+	$(OUTPUT)/verify --seed $(VERIFY_SEED) --policies $(VERIFY_POLICIES) \
+		--frames $(VERIFY_FRAMES)
 
 # ---- sanitizers, fuzzing, static checks ----
 
@@ -207,7 +227,12 @@ check-static: $(SKELS)
 
 # Every benchmark against the peers, each as ratios to baselines measured
 # in the same run: bench-results/<time>/results.md (tests/bench/run.sh).
-BENCH_TOOLS := $(OUTPUT)/bench_pkt $(OUTPUT)/trivial.bpf.o $(OUTPUT)/probe.bpf.o
+$(OUTPUT)/flood: tests/bench/flood.c | $(OUTPUT)
+	$(call msg,BENCH,$@)
+	$(Q)$(CC) $(USER_CFLAGS) $< -lbpf -o $@
+
+BENCH_TOOLS := $(OUTPUT)/bench_pkt $(OUTPUT)/trivial.bpf.o $(OUTPUT)/probe.bpf.o \
+	$(OUTPUT)/flood
 bench: deps
 	$(MAKE) all $(BENCH_TOOLS)
 	bash tests/bench/run.sh

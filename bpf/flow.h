@@ -20,14 +20,34 @@ static __always_inline __u64 flow_clock(void)
 	return bpf_ktime_get_coarse_ns();
 }
 
+/*
+ * Echo flows are keyed by who asked (pad: 1 this host, 2 the peer), so a
+ * request never finds the flow of a request the other way, and no other
+ * ICMP (pad 0) ever finds an echo flow -- whatever the echo id, 0 too.
+ */
+static __always_inline __u16 echo_asker(__u8 family, __u8 proto, __u8 type,
+					__u8 dir)
+{
+	bool request;
+
+	if (!(family == 4 && proto == IPPROTO_ICMP_) &&
+	    !(family == 6 && proto == IPPROTO_ICMPV6_))
+		return 0;
+	if (!is_icmp_echo(family, type))
+		return 0;
+	request = is_icmp_echo_request(family, type);
+	return request == (dir == PC_DIR_EGRESS) ? 1 : 2;
+}
+
 static __always_inline void flow_key_build(struct pc_flow_key *k, __u8 family,
 					   __u8 proto, __u8 dir,
 					   const __u8 *saddr, const __u8 *daddr,
-					   __u16 sport, __u16 dport)
+					   __u16 sport, __u16 dport, __u8 icmp_type)
 {
 	__builtin_memset(k, 0, sizeof(*k));
 	k->family = family;
 	k->proto = proto;
+	k->pad = echo_asker(family, proto, icmp_type, dir);
 	if (dir == PC_DIR_EGRESS) {
 		k->lport = sport;
 		k->rport = dport;
@@ -155,7 +175,7 @@ static __always_inline int flow_reply(__u32 slot, __u32 mode,
 	if (pkt->frag == FRAG_LATER)
 		return 0;
 	flow_key_build(&k, pkt->family, pkt->proto, dir, pkt->saddr,
-		       pkt->daddr, pkt->sport, pkt->dport);
+		       pkt->daddr, pkt->sport, pkt->dport, pkt->icmp_type);
 	f = bpf_map_lookup_elem(&pc_flows, &k);
 	if (!f || f->dir == dir)
 		return 0;
@@ -173,7 +193,7 @@ static __always_inline int flow_related(__u32 slot, __u32 mode,
 	if (!in->ok)
 		return 0;
 	flow_key_build(&k, pkt->family, in->proto, !dir, in->saddr, in->daddr,
-		       in->sport, in->dport);
+		       in->sport, in->dport, in->icmp_type);
 	return pc_flow_vouch(&k, slot, mode);
 }
 

@@ -42,6 +42,7 @@ enum frag_kind {
 struct pc_inner {
 	__u8 ok;
 	__u8 proto;
+	__u8 icmp_type;
 	__u16 sport;
 	__u16 dport;
 	__u8 saddr[16];
@@ -307,6 +308,7 @@ static __always_inline void parse_icmp_inner(struct hdr_cursor *c,
 			       &in->dport, &type) < 0) {
 		return;
 	}
+	in->icmp_type = type;
 	in->ok = 1;
 }
 

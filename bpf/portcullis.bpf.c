@@ -172,7 +172,8 @@ decide_later_fragment(__u32 slot, const struct pc_settings *s, __u32 mode,
 				 fv->mode == mode))) {
 		v.pass = fv->pass;
 		v.reason = fv->pass ? PC_R_PASS_FRAG : fv->reason;
-		v.rule = fv->rule;
+		/* A rule index means something only in its own generation. */
+		v.rule = fv->generation == s->generation ? fv->rule : PC_RULE_NONE;
 		return v;
 	}
 	if (mode != PC_MODE_NORMAL) {
@@ -222,7 +223,7 @@ static __always_inline void remember(const struct pc_pkt *pkt, __u8 dir,
 		struct pc_flow_key fk;
 
 		flow_key_build(&fk, pkt->family, pkt->proto, dir, pkt->saddr,
-			       pkt->daddr, pkt->sport, pkt->dport);
+			       pkt->daddr, pkt->sport, pkt->dport, pkt->icmp_type);
 		flow_open(&fk, dir, generation, mode);
 	}
 	if (pkt->frag == FRAG_FIRST) {

@@ -262,7 +262,7 @@ struct pc_flow_key {
 	__u8 proto;
 	__u16 lport;		/* network order; ICMP echo: the echo id */
 	__u16 rport;
-	__u16 pad;
+	__u16 pad;		/* ICMP echo: who asked, 1 us / 2 the peer; else 0 */
 	__u8 laddr[16];
 	__u8 raddr[16];
 };

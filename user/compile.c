@@ -103,7 +103,8 @@ static int compile_addrs(const struct pc_policy *p, struct pc_compiled *c)
 				return err;
 		}
 	}
-	qsort(c->addrs, c->naddrs, sizeof(*c->addrs), addr_cmp);
+	if (c->naddrs)	/* qsort(NULL, 0) is undefined */
+		qsort(c->addrs, c->naddrs, sizeof(*c->addrs), addr_cmp);
 
 	/* The same prefix from several rules becomes one entry. */
 	n = 0;

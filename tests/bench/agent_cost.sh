@@ -301,7 +301,7 @@ the scrapes less the idle rate, per scrape.
 
 | policy, flow table | median time | agent CPU a scrape | body |
 |---|---:|---:|---:|
-| lab policy (13 entries), no flows | $S_small_MED ms | $S_small_CPU ms | $S_small_SIZE B |
+| lab policy (8 entries), no flows | $S_small_MED ms | $S_small_CPU ms | $S_small_SIZE B |
 | 128 entries incl. a ${BIG_CIDRS}-CIDR cidr_file, $FLOWS_NOW flows | $S_big_MED ms | $S_big_CPU ms | $S_big_SIZE B |
 
 The largest policy: ${BIG_LINE##*: }; SIGHUP to its policy_loaded audit

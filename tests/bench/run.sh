@@ -14,6 +14,7 @@ cd "$(dirname "$0")/../.."
 
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 export BENCH_OUT=${BENCH_OUT:-$PWD/bench-results/$stamp}
+export FLOOD_BIN=${FLOOD_BIN:-$PWD/build/flood}
 mkdir -p "$BENCH_OUT"
 parts=${BENCH_PARTS:-pkt veth swap tts agent}
 failed=()

@@ -16,7 +16,7 @@
 #   2. heartbeat loss: heartbeats every HB_MS (100) ms, timeout 1 s,
 #      stopped after one sent at T_last -> first dropped - T_last - 1 s
 #      (TTS_HB_TRIALS, 20), with the kernel dead-man switch on, then off;
-#   3. agent SIGKILLed 2 ms after a heartbeat (T_last), kernel dead-man
+#   3. agent SIGKILLed right after it took a heartbeat (T_last), dead-man
 #      on -> first dropped - T_last - 1 s (TTS_DM_TRIALS, 10), agent
 #      restarted over its pins between trials.
 # Target: signed command -> first packet dropped, p99 < 1 ms.

@@ -22,7 +22,7 @@
 #   partition skew replay                 the controller
 #   configs                               bad files: check, apply, SIGHUP
 #   flows rulemaps                        full maps
-#   relink auditfull bpffs                the system under the agent
+#   relink relinkdead auditfull bpffs     the system under the agent
 # One PASS/FAIL line per check; the summary line counts scenarios, checks,
 # faults injected (each signal, reload, bad file, partition, skewed or
 # replayed datagram, flood, unlink, full disk, unmount) and leaks (D
@@ -47,7 +47,7 @@ export PORTCULLIS_PIN_DIR
 LAB_SERVERS=("node tcp 8080" "node tcp 9090")
 
 ALL_SCENARIOS=(kill stop restart upgrade hang hup apply partition skew replay
-	configs flows rulemaps relink auditfull bpffs)
+	configs flows rulemaps relink relinkdead auditfull bpffs)
 RATE=${FAULTS_RATE:-500}	# datagrams a second, per stream
 HB_TIMEOUT_MS=2000		# lab-agent.yaml heartbeat.timeout
 SECURE_MARGIN_MS=2500		# allowed on top of it (2 shared CPUs)
@@ -148,11 +148,21 @@ fault()
 	FAULT_N=$((FAULT_N + ${2:-1}))
 }
 
-# traffic_end: wait for the sender, stop the receiver, load R_* from the
-# report and show its account.
+# traffic_stop: end the sender now (it writes what it sent so far).
+traffic_stop()
+{
+	kill -s TERM "$TR_SEND" 2>/dev/null
+}
+
+# traffic_end [EVENT1:EVENT2...]: wait for the sender, stop the receiver,
+# load R_* from the report and show its account (and what was sent and
+# arrived between each pair of events).
 traffic_end()
 {
-	local v
+	local v w windows=()
+	for w in "$@"; do
+		windows+=(--window "$w")
+	done
 	wait "$TR_SEND" 2>/dev/null
 	sleep 0.4
 	kill -s TERM "$TR_RECV" 2>/dev/null
@@ -161,7 +171,7 @@ traffic_end()
 		unset "$v"
 	done
 	if ! "$PY" "$NUM" report --sent "$TR.send.json" --recv "$TR.recv.json" \
-		--events "$TR.events" --deny Dr,Dd >"$TR.report" 2>&1; then
+		--events "$TR.events" --deny Dr,Dd "${windows[@]}" >"$TR.report" 2>&1; then
 		fail "traffic report: $(tail -n 1 "$TR.report")"
 		return 1
 	fi
@@ -288,9 +298,43 @@ ensure_agent()
 reloads_now() { grep -c 'reloaded policy' "$DAEMON_LOG"; }
 refusals_now() { grep -c 'reload failed' "$DAEMON_LOG"; }
 
+# Small predicates for pass_if.
+agent_normal() { daemon_alive && [ "$(mode_now)" = normal ]; }
+status_reaches() { pc status 2>/dev/null | grep -q "^agent: *running, pid $1"; }
+alt_blocked() { ! tcp_probe peer "$LAB_NODE_PEER4" 9090 >/dev/null 2>&1; }
+policy_a_enforcing()
+{
+	tcp_probe peer "$LAB_NODE_PEER4" 8080 >/dev/null 2>&1 && alt_blocked
+}
+stale_and_normal() { [ "$(msg_count cmd stale)" -eq "$1" ] && [ "$(mode_now)" = normal ]; }
+# all_ok RC CMD...: RC was 0 and CMD succeeds.
+all_ok() { [ "$1" -eq 0 ] && shift && "$@"; }
+# increasing N...: each (integer part) above the one before.
+increasing()
+{
+	local prev=-1 v
+	for v in "$@"; do
+		v=${v%%.*}
+		case $v in '' | *[!0-9]*) return 1 ;; esac
+		[ "$v" -gt "$prev" ] || return 1
+		prev=$v
+	done
+}
+
 set_policy()
 {
 	cp "$1" "$WORK/policy.yaml.tmp" && mv "$WORK/policy.yaml.tmp" "$WORK/policy.yaml"
+}
+
+# hup_policy FILE: make FILE the agent's policy, SIGHUP, wait for the
+# reload (at most 3 s).
+hup_policy()
+{
+	local before
+	set_policy "$1" || return 1
+	before=$(reloads_now)
+	kill -s HUP "$DAEMON_PID" 2>/dev/null || return 1
+	wait_for_count "$DAEMON_LOG" 'reloaded policy' $((before + 1)) 3
 }
 
 # ---- 1. the agent's process ----
@@ -327,7 +371,7 @@ scenario_stop()
 	sleep 0.5
 	pass_if "agent alive and normal after SIGCONT" \
 		"agent after SIGCONT: alive=$(daemon_alive && echo yes || echo no) mode=$(mode_now)" \
-		eval 'daemon_alive && [ "$(mode_now)" = normal ]'
+		agent_normal
 }
 
 scenario_restart()
@@ -347,9 +391,13 @@ scenario_restart()
 # agent, then (b) in its place.
 scenario_upgrade()
 {
-	local new=$WORK/portcullisd.new log=$WORK/upgrade-beside.log wrap pid rc i
+	local new=$WORK/portcullisd.new log=$WORK/upgrade-beside.log wrap pid rc i g0
 	ensure_agent || return 1
-	cp "$PCD" "$new" && chmod 0755 "$new" || { fail "copy of $PCD"; return 1; }
+	g0=$(generation_now)
+	if ! cp "$PCD" "$new"; then
+		fail "copy of $PCD"
+		return 1
+	fi
 	traffic_start 6 || return 1
 	sleep 1
 	fault second-copy
@@ -370,7 +418,7 @@ scenario_upgrade()
 	fi
 	wait "$wrap" 2>/dev/null
 	rc=$?
-	note "second copy beside the running agent: exit $rc; $(grep -v 'debug\|libbpf' "$log" | tail -n 2 | tr '\n' ' ')"
+	note "second copy beside the running agent: exit $rc, policy generation $g0 -> $(generation_now); $(grep -v 'debug\|libbpf' "$log" | tail -n 2 | tr '\n' ' ')"
 	pass_if "old agent still alive beside the second copy" \
 		"old agent died when a second copy started" daemon_alive
 	if pc status 2>/dev/null | grep -q '^agent: *running'; then
@@ -387,7 +435,7 @@ scenario_upgrade()
 	pass_if "new binary adopted the pinned state" "new binary did not adopt the pins" \
 		grep -q 'adopting pinned state' "$DAEMON_LOG"
 	pass_if "status reaches the new agent" "status does not reach the new agent" \
-		eval 'pc status 2>/dev/null | grep -q "^agent: *running, pid $DAEMON_PID"'
+		status_reaches "$DAEMON_PID"
 }
 
 # SIGSTOP past the heartbeat timeout: a hung agent. The kernel dead-man
@@ -481,10 +529,8 @@ scenario_hup()
 		"$ok of $LOOP_N SIGHUP reloads done, generation $gen0 -> $gen1" \
 		[ "$ok" -eq "$LOOP_N" ] && [ $((gen1 - gen0)) -eq "$LOOP_N" ]
 	a_lost_at_most 0 "A is allowed by both policies: no packet decided by neither"
-	tcp_probe peer "$LAB_NODE_PEER4" 8080 >/dev/null 2>&1 &&
-		! tcp_probe peer "$LAB_NODE_PEER4" 9090 >/dev/null 2>&1
 	pass_if "policy A enforcing after the loop (tcp/8080 allowed, 9090 denied)" \
-		"policy A not enforcing after the loop" [ $? -eq 0 ]
+		"policy A not enforcing after the loop" policy_a_enforcing
 }
 
 scenario_apply()
@@ -520,10 +566,11 @@ scenario_partition()
 	traffic_start 9 || return 1
 	sleep 1
 	fault partition
-	nft_mgmt add table inet pcfault &&
-	nft_mgmt add chain inet pcfault out '{ type filter hook output priority 0; policy accept; }' &&
-	nft_mgmt add rule inet pcfault out udp dport 7800 drop ||
-		{ fail "nft partition in $LAB_MGMT"; }
+	if ! nft_mgmt add table inet pcfault ||
+	   ! nft_mgmt add chain inet pcfault out '{ type filter hook output priority 0; policy accept; }' ||
+	   ! nft_mgmt add rule inet pcfault out udp dport 7800 drop; then
+		fail "nft partition in $LAB_MGMT"
+	fi
 	wait_mode lockdown 6
 	pass_if "status: lockdown after the partition" \
 		"status: $(mode_now) after the partition" [ "$(mode_now)" = lockdown ]
@@ -571,7 +618,7 @@ scenario_skew()
 	sleep 0.5
 	pass_if "3 commands skewed by ±$((far / 1000)) s (max_skew ${MAX_SKEW_S} s) refused as stale" \
 		"skewed commands: stale $stale0 -> $(msg_count cmd stale), mode $(mode_now)" \
-		eval '[ "$(msg_count cmd stale)" -eq $((stale0 + 3)) ] && [ "$(mode_now)" = normal ]'
+		stale_and_normal $((stale0 + 3))
 	sleep 0.5
 	fault skew-near
 	send_skewed lockdown "$near"
@@ -621,6 +668,7 @@ PYEOF
 # bound to PORT (its receive buffer full), from /proc/net/udp.
 udp_drops()
 {
+	# shellcheck disable=SC2016 # awk's own fields
 	ip netns exec "$LAB_NODE" awk -v p="$(printf ':%04X' "$1")" \
 		'$2 ~ p "$" { n += $NF } END { print n + 0 }' /proc/net/udp
 }
@@ -644,6 +692,7 @@ scenario_replay()
 	drops0=$(udp_drops 7800)
 	traffic_start 8 || return 1
 	fault replay-flood "$REPLAYS"
+	# shellcheck disable=SC2016 # expanded by the inner shell
 	bg_start "$WORK/replay-cli.log" 60 ip netns exec "$LAB_MGMT" bash -c \
 		'for ((i = 0; i < $1; i++)); do "$2" controller replay "$3" --to "$4" >/dev/null || echo "replay failed"; done; echo done' \
 		sh "$REPLAYS_CLI" "$PCCLI" "$WORK/lockdown.bin" "$AGENT_TO"
@@ -737,7 +786,7 @@ bad_files()
 bad_lc()
 {
 	case $1 in
-	truncated | dup-name | dup-key | contradiction | reversed) return 0 ;;
+	cfg-truncated | cfg-garbage | truncated | dup-name | dup-key | contradiction | reversed) return 0 ;;
 	esac
 	return 1
 }
@@ -780,7 +829,9 @@ scenario_configs()
 		judge_refusal "apply" "$name" "$rc" "$WORK/cc.out"
 	done
 	# The agent config itself truncated, empty, garbage.
-	head -c 200 "$WORK/agent.yaml" >"$cc/cfg-truncated.yaml"
+	# Cut inside the quoted listen address.
+	head -c "$(($(grep -b -m1 'listen:' "$WORK/agent.yaml" | cut -d: -f1) + 20))" \
+		"$WORK/agent.yaml" >"$cc/cfg-truncated.yaml"
 	cp "$d/garbage.yaml" "$cc/cfg-garbage.yaml"
 	: >"$cc/cfg-empty.yaml"
 	for name in cfg-truncated cfg-garbage cfg-empty; do
@@ -820,7 +871,7 @@ scenario_configs()
 	mv "$WORK/agent.yaml.good" "$WORK/agent.yaml"
 	pass_if "SIGHUP with a garbage agent config refused, agent alive" \
 		"SIGHUP with a garbage agent config: refused=$([ $rc -eq 0 ] && echo yes || echo no) alive=$(daemon_alive && echo yes || echo no)" \
-		eval '[ $rc -eq 0 ] && daemon_alive'
+		all_ok "$rc" daemon_alive
 }
 
 # ---- 4. full maps ----
@@ -833,10 +884,8 @@ scenario_flows()
 		cat "$WORK/pol-a.yaml"
 		echo "  - {name: flood-in, action: allow, direction: ingress, proto: udp, ports: 6000-6009}"
 	} >"$WORK/pol-flood.yaml"
-	set_policy "$WORK/pol-flood.yaml"
-	kill -s HUP "$DAEMON_PID"
-	wait_for_line "$DAEMON_LOG" 'reloaded policy.*' 3
-	sleep 0.3
+	hup_policy "$WORK/pol-flood.yaml" ||
+		fail "SIGHUP with the flood policy: $(grep 'refused' "$DAEMON_LOG" | tail -n 1)"
 	dmac=$(ip -n "$LAB_NODE" -br link show "$LAB_NODE_PEER_IF" | awk '{ print $3 }')
 	smac=$(ip -n "$LAB_PEER" -br link show "$LAB_PEER_IF" | awk '{ print $3 }')
 	traffic_start 12 || return 1
@@ -868,9 +917,8 @@ scenario_flows()
 		[ "${opened%%.*}" -gt "${flows:-0}" ] 2>/dev/null
 	a_report "flows never decide A or D (rules do); any loss here is the flood's congestion, not policy"
 	pass_if "agent alive, mode $(mode_now) after the flood" "agent not well after the flood" \
-		eval 'daemon_alive && [ "$(mode_now)" = normal ]'
-	set_policy "$WORK/pol-a.yaml"
-	kill -s HUP "$DAEMON_PID"
+		agent_normal
+	hup_policy "$WORK/pol-a.yaml" || fail "SIGHUP back to policy A"
 }
 
 scenario_rulemaps()
@@ -885,7 +933,7 @@ scenario_rulemaps()
 			echo "  - {name: fill$n, action: deny, direction: ingress, cidr_file: fill$n.txt}"
 		} >"$WORK/big$n.yaml"
 	done
-	traffic_start 22 || return 1
+	traffic_start 40 || return 1
 	event apply-big1
 	t0=$(now_ms)
 	timeout 60 nsenter --net="/run/netns/$LAB_NODE" -- "$PCCLI" --pin-dir "$PIN_DIR" \
@@ -914,6 +962,7 @@ scenario_rulemaps()
 	pass_if "old policy still live: generation $gen0 -> $gen1" \
 		"generation changed $gen0 -> $gen1 after a refused apply" [ "$gen0" = "$gen1" ]
 	sleep 1
+	traffic_stop
 	traffic_end
 	a_lost_at_most 0 "the refused apply never flips; the big apply flips atomically"
 	a_flowing_at_end "old (big) policy enforcing after the refusal"
@@ -927,9 +976,25 @@ scenario_rulemaps()
 
 # ---- 5. the system under the agent ----
 
+# attached_event LABEL: the moment of the agent's last "(re)appeared:
+# programs attached" log line, as an event (the log has UTC ms).
+attached_event()
+{
+	local ts
+	ts=$(grep "interface '$LAB_NODE_PEER_IF' (re)appeared" "$DAEMON_LOG" |
+		tail -n 1 | cut -d' ' -f1)
+	[ -n "$ts" ] || return 1
+	echo "$(date -d "$ts" +%s.%N) $1" >>"$TR.events"
+}
+
+xdp_on_peer_if() { ip -n "$LAB_NODE" link show "$LAB_NODE_PEER_IF" | grep -q 'prog/xdp'; }
+
+# Delete and re-create the interface under traffic, three times: the
+# window from the deletion to the re-attach is measured (what D sent in
+# it, and whether any arrived).
 scenario_relink()
 {
-	local n i k ok
+	local n i k ok windows=()
 	ensure_agent || return 1
 	traffic_start 9 || return 1
 	sleep 0.5
@@ -949,16 +1014,47 @@ scenario_relink()
 			fi
 			sleep 0.2
 		done
-		pass_if "relink $k: re-attached (audit interface_attached) within $((i * 200)) ms" \
+		pass_if "relink $k: re-attached (audit interface_attached) within $((i * 200)) ms of the re-creation" \
 			"relink $k: no interface_attached within 5 s" [ "$ok" = yes ]
+		attached_event "attached$k" && windows+=("relink$k:attached$k")
 		sleep 1.5
 	done
-	traffic_end
+	traffic_end "${windows[@]}"
 	a_report "expected: lost while the interface is gone and until the peer's neighbour entry is back"
 	a_flowing_at_end "enforcement back on the new link"
-	ip -n "$LAB_NODE" link show "$LAB_NODE_PEER_IF" | grep -q 'prog/xdp'
 	pass_if "XDP program on the re-created $LAB_NODE_PEER_IF" \
-		"no XDP program on the re-created $LAB_NODE_PEER_IF" [ $? -eq 0 ]
+		"no XDP program on the re-created $LAB_NODE_PEER_IF" xdp_on_peer_if
+}
+
+# The same with no agent to re-attach (SIGKILLed: dead, or between a
+# crash and its restart). The dead-man switch cannot help: the new link
+# has no program at all. Measured until the agent is started again.
+scenario_relinkdead()
+{
+	local leak_ms
+	ensure_agent || return 1
+	traffic_start 6 || return 1
+	sleep 1
+	fault sigkill
+	daemon_stop KILL
+	fault relink
+	lab_recreate_peer_link || fail "could not re-create $LAB_NODE_PEER_IF"
+	event recreated
+	sleep 2
+	event restart
+	agent_up
+	attached_event attached || event attached
+	traffic_end recreated:restart restart:attached
+	if [ "${R_D_RECV:-0}" -gt 0 ]; then
+		leak_ms=$(ms_between "$R_EV_RECREATED" "$(printf '%s\n' "${R_DR_LAST_LEAK_T:-0}" "${R_DD_LAST_LEAK_T:-0}" | sort -n | tail -n 1)")
+		note "D passed unfiltered for ${leak_ms} ms after the re-creation, until the agent was back"
+	fi
+	a_report "expected: lost while the interface is gone"
+	pass_if "XDP program on the re-created $LAB_NODE_PEER_IF after the agent restart" \
+		"no XDP program on the re-created $LAB_NODE_PEER_IF after the agent restart" xdp_on_peer_if
+	pass_if "denied traffic blocked again after the restart (tcp/9090)" \
+		"tcp/9090 still passes after the restart" \
+		alt_blocked
 }
 
 audit_failing() { pc status 2>/dev/null | grep -q '^audit log:.*FAILING'; }
@@ -1007,7 +1103,7 @@ scenario_auditfull()
 	pc status 2>/dev/null | grep '^audit log:' | sed 's/^/      | /'
 	pass_if "audit_write_errors_total grows: $e0 -> $e1 -> $e2" \
 		"audit_write_errors_total: $e0 -> $e1 -> $e2" \
-		eval '[ "${e1%%.*}" -gt "${e0%%.*}" ] && [ "${e2%%.*}" -gt "${e1%%.*}" ]' 2>/dev/null
+		increasing "$e0" "$e1" "$e2"
 	if [ -n "${R_A_LONGEST_GAP_MS:-}" ] && [ "$R_A_LONGEST_GAP_MS" -ge 1000 ]; then
 		pass "A cut for ${R_A_LONGEST_GAP_MS} ms by the 1.5 s lockdown: enforcement follows the mode"
 	else
@@ -1055,7 +1151,7 @@ priv_cleanup()
 # private mount namespace with its own bpffs, and that one is unmounted.
 scenario_bpffs()
 {
-	local i mounted umount_ms after xdp
+	local i mounted after xdp
 	hb_stop
 	daemon_stop TERM
 	if ! pc detach >"$WORK/detach.out" 2>&1; then
@@ -1063,6 +1159,7 @@ scenario_bpffs()
 		return 1
 	fi
 	BPF_MNT=$(mktemp -d /tmp/pc-faults-bpffs.XXXXXX) || return 1
+	# shellcheck disable=SC2016 # expanded by the inner shell
 	bg_start "$WORK/priv.log" 120 unshare --mount --propagation private -- \
 		sh -c 'mount -t bpf pcfaults "$1" && shift && exec "$@"' sh "$BPF_MNT" \
 		nsenter --net="/run/netns/$LAB_NODE" -- "$PCD" \
@@ -1167,6 +1264,7 @@ main()
 	trap 'echo "faults: interrupted" >&2; exit 130' INT TERM
 	# The watchdog's sleep holds no descriptor of ours: a pipe reading
 	# our output ends when we do.
+	# shellcheck disable=SC2016 # expanded by the watchdog's shell
 	bash -c 'sleep "$1" </dev/null >/dev/null 2>&1 & s=$!
 		trap "kill \$s; exit 0" TERM
 		wait "$s" && echo "faults: over $1 s, stopping" >&2 &&

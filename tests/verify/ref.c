@@ -264,19 +264,39 @@ void ref_parse(const __u8 *f, size_t len, struct ref_pkt *p)
 
 /* ---- tables ---- */
 
+static size_t slot_size(const struct ref_tab *t);
+
 static int tab_init(struct ref_tab *t, size_t ksize, size_t vsize)
 {
 	memset(t, 0, sizeof(*t));
 	t->ksize = ksize;
 	t->vsize = vsize;
 	t->cap = 1024;
-	t->slots = calloc(t->cap, 1 + ksize + vsize);
+	t->slots = calloc(t->cap, slot_size(t));
 	return t->slots ? 0 : -1;
+}
+
+/* A slot: state byte, key, value, each 8-aligned so values are too. */
+#define ALIGN8(x)	(((x) + 7) & ~(size_t)7)
+
+static size_t slot_size(const struct ref_tab *t)
+{
+	return 8 + ALIGN8(t->ksize) + ALIGN8(t->vsize);
 }
 
 static __u8 *slot_at(const struct ref_tab *t, size_t i)
 {
-	return t->slots + i * (1 + t->ksize + t->vsize);
+	return t->slots + i * slot_size(t);
+}
+
+static __u8 *slot_key(const struct ref_tab *t, __u8 *s)
+{
+	return s + 8;
+}
+
+static __u8 *slot_val(const struct ref_tab *t, __u8 *s)
+{
+	return s + 8 + ALIGN8(t->ksize);
 }
 
 static size_t key_hash(const void *k, size_t n)
@@ -299,8 +319,8 @@ static void *tab_find(const struct ref_tab *t, const void *key)
 
 		if (!s[0])
 			return NULL;
-		if (s[0] == 1 && !memcmp(s + 1, key, t->ksize))
-			return s + 1 + t->ksize;
+		if (s[0] == 1 && !memcmp(slot_key(t, s), key, t->ksize))
+			return slot_val(t, s);
 	}
 }
 
@@ -327,8 +347,8 @@ static void tab_put(struct ref_tab *t, const void *key, const void *val)
 		if (!s[0])
 			t->used++;
 		s[0] = 1;
-		memcpy(s + 1, key, t->ksize);
-		memcpy(s + 1 + t->ksize, val, t->vsize);
+		memcpy(slot_key(t, s), key, t->ksize);
+		memcpy(slot_val(t, s), val, t->vsize);
 		t->live++;
 		return;
 	}
@@ -342,7 +362,7 @@ static void tab_grow(struct ref_tab *t)
 	while (cap & (cap - 1))
 		cap &= cap - 1;
 	cap *= 2;
-	t->slots = calloc(cap, 1 + t->ksize + t->vsize);
+	t->slots = calloc(cap, slot_size(t));
 	if (!t->slots)
 		abort();
 	t->cap = cap;
@@ -351,7 +371,7 @@ static void tab_grow(struct ref_tab *t)
 		__u8 *s = slot_at(&old, i);
 
 		if (s[0] == 1)
-			tab_put(t, s + 1, s + 1 + t->ksize);
+			tab_put(t, slot_key(&old, s), slot_val(&old, s));
 	}
 	free(old.slots);
 }
@@ -361,14 +381,14 @@ static void tab_del(struct ref_tab *t, const void *key)
 	__u8 *v = tab_find(t, key);
 
 	if (v) {
-		v[-1 - (long)t->ksize] = 2;
+		v[-(long)(8 + ALIGN8(t->ksize))] = 2;	/* the slot's state */
 		t->live--;
 	}
 }
 
 static void tab_clear(struct ref_tab *t)
 {
-	memset(t->slots, 0, t->cap * (1 + t->ksize + t->vsize));
+	memset(t->slots, 0, t->cap * slot_size(t));
 	t->used = t->live = 0;
 }
 
@@ -597,21 +617,13 @@ static void remember(struct ref *m, const struct ref_pkt *p, int dir,
 }
 
 /*
- * The head's deciding rule as the live policy numbers it: a drop outlives
- * a policy reload, and the counter that moves must be that of the rule
- * of the same name (counters of rules that keep their name carry over),
- * none if the new policy has no such rule.
+ * The head's deciding rule: a drop outlives a policy reload, but its rule
+ * belongs to the policy that decided it, so under another generation no
+ * rule's counter moves.
  */
 static int rule_now(const struct ref *m, const struct ref_frag_val *h)
 {
-	if (h->v.rule < 0)
-		return -1;
-	if (h->gen == m->gen)
-		return h->v.rule;
-	for (size_t i = 0; i < m->pol->nrules; i++)
-		if (!strcmp(m->pol->rules[i].name, h->rule_name))
-			return i;
-	return -1;
+	return h->gen == m->gen ? h->v.rule : -1;
 }
 
 /* A later fragment follows its head; a pass only under the same policy

@@ -613,6 +613,23 @@ static void print_pkt(const struct gframe *f)
 static int load_policy(struct run *r, int which, const char *yaml);
 static void drop_policy(struct run *r, int which);
 
+/* "rules:" or "management:" left with no items: an empty list, not null. */
+static void empty_lists(char *text)
+{
+	static const char *const keys[] = { "rules:\n", "management:\n" };
+
+	for (int i = 0; i < 2; i++) {
+		char *k = strstr(text, keys[i]);
+		size_t kl = strlen(keys[i]);
+
+		if (!k || (k != text && k[-1] != '\n') ||
+		    !strncmp(k + kl, "  - ", 4) || strlen(text) + 4 >= YAML_MAX)
+			continue;
+		memmove(k + kl + 3, k + kl, strlen(k + kl) + 1);
+		memcpy(k + kl - 1, " []\n", 4);
+	}
+}
+
 /* Drop management entries and rules (one YAML line each) that the
  * divergence does not need. */
 static void shrink_policy(struct run *r, int k, struct event *evs,
@@ -635,6 +652,7 @@ static void shrink_policy(struct run *r, int k, struct event *evs,
 		}
 		memcpy(trial, text, off);
 		strcpy(trial + off, line + len);
+		empty_lists(trial);
 		drop_policy(r, k);
 		if (!load_policy(r, k, trial) &&
 		    replay(r, evs, keep, n, got, want, NULL, NULL)) {

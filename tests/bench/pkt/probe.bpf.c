@@ -118,7 +118,8 @@ int stage_flow(struct xdp_md *ctx)
 	v = rules_of(slot, &pkt);
 	if (v.pass && flow_opens(&pkt)) {
 		flow_key_build(&fk, pkt.family, pkt.proto, PC_DIR_INGRESS,
-			       pkt.saddr, pkt.daddr, pkt.sport, pkt.dport);
+			       pkt.saddr, pkt.daddr, pkt.sport, pkt.dport,
+			       pkt.icmp_type);
 		flow_open(&fk, PC_DIR_INGRESS, s->generation, PC_MODE_NORMAL);
 	}
 	return KEEP(v.pass);
@@ -165,7 +166,7 @@ int op_flow(struct xdp_md *ctx)
 			 &pkt) != PARSE_IP)
 		return XDP_DROP;
 	flow_key_build(&fk, pkt.family, pkt.proto, PC_DIR_INGRESS, pkt.saddr,
-		       pkt.daddr, pkt.sport, pkt.dport);
+		       pkt.daddr, pkt.sport, pkt.dport, pkt.icmp_type);
 	return KEEP(bpf_map_lookup_elem(&pc_flows, &fk));
 }
 

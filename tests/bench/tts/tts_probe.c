@@ -26,7 +26,7 @@
  *   hbloss N TIMEOUT_MS      N x {stop heartbeats after the next one, first
  *                            drop, heartbeats back, first pass}
  *   deadman PID TIMEOUT_MS   stop heartbeats after the next one, SIGKILL
- *                            PID 2 ms after it, wait for the first drop
+ *                            PID once it took it, wait for the first drop
  *   flows N PORT             one UDP datagram from each of N source ports
  *   reset                    zero the probe counters
  *   stats                    probe counters since the last reset
@@ -59,7 +59,7 @@
 #define RING		(1U << 21)	/* send times kept, by seq */
 #define RX_BATCH	256
 #define DENY_EVERY	10		/* a denied-port probe every 10 ticks */
-#define KILL_DELAY_NS	2000000ULL	/* agent handles the heartbeat first */
+#define KILL_WAIT_NS	200000000ULL	/* for the agent to take the heartbeat */
 #define NS_PER_MS	1000000ULL
 
 struct probe_pkt {
@@ -238,6 +238,8 @@ static int send_cmd(enum pc_cmd cmd, __u64 *t0)
 	return send(ctl_fd, buf, n, 0) == n ? 0 : -errno;
 }
 
+static __s64 agent_hb_stamp(void);
+
 static void *hb_thread(void *arg)
 {
 	__u64 next = mono();
@@ -261,7 +263,13 @@ static void *hb_thread(void *arg)
 			hb_on = 0;
 			pid = kill_pid;
 			if (pid > 0) {
-				sleep_ns(KILL_DELAY_NS);
+				/* Right after the agent took it: its stamp in
+				 * the dead-man map (at most KILL_WAIT_NS). */
+				__u64 lim = mono() + KILL_WAIT_NS;
+
+				while (agent_hb_stamp() < (__s64)last_hb_ns &&
+				       mono() < lim)
+					sleep_ns(50000);
 				kill(pid, SIGKILL);
 			}
 			kill_pid = 0;

@@ -200,9 +200,10 @@ def main():
     md.append("")
     md.append("## 3. Agent SIGKILLed -> dead-man enforcement, minus the timeout")
     md.append("")
-    md.append("The agent is SIGKILLed 2 ms after the heartbeat sent at "
-              "T_last (so it has stamped it); no agent runs when the "
-              "switch trips. Restarted over its pins between trials.")
+    md.append("The agent is SIGKILLed as soon as its stamp of the heartbeat "
+              "sent at T_last shows in the dead-man map (polled every 50 us); "
+              "no agent runs when the switch trips. Restarted over its pins "
+              "between trials.")
     md.append("")
     md += md_table("ms", [
         ("first drop - (T_last + timeout)", s_dm),

@@ -15,13 +15,15 @@ Run with Debian's /usr/bin/python3 (stdlib only) inside a lab namespace:
         gone) are counted, never fatal. Writes FILE (JSON): per stream the
         send time of every number.
   report --sent FILE --recv FILE [--events FILE] [--deny NAME,..]
+         [--window EVENT1:EVENT2]...
         Compare: prints key=value lines (for the shell) and a readable
-        account of what arrived, what was lost and when.
+        account of what arrived, what was lost and when, and for each
+        window what was sent and arrived between two events.
   flood --ifname IF --src-mac MAC --dst-mac MAC --src ADDR --dst ADDR
         --dports LO-HI --sports LO-HI --count N [--seconds S]
         Raw Ethernet frames (AF_PACKET) from distinct UDP port pairs: as
         many new flows as frames. Bounded by --count and --seconds.
-  cidrs --v6PREFIX --count N --out FILE
+  cidrs --v6prefix PREFIX --count N --out FILE
         A cidr_file of N distinct /128s under a 2001:db8::/32 prefix.
 
 Every helper is bounded in time: nothing outlives MAX_LIFETIME.
@@ -264,6 +266,30 @@ def report_main(args):
     for t, label in events:
         kv["EV_" + label.upper().replace("-", "_")] = "%.3f" % (t - t0)
         text.append("event %-12s at %s" % (label, rel(t, t0)))
+    at = {label: t for t, label in events}
+    for w in args.window:
+        a, _, b = w.partition(":")
+        if a not in at or b not in at:
+            text.append("window %s: event missing" % w)
+            continue
+        key = "W_%s_" % a.upper().replace("-", "_")
+        for name in ("A", "D"):
+            names = sorted(deny) if name == "D" else ["A"]
+            n_sent = n_recv = 0
+            for sn in names:
+                times = sent["streams"].get(sn, [])
+                got = recv["streams"].get(sn, {})
+                for i, t in enumerate(times):
+                    if t > 0 and at[a] <= t <= at[b]:
+                        n_sent += 1
+                        n_recv += str(i) in got
+            kv[key + name + "_SENT"] = n_sent
+            kv[key + name + "_RECV"] = n_recv
+        text.append("window %s .. %s (%d ms): D %d sent, %d arrived; "
+                    "A %d sent, %d arrived" % (
+                        a, b, (at[b] - at[a]) * 1000, kv[key + "D_SENT"],
+                        kv[key + "D_RECV"], kv[key + "A_SENT"],
+                        kv[key + "A_RECV"]))
     for k, v in kv.items():
         print("R_%s=%s" % (k, v))
     for line in text:
@@ -360,6 +386,8 @@ def main():
     p.add_argument("--recv", required=True)
     p.add_argument("--events")
     p.add_argument("--deny", default="")
+    p.add_argument("--window", action="append", default=[],
+                   help="EVENT1:EVENT2: what was sent between the two")
     p.set_defaults(fn=report_main)
     p = sub.add_parser("flood")
     p.add_argument("--ifname", required=True)
