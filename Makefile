@@ -137,6 +137,7 @@ check-e2e: $(BINS)
 	bash tests/e2e/run.sh
 	bash tests/e2e/agent.sh
 	bash tests/e2e/telemetry.sh
+	bash tests/e2e/faults.sh
 	bash tests/deploy/check.sh
 	bash tests/deploy/caps.sh
 

@@ -21,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -63,6 +65,9 @@ struct agent {
 	struct pc_anomaly an;
 	struct pc_linkwatch lw;
 	struct pc_metrics_server *metrics;
+	int lock_fd;
+	int link_fds[PC_MAX_IFACES];	/* our own hold on the XDP links */
+	bool repin_warned;
 	int udp_fd, ctl_fd, tfd, sfd;
 	__u64 last_hb_ms;		/* boot clock */
 	bool hb_lost;
@@ -72,6 +77,8 @@ struct agent {
 	__u64 next_watchdog_ms;
 	bool exiting;
 };
+
+static void hold_links(struct agent *a);
 
 /* ---- clocks ---- */
 
@@ -438,9 +445,36 @@ static void addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
 		snprintf(buf, len, "?");
 }
 
+/*
+ * Did the kernel's switch trip while this agent was not looking (hung,
+ * stopped, starved)? Then it is a transition like any other: recorded,
+ * and the mode held by the agent too, so a first heartbeat afterwards
+ * does not lift it past release_after and the back-off.
+ */
+static void check_deadman_tripped(struct agent *a)
+{
+	__u64 last = deadman_read(a, PC_DM_LAST_HB_NS);
+	__u64 timeout = deadman_read(a, PC_DM_TIMEOUT_NS);
+	__u64 detect = clock_ns(CLOCK_MONOTONIC);
+
+	if (!timeout || !last || clock_ns(CLOCK_BOOTTIME) - last <= timeout)
+		return;
+	if (!a->hb_lost) {
+		a->hb_lost = true;
+		pc_fsm_heartbeat_lost(&a->fsm);
+		audit_checked(a, pc_audit("heartbeat_lost", "detail",
+					  "the dead-man switch tripped while the "
+					  "agent was not running", PC_AUDIT_END));
+	}
+	transition(a, PC_TRIG_DEADMAN, a->cfg.hb_action,
+		   "dead-man switch tripped while the agent was stalled", detect);
+}
+
 static void on_heartbeat(struct agent *a, int key)
 {
 	__u64 now = boot_ms();
+
+	check_deadman_tripped(a);
 
 	a->last_hb_ms = now;
 	deadman_write(a, PC_DM_LAST_HB_NS, clock_ns(CLOCK_BOOTTIME));
@@ -690,6 +724,7 @@ static void on_link(const char *ifname, int ifindex, bool appeared, void *arg)
 		return;
 	/* A new link under an old name: the old attachment died with it. */
 	if (!pc_attach_iface(a->skel, a->cfg.pin_dir, ifname, a->cfg.xdp_mode)) {
+		hold_links(a);
 		audit_checked(a, pc_audit("interface_attached", "interface",
 					  ifname, PC_AUDIT_END));
 		pr_info("interface '%s' (re)appeared: programs attached\n", ifname);
@@ -774,6 +809,64 @@ static void check_external(struct agent *a)
 	save_state(a);
 }
 
+/*
+ * Hold an fd of every XDP link while we run: if the pins vanish without a
+ * `portcullis detach` (bpffs unmounted), the links -- and enforcement --
+ * still have a holder, and we can pin them again.
+ */
+static void hold_links(struct agent *a)
+{
+	struct pc_iface ifc;
+	char path[PATH_MAX];
+
+	for (__u32 i = 0; i < PC_MAX_IFACES; i++) {
+		if (a->link_fds[i] > 0)
+			close(a->link_fds[i]);
+		a->link_fds[i] = -1;
+		if (bpf_map_lookup_elem(a->m.ifaces, &i, &ifc) || !ifc.ifindex)
+			continue;
+		pc_xdp_link_path(path, sizeof(path), a->cfg.pin_dir, ifc.ifindex);
+		a->link_fds[i] = bpf_obj_get(path);
+	}
+}
+
+/* A held link still attached? `portcullis detach` detaches them first. */
+static bool links_attached(struct agent *a)
+{
+	for (__u32 i = 0; i < PC_MAX_IFACES; i++) {
+		struct bpf_link_info info = {};
+		__u32 len = sizeof(info);
+
+		if (a->link_fds[i] <= 0)
+			continue;
+		if (!bpf_obj_get_info_by_fd(a->link_fds[i], &info, &len) &&
+		    info.xdp.ifindex)
+			return true;
+	}
+	return false;
+}
+
+/* Pins gone but not detached: put maps and links back where they were. */
+static int repin(struct agent *a)
+{
+	struct pc_iface ifc;
+	char path[PATH_MAX];
+	int err;
+
+	err = pc_pin_dir_prepare(a->cfg.pin_dir);
+	if (!err)
+		err = bpf_object__pin_maps(a->skel->obj, NULL);
+	for (__u32 i = 0; !err && i < PC_MAX_IFACES; i++) {
+		if (a->link_fds[i] <= 0 ||
+		    bpf_map_lookup_elem(a->m.ifaces, &i, &ifc) || !ifc.ifindex)
+			continue;
+		pc_xdp_link_path(path, sizeof(path), a->cfg.pin_dir, ifc.ifindex);
+		if (bpf_obj_pin(a->link_fds[i], path) && errno != EEXIST)
+			err = -errno;
+	}
+	return err;
+}
+
 static bool pins_gone(const char *pin_dir)
 {
 	char path[PATH_MAX];
@@ -789,6 +882,7 @@ static void on_tick(struct agent *a)
 	if (read(a->tfd, &expirations, sizeof(expirations)) < 0)
 		return;
 	check_heartbeat(a);
+	check_deadman_tripped(a);
 	if (a->cfg.controller && !a->hb_lost && a->fsm.mode != PC_MODE_NORMAL)
 		transition(a, PC_TRIG_HEARTBEAT_RESTORED, PC_MODE_NORMAL,
 			   "heartbeats valid again", clock_ns(CLOCK_MONOTONIC));
@@ -799,8 +893,24 @@ static void on_tick(struct agent *a)
 		a->next_watchdog_ms = boot_ms() + a->watchdog_usec / 2000;
 	}
 	if (pins_gone(a->cfg.pin_dir)) {
-		pr_info("pins removed (portcullis detach): exiting\n");
-		a->exiting = true;
+		if (!links_attached(a)) {
+			pr_info("pins removed (portcullis detach): exiting\n");
+			a->exiting = true;
+		} else if (!repin(a)) {
+			pr_warn("pins had vanished without a detach (bpffs "
+				"unmounted?): pinned again\n");
+			audit_checked(a, pc_audit("pins_restored", "pin_dir",
+						  a->cfg.pin_dir, PC_AUDIT_END));
+			a->repin_warned = false;
+		} else if (!a->repin_warned) {
+			/* Our fds keep the links, hence enforcement, alive. */
+			pr_warn("pins vanished without a detach and cannot be "
+				"restored yet; holding enforcement, do not stop "
+				"the agent\n");
+			audit_checked(a, pc_audit("pins_lost", "pin_dir",
+						  a->cfg.pin_dir, PC_AUDIT_END));
+			a->repin_warned = true;
+		}
 	}
 }
 
@@ -899,10 +1009,36 @@ static void reload(struct agent *a)
 	fsm_configure(a);
 	restore_replay(a);
 	deadman_configure(a);
+	hold_links(a);
 	audit_checked(a, pc_audit("config_reloaded", PC_AUDIT_END));
 }
 
 /* ---- start ---- */
+
+/* An exclusive lock per pin dir, held for the agent's life. */
+static int agent_lock(const char *pin_dir)
+{
+	char copy[256], path[PATH_MAX];
+	int fd;
+
+	snprintf(copy, sizeof(copy), "%s", pin_dir);
+	for (char *c = copy; *c; c++)
+		if (*c == '/')
+			*c = '_';
+	snprintf(path, sizeof(path), "/run/lock/portcullisd.%s.lock", copy);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		pr_warn("Couldn't open lock %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		pr_warn("another portcullisd is running for %s (lock %s); stop it "
+			"first\n", pin_dir, path);
+		close(fd);
+		return -EBUSY;
+	}
+	return fd;
+}
 
 /*
  * The mode to start in: the kernel's (pins survive a restart), else the
@@ -1035,7 +1171,8 @@ static void run_loop(struct agent *a)
 
 int agent_run(const struct agent_opts *o)
 {
-	struct agent a = { .o = o, .udp_fd = -1, .ctl_fd = -1, .tfd = -1, .sfd = -1 };
+	struct agent a = { .o = o, .udp_fd = -1, .ctl_fd = -1, .tfd = -1, .sfd = -1,
+			   .lock_fd = -1 };
 	struct pc_policy p = {};
 	struct pc_compiled c = {};
 	bool adopted, have_saved;
@@ -1069,6 +1206,13 @@ int agent_run(const struct agent_opts *o)
 		pr_warn("audit log %s cannot be opened: auditing to syslog only\n",
 			a.cfg.audit_log);
 
+	/* One agent per pin dir: a second would fight over the maps, the
+	 * control socket and the mode. */
+	a.lock_fd = agent_lock(a.cfg.pin_dir);
+	if (a.lock_fd < 0) {
+		err = a.lock_fd;
+		goto out;
+	}
 	/* Load, reusing whatever is pinned: the live policy keeps enforcing. */
 	err = pc_pin_dir_prepare(a.cfg.pin_dir);
 	if (err)
@@ -1089,6 +1233,7 @@ int agent_run(const struct agent_opts *o)
 	if (err)
 		goto out;
 	stat_set(&a, PC_AS_POLICY_LOADED_MS, wall_ms());
+	hold_links(&a);
 	save_state(&a);
 	err = open_fds(&a);
 	if (err)
@@ -1130,6 +1275,11 @@ out:
 	}
 	/* Destroying the skeleton closes fds only: pins and links remain. */
 	portcullis_bpf__destroy(a.skel);
+	if (a.lock_fd >= 0)
+		close(a.lock_fd);
+	for (__u32 i = 0; i < PC_MAX_IFACES; i++)
+		if (a.link_fds[i] > 0)
+			close(a.link_fds[i]);
 	pc_audit_close();
 	pc_config_free(&a.cfg);
 	return err ? 1 : 0;

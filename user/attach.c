@@ -86,8 +86,8 @@ static __u64 netns_ino(void)
 	return stat("/proc/self/ns/net", &st) ? 0 : st.st_ino;
 }
 
-static void xdp_link_path(char *buf, size_t len, const char *pin_dir,
-			  __u32 ifindex)
+void pc_xdp_link_path(char *buf, size_t len, const char *pin_dir,
+		      __u32 ifindex)
 {
 	snprintf(buf, len, "%s/link_xdp_%u", pin_dir, ifindex);
 }
@@ -102,7 +102,7 @@ static int attach_xdp(struct portcullis_bpf *skel, const char *pin_dir,
 	char path[PATH_MAX];
 	int fd, err;
 
-	xdp_link_path(path, sizeof(path), pin_dir, ifindex);
+	pc_xdp_link_path(path, sizeof(path), pin_dir, ifindex);
 	fd = bpf_obj_get(path);
 	if (fd >= 0) {
 		err = bpf_link_update(fd, prog_fd, NULL) ? -errno : 0;
@@ -247,7 +247,7 @@ int pc_attach_iface(struct portcullis_bpf *skel, const char *pin_dir,
 		char old[PATH_MAX];
 
 		/* The old link died with its interface; forget its pin. */
-		xdp_link_path(old, sizeof(old), pin_dir, cur.ifindex);
+		pc_xdp_link_path(old, sizeof(old), pin_dir, cur.ifindex);
 		unlink(old);
 		memset(&cur, 0, sizeof(cur));
 	}
@@ -299,7 +299,7 @@ int pc_detach_iface(int ifaces_fd, const char *pin_dir, __u32 slot,
 			"exists) is not\n", cur.name);
 	}
 	/* Force the link off even while a running daemon holds its fd. */
-	xdp_link_path(path, sizeof(path), pin_dir, cur.ifindex);
+	pc_xdp_link_path(path, sizeof(path), pin_dir, cur.ifindex);
 	fd = bpf_obj_get(path);
 	if (fd >= 0) {
 		if (bpf_link_detach(fd))

@@ -21,8 +21,10 @@
 #   hup apply                             policy reloads in a loop
 #   partition skew replay                 the controller
 #   configs                               bad files: check, apply, SIGHUP
-#   flows rulemaps                        full maps
-#   relink relinkdead auditfull bpffs     the system under the agent
+#   relink relinkdead auditfull           the system under the agent
+#   flows rulemaps                        full maps (a full flow table
+#                                         makes `status` slow: late)
+#   bpffs                                 last: it detaches the main pins
 # One PASS/FAIL line per check; the summary line counts scenarios, checks,
 # faults injected (each signal, reload, bad file, partition, skewed or
 # replayed datagram, flood, unlink, full disk, unmount) and leaks (D
@@ -47,7 +49,7 @@ export PORTCULLIS_PIN_DIR
 LAB_SERVERS=("node tcp 8080" "node tcp 9090")
 
 ALL_SCENARIOS=(kill stop restart upgrade hang hup apply partition skew replay
-	configs flows rulemaps relink relinkdead auditfull bpffs)
+	configs relink relinkdead auditfull flows rulemaps bpffs)
 RATE=${FAULTS_RATE:-500}	# datagrams a second, per stream
 HB_TIMEOUT_MS=2000		# lab-agent.yaml heartbeat.timeout
 SECURE_MARGIN_MS=2500		# allowed on top of it (2 shared CPUs)
@@ -181,12 +183,24 @@ traffic_end()
 	expect_no_leak
 }
 
+last_leak_t()
+{
+	printf '%s\n' "${R_DR_LAST_LEAK_T:-0}" "${R_DD_LAST_LEAK_T:-0}" |
+		sort -g | tail -n 1
+}
+
 expect_no_leak()
 {
 	if [ "${R_D_SENT:-0}" -le 0 ]; then
 		fail "no denied datagram was sent: nothing proven"
 	elif [ "$R_D_RECV" -eq 0 ]; then
 		pass "zero denied: 0 of $R_D_SENT D datagrams arrived (Dr 0/$R_DR_SENT, Dd 0/$R_DD_SENT)"
+	elif [ -n "${GAP_UNTIL:-}" ] &&
+		awk -v l="$(last_leak_t)" -v g="${!GAP_UNTIL:-0}" 'BEGIN { exit !(l <= g) }'; then
+		# A documented gap (README, Limits): leaks are measured, and none
+		# may come after the moment the gap closes.
+		GAP_LEAK_N=$((${GAP_LEAK_N:-0} + R_D_RECV))
+		pass "known gap: $R_D_RECV of $R_D_SENT D datagrams arrived, all before the agent re-attached; none after"
 	else
 		LEAK_N=$((LEAK_N + R_D_RECV))
 		fail "LEAK: $R_D_RECV of $R_D_SENT denied datagrams arrived (Dr $R_DR_RECV, Dd $R_DD_RECV)"
@@ -1044,7 +1058,11 @@ scenario_relinkdead()
 	event restart
 	agent_up
 	attached_event attached || event attached
+	# No program can be on a link that appears while no agent runs: the
+	# window until the agent is back is a known gap, measured here.
+	GAP_UNTIL=R_EV_ATTACHED_T
 	traffic_end recreated:restart restart:attached
+	GAP_UNTIL=
 	if [ "${R_D_RECV:-0}" -gt 0 ]; then
 		leak_ms=$(ms_between "$R_EV_RECREATED" "$(printf '%s\n' "${R_DR_LAST_LEAK_T:-0}" "${R_DD_LAST_LEAK_T:-0}" | sort -n | tail -n 1)")
 		note "D passed unfiltered for ${leak_ms} ms after the re-creation, until the agent was back"
@@ -1077,7 +1095,7 @@ scenario_auditfull()
 	fault disk-full
 	dd if=/dev/zero of="$AUD_MNT/filler" bs=4k count=64 >/dev/null 2>&1
 	note "tmpfs $(df -k "$AUD_MNT" | awk 'NR == 2 { print $2 " KiB, " $4 " KiB free" }')"
-	traffic_start 8 || { AUDIT_LOG=$saved; return 1; }
+	traffic_start 40 || { AUDIT_LOG=$saved; return 1; }
 	# Transitions until the log's last page is full too (at most 12).
 	for ((i = 0; i < 12; i++)); do
 		audit_failing && break
@@ -1099,6 +1117,7 @@ scenario_auditfull()
 	kill -s HUP "$DAEMON_PID"
 	sleep 1
 	e2=$(metric portcullis_audit_write_errors_total)
+	traffic_stop
 	traffic_end
 	pc status 2>/dev/null | grep '^audit log:' | sed 's/^/      | /'
 	pass_if "audit_write_errors_total grows: $e0 -> $e1 -> $e2" \
@@ -1154,7 +1173,7 @@ scenario_bpffs()
 	local i mounted after xdp
 	hb_stop
 	daemon_stop TERM
-	if ! pc detach >"$WORK/detach.out" 2>&1; then
+	if [ -e "$PIN_DIR" ] && ! pc detach >"$WORK/detach.out" 2>&1; then
 		fail "detach of the main pins: $(tail -n 1 "$WORK/detach.out")"
 		return 1
 	fi
@@ -1233,7 +1252,7 @@ summary()
 {
 	local f
 	echo
-	echo "faults: $SCEN_N scenarios, $((PASS_N + FAIL_N)) checks, $FAULT_N faults injected, $LEAK_N leaks"
+	echo "faults: $SCEN_N scenarios, $((PASS_N + FAIL_N)) checks, $FAULT_N faults injected, $LEAK_N leaks (and ${GAP_LEAK_N:-0} in the documented no-agent gap)"
 	echo "faults: $PASS_N passed, $FAIL_N failed"
 	for f in "${FAILED[@]}"; do
 		echo "  FAILED $f"

@@ -197,6 +197,10 @@ def report_main(args):
     events = load_events(args.events)
     t0 = sent["t0"]
     kv = {}
+    # Each event's time on the report's clock (seconds after t0).
+    for t, label in events:
+        name = "".join(c if c.isalnum() else "_" for c in label).upper()
+        kv["EV_" + name + "_T"] = "%.3f" % (t - t0)
     text = []
     d_sent = d_recv = 0
     for name, times in sorted(sent["streams"].items()):
