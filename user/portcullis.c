@@ -18,6 +18,7 @@
 #include "control.h"
 #include "controller.h"
 #include "fsm.h"
+#include "metrics.h"
 #include "monitor.h"
 #include "top.h"
 #include "msg.h"
@@ -200,7 +201,7 @@ static int do_status(int argc, char **argv)
 	struct pc_maps m;
 	struct pc_iface ifc;
 	__u32 slot, mode, key, next, nflows = 0;
-	struct pc_flow_key fk, *prev = NULL;
+	struct pc_metrics_snap *snap;
 	int err;
 
 	if (argc > 1) {
@@ -239,10 +240,11 @@ static int do_status(int argc, char **argv)
 		next++;
 	}
 	printf("%s\n", next ? "" : " none");
-	while (!bpf_map_get_next_key(m.flows, prev, &fk) && nflows < 10000000) {
-		nflows++;
-		prev = &fk;
-	}
+	/* Counted in batches (as /metrics does), not key by key. */
+	snap = calloc(1, sizeof(*snap));
+	if (snap && !pc_metrics_snapshot(&m, snap))
+		nflows = snap->flows;
+	free(snap);
 	printf("flows:       %u tracked (max %d)\n", nflows, PC_MAX_FLOWS);
 	print_deadman(&m);
 	print_agent(&m);
