@@ -66,6 +66,7 @@ struct agent {
 	struct pc_linkwatch lw;
 	struct pc_metrics_server *metrics;
 	int lock_fd;
+	char lock_path[PATH_MAX];
 	int link_fds[PC_MAX_IFACES];	/* our own hold on the XDP links */
 	bool repin_warned;
 	int udp_fd, ctl_fd, tfd, sfd;
@@ -1016,16 +1017,16 @@ static void reload(struct agent *a)
 /* ---- start ---- */
 
 /* An exclusive lock per pin dir, held for the agent's life. */
-static int agent_lock(const char *pin_dir)
+static int agent_lock(const char *pin_dir, char *path, size_t pathlen)
 {
-	char copy[256], path[PATH_MAX];
+	char copy[256];
 	int fd;
 
 	snprintf(copy, sizeof(copy), "%s", pin_dir);
 	for (char *c = copy; *c; c++)
 		if (*c == '/')
 			*c = '_';
-	snprintf(path, sizeof(path), "/run/lock/portcullisd.%s.lock", copy);
+	snprintf(path, pathlen, "/run/lock/portcullisd.%s.lock", copy);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		pr_warn("Couldn't open lock %s: %s\n", path, strerror(errno));
@@ -1208,7 +1209,7 @@ int agent_run(const struct agent_opts *o)
 
 	/* One agent per pin dir: a second would fight over the maps, the
 	 * control socket and the mode. */
-	a.lock_fd = agent_lock(a.cfg.pin_dir);
+	a.lock_fd = agent_lock(a.cfg.pin_dir, a.lock_path, sizeof(a.lock_path));
 	if (a.lock_fd < 0) {
 		err = a.lock_fd;
 		goto out;
@@ -1275,8 +1276,10 @@ out:
 	}
 	/* Destroying the skeleton closes fds only: pins and links remain. */
 	portcullis_bpf__destroy(a.skel);
-	if (a.lock_fd >= 0)
+	if (a.lock_fd >= 0) {
+		unlink(a.lock_path);	/* still ours: we hold the lock */
 		close(a.lock_fd);
+	}
 	for (__u32 i = 0; i < PC_MAX_IFACES; i++)
 		if (a.link_fds[i] > 0)
 			close(a.link_fds[i]);

@@ -217,13 +217,15 @@ static int parse_args(int argc, char **argv, struct mon *mo, double *duration)
  * A BPF ring buffer has one consumer position: two readers would each see
  * part of the stream. One monitor per pin dir, then, held by a lock file.
  */
+static char lock_path[PATH_MAX + 64];
+
 static int monitor_lock(const char *pin_dir)
 {
-	char copy[PATH_MAX], path[PATH_MAX];
+	char copy[PATH_MAX], *path = lock_path;
 	int fd;
 
 	snprintf(copy, sizeof(copy), "%s", pin_dir);
-	snprintf(path, sizeof(path), "/run/lock/portcullis-monitor.%s.lock",
+	snprintf(path, sizeof(lock_path), "/run/lock/portcullis-monitor.%s.lock",
 		 basename(copy));
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
@@ -299,7 +301,9 @@ int pc_monitor_main(int argc, char **argv, const char *pin_dir)
 		(unsigned long long)(event_sum(&mo.m, PC_EV_DROP_RING_FULL) - full0));
 	ring_buffer__free(rb);
 	pc_maps_close(&mo.m);
-	if (lock >= 0)
+	if (lock >= 0) {
+		unlink(lock_path);	/* still ours: we hold the lock */
 		close(lock);
+	}
 	return 0;
 }
