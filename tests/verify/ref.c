@@ -607,9 +607,6 @@ static void remember(struct ref *m, const struct ref_pkt *p, int dir,
 					   .mode = mode_eff(m) };
 		struct ref_frag_key fk;
 
-		if (v.rule >= 0)
-			memcpy(fv.rule_name, m->pol->rules[v.rule].name,
-			       PC_NAME_LEN);
 
 		frag_key(p, dir, &fk);
 		tab_put(&m->frags, &fk, &fv);

@@ -86,8 +86,6 @@ struct ref_frag_val {
 	struct ref_verdict v;	/* the head's verdict, before any audit pass */
 	__u32 gen;
 	__u32 mode;
-	char rule_name[PC_NAME_LEN];	/* of v.rule: rules are known by name
-					 * across policies (counters carry over) */
 };
 
 /* Open addressing, linear probing, tombstones; keys compared bytewise. */
