@@ -20,7 +20,8 @@ USER_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter 
 	-D_GNU_SOURCE -Iinclude -Iuser -I$(OUTPUT) $(NL_CFLAGS)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Iinclude -Ivmlinux/$(ARCH)
-LDLIBS := -lbpf -lelf -lz -lyaml -lsodium -lsystemd -lnl-3 -lmicrohttpd
+LDLIBS := -lbpf -lelf -lz -lyaml -lsodium -lsystemd -lnl-3 -lmicrohttpd \
+	-lcurl -ljson-c
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
@@ -32,7 +33,7 @@ LIB_SRCS := user/log.c user/policy.c user/compile.c user/model.c \
 	user/pins.c user/apply.c user/attach.c user/lockout.c user/stats.c \
 	user/msg.c user/config.c user/audit.c user/fsm.c user/persist.c \
 	user/control.c user/anomaly.c user/linkwatch.c user/controller.c \
-	user/monitor.c user/metrics.c user/top.c
+	user/monitor.c user/metrics.c user/top.c user/etcd.c user/fleet.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
 BINS := $(OUTPUT)/portcullisd $(OUTPUT)/portcullis
 
@@ -104,7 +105,8 @@ DEB_PKGS := clang llvm gcc make libc6-dev linux-libc-dev libbpf-dev bpftool \
 	libnl-3-dev libsystemd-dev libmicrohttpd-dev pkg-config iproute2 \
 	iputils-ping python3 python3-yaml util-linux procps systemd prometheus \
 	strace libcap2-bin libclang-rt-14-dev cppcheck clang-tidy \
-	xdp-tools gnuplot-nox nftables iptables ethtool
+	xdp-tools gnuplot-nox nftables iptables ethtool \
+	libcurl4-openssl-dev libjson-c-dev etcd-server etcd-client curl
 deps:
 	@missing=$$(for p in $(DEB_PKGS); do \
 		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \

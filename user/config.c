@@ -42,6 +42,8 @@
 #define DEFAULT_BACKOFF_MS	(30 * MS_PER_S)
 #define DEFAULT_INTERVAL_MS	MS_PER_S
 #define DEFAULT_INTERVALS	1
+#define DEFAULT_REPORT_MS	(10 * MS_PER_S)
+#define DEFAULT_REQUEST_MS	(2 * MS_PER_S)
 #define MAX_INTERVALS		1000
 
 #define NAME_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
@@ -81,6 +83,7 @@ static const struct span timeout_span = { 100, MS_PER_H, "100ms..1h" };
 static const struct span interval_span = { 100, MS_PER_H, "100ms..1h" };
 static const struct span skew_span = { MS_PER_S, MS_PER_H, "1s..1h" };
 static const struct span backoff_span = { 0, 24 * MS_PER_H, "0s..24h" };
+static const struct span report_span = { MS_PER_S, MS_PER_H, "1s..1h" };
 
 static const struct word xdp_words[] = {
 	{ "auto", PC_XDP_AUTO },
@@ -763,6 +766,130 @@ static int parse_controller(struct ctx *c, const struct field *sect)
 	return err;
 }
 
+/* ---- fleet ---- */
+
+static int parse_endpoint(struct ctx *c, const yaml_node_t *n)
+{
+	struct pc_config *cfg = c->cfg;
+	const char *s;
+	int err = want_scalar(c, n, "endpoints");
+
+	if (err)
+		return err;
+	s = scalar(n);
+	/* The gateway speaks HTTP; a URL with a path or odd bytes is a typo. */
+	if ((strncmp(s, "http://", 7) && strncmp(s, "https://", 8)) ||
+	    strlen(s) >= sizeof(cfg->fleet_endpoints[0]) ||
+	    strpbrk(s + 8, "/?#@ \t") || strlen(s) <= 8)
+		return node_err(c, n,
+				"bad etcd endpoint '%.64s' (want http://HOST:PORT or https://HOST:PORT)",
+				s);
+	if (cfg->nendpoints >= PC_ETCD_MAX_ENDPOINTS)
+		return node_err(c, n, "too many etcd endpoints: the limit is %d",
+				PC_ETCD_MAX_ENDPOINTS);
+	strcpy(cfg->fleet_endpoints[cfg->nendpoints++], s);
+	return 0;
+}
+
+static int parse_groups(struct ctx *c, const struct field *f)
+{
+	struct pc_config *cfg = c->cfg;
+	yaml_node_t *n;
+	int err;
+
+	err = want_type(c, f->val, f->key, YAML_SEQUENCE_NODE);
+	for (size_t i = 0; !err && i < seq_len(f->val); i++) {
+		n = seq_item(c, f->val, i);
+		err = want_scalar(c, n, "groups");
+		if (err)
+			break;
+		if (!pc_fleet_name_ok(scalar(n)))
+			return node_err(c, n,
+					"bad group name '%.64s' (1-%d characters of A-Z a-z 0-9 _ . : -)",
+					scalar(n), PC_FLEET_NAME_MAX);
+		for (size_t j = 0; j < cfg->ngroups; j++)
+			if (!strcmp(cfg->fleet_groups[j], scalar(n)))
+				return node_err(c, n, "group '%s' listed twice",
+						scalar(n));
+		if (cfg->ngroups >= PC_FLEET_MAX_GROUPS)
+			return node_err(c, n, "too many groups: the limit is %d",
+					PC_FLEET_MAX_GROUPS);
+		strcpy(cfg->fleet_groups[cfg->ngroups++], scalar(n));
+	}
+	return err;
+}
+
+enum fleet_key {
+	F_ENDPOINTS,
+	F_PREFIX,
+	F_GROUPS,
+	F_KEYS,
+	F_KEY_FILES,
+	F_REPORT,
+	F_REQUEST,
+	F_COUNT,
+};
+
+static int parse_fleet(struct ctx *c, const struct field *sect)
+{
+	struct field f[F_COUNT] = {
+		[F_ENDPOINTS] = { .key = "endpoints" },
+		[F_PREFIX] = { .key = "prefix" },
+		[F_GROUPS] = { .key = "groups" },
+		[F_KEYS] = { .key = "keys" },
+		[F_KEY_FILES] = { .key = "key_files" },
+		[F_REPORT] = { .key = "report_interval" },
+		[F_REQUEST] = { .key = "request_timeout" },
+	};
+	struct pc_config *cfg = c->cfg;
+	int err;
+
+	err = want_type(c, sect->val, sect->key, YAML_MAPPING_NODE);
+	if (!err)
+		err = collect(c, sect->val, f, F_COUNT);
+	if (!err && !f[F_ENDPOINTS].val)
+		return node_err(c, sect->key_node,
+				"a fleet needs 'endpoints' (the etcd cluster's client URLs)");
+	if (!err)
+		err = want_type(c, f[F_ENDPOINTS].val, "endpoints", YAML_SEQUENCE_NODE);
+	for (size_t i = 0; !err && i < seq_len(f[F_ENDPOINTS].val); i++)
+		err = parse_endpoint(c, seq_item(c, f[F_ENDPOINTS].val, i));
+	if (!err && !cfg->nendpoints)
+		return node_err(c, f[F_ENDPOINTS].val, "empty 'endpoints' list");
+	if (!err && f[F_PREFIX].val) {
+		err = want_scalar(c, f[F_PREFIX].val, "prefix");
+		if (!err && !pc_fleet_prefix_ok(scalar(f[F_PREFIX].val)))
+			return node_err(c, f[F_PREFIX].val,
+					"bad fleet prefix '%.64s' (an absolute key path such as /portcullis, no trailing slash, at most %d bytes)",
+					scalar(f[F_PREFIX].val), PC_FLEET_PREFIX_MAX);
+		if (!err)
+			strcpy(cfg->fleet_prefix, scalar(f[F_PREFIX].val));
+	}
+	if (!err && f[F_GROUPS].val)
+		err = parse_groups(c, &f[F_GROUPS]);
+	if (!err && f[F_KEYS].val)
+		err = parse_keys(c, &f[F_KEYS]);
+	if (!err && f[F_KEY_FILES].val)
+		err = parse_key_files(c, &f[F_KEY_FILES]);
+	if (!err && !cfg->nkeys)
+		err = node_err(c, sect->key_node,
+			       "a fleet needs at least one controller key ('keys' or 'key_files'): desired state is signed");
+	if (!err && f[F_REPORT].val)
+		err = parse_duration(c, &f[F_REPORT], &report_span,
+				     &cfg->fleet_report_ms);
+	if (!err && f[F_REQUEST].val)
+		err = parse_duration(c, &f[F_REQUEST], &timeout_span,
+				     &cfg->fleet_request_ms);
+	/* The host's name becomes an etcd key and a signed target. */
+	if (!err && !pc_fleet_name_ok(cfg->host_id))
+		err = node_err(c, sect->key_node,
+			       "host_id '%.64s' cannot name a fleet member (1-%d characters of A-Z a-z 0-9 _ . : -)",
+			       cfg->host_id, PC_FLEET_NAME_MAX);
+	if (!err)
+		cfg->fleet = true;
+	return err;
+}
+
 /* ---- metrics ---- */
 
 /*
@@ -1035,6 +1162,7 @@ enum top_key {
 	T_HEARTBEAT,
 	T_ANOMALY,
 	T_METRICS,
+	T_FLEET,
 	T_COUNT,
 };
 
@@ -1052,6 +1180,9 @@ static void set_defaults(struct pc_config *cfg)
 	cfg->backoff_ms = DEFAULT_BACKOFF_MS;
 	cfg->anomaly_interval_ms = DEFAULT_INTERVAL_MS;
 	strcpy(cfg->metrics_listen, PC_DEFAULT_METRICS_LISTEN);
+	strcpy(cfg->fleet_prefix, PC_FLEET_DEFAULT_PREFIX);
+	cfg->fleet_report_ms = DEFAULT_REPORT_MS;
+	cfg->fleet_request_ms = DEFAULT_REQUEST_MS;
 }
 
 /* Defaults are copies, so pc_config_free can free every path alike. */
@@ -1108,12 +1239,14 @@ static int parse_sections(struct ctx *c, struct field *f)
 {
 	int err = 0;
 
-	/* Heartbeats come from the controller: without one they never do. */
-	if (f[T_HEARTBEAT].val && !f[T_CONTROLLER].val)
+	/* Heartbeats come from a controller or the fleet's etcd lease. */
+	if (f[T_HEARTBEAT].val && !f[T_CONTROLLER].val && !f[T_FLEET].val)
 		return node_err(c, f[T_HEARTBEAT].key_node,
-				"'heartbeat' needs a 'controller' section: heartbeats come from the controller");
+				"'heartbeat' needs a 'controller' or 'fleet' section: heartbeats come from there");
 	if (f[T_CONTROLLER].val)
 		err = parse_controller(c, &f[T_CONTROLLER]);
+	if (!err && f[T_FLEET].val)
+		err = parse_fleet(c, &f[T_FLEET]);
 	if (!err && f[T_HEARTBEAT].val)
 		err = parse_heartbeat(c, &f[T_HEARTBEAT]);
 	if (!err && f[T_ANOMALY].val)
@@ -1145,6 +1278,7 @@ static int parse_document(struct ctx *c)
 		[T_HEARTBEAT] = { .key = "heartbeat" },
 		[T_ANOMALY] = { .key = "anomaly" },
 		[T_METRICS] = { .key = "metrics" },
+		[T_FLEET] = { .key = "fleet" },
 	};
 	yaml_node_t *root = yaml_document_get_root_node(c->doc);
 	int mode = 0, err;

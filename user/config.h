@@ -8,6 +8,8 @@
 #include <linux/types.h>
 #include "portcullis.h"
 #include "msg.h"
+#include "fleet.h"
+#include "etcd.h"
 
 #define PC_MAX_TRIGGERS	16
 
@@ -46,7 +48,17 @@ struct pc_config {
 	size_t nkeys;			/* >= 1 when controller */
 	__u64 max_skew_ms;		/* default 30000 */
 
-	/* heartbeat (only with a controller) */
+	/* fleet: absent => no etcd. Keys go to keys[] like the controller's. */
+	bool fleet;
+	char fleet_endpoints[PC_ETCD_MAX_ENDPOINTS][256];
+	size_t nendpoints;
+	char fleet_prefix[PC_FLEET_PREFIX_MAX + 1];	/* default PC_FLEET_DEFAULT_PREFIX */
+	char fleet_groups[PC_FLEET_MAX_GROUPS][PC_FLEET_NAME_MAX + 1];
+	size_t ngroups;
+	__u64 fleet_report_ms;		/* status refresh, default 10000 */
+	__u64 fleet_request_ms;		/* one etcd request, default 2000 */
+
+	/* heartbeat (with a controller or a fleet) */
 	__u64 hb_timeout_ms;		/* default 5000 */
 	enum pc_mode hb_action;		/* default lockdown */
 	bool kernel_deadman;		/* default true */

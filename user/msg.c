@@ -7,7 +7,7 @@
  * off  size  field
  * 0    4     magic "PCM1"
  * 4    1     version = 1
- * 5    1     type (1 heartbeat, 2 command)
+ * 5    1     type (1 heartbeat, 2 command, 3 fleet desired state)
  * 6    1     cmd (0 none, 1 lockdown, 2 quarantine, 3 release, 4 apply-policy)
  * 7    1     flags: bit0 policy inline, bit1 policy by hash (at most one; only with apply-policy; apply-policy needs exactly one)
  * 8    8     seq
@@ -174,6 +174,10 @@ static bool msg_semantics_ok(const struct pc_msg *m)
 		if (m->has_hash)
 			return !inline_policy;
 		return m->policy && m->policy_len > 0;
+	case PC_MSG_DESIRED:
+		/* A mode (release = normal), optionally a policy by hash. */
+		return m->cmd >= PC_CMD_LOCKDOWN && m->cmd <= PC_CMD_RELEASE &&
+		       m->expires_ms == 0 && !inline_policy;
 	default:
 		return false;
 	}

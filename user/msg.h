@@ -22,6 +22,7 @@
 enum pc_msg_type {
 	PC_MSG_HEARTBEAT = 1,
 	PC_MSG_COMMAND = 2,
+	PC_MSG_DESIRED = 3,	/* fleet desired state, stored in etcd */
 };
 
 enum pc_cmd {
