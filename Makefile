@@ -33,7 +33,8 @@ LIB_SRCS := user/log.c user/policy.c user/compile.c user/model.c \
 	user/pins.c user/apply.c user/attach.c user/lockout.c user/stats.c \
 	user/msg.c user/config.c user/audit.c user/fsm.c user/persist.c \
 	user/control.c user/anomaly.c user/linkwatch.c user/controller.c \
-	user/monitor.c user/metrics.c user/top.c user/etcd.c user/fleet.c
+	user/monitor.c user/metrics.c user/top.c user/etcd.c user/fleet.c \
+	user/agent_fleet.c user/fleet_cli.c
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
 BINS := $(OUTPUT)/portcullisd $(OUTPUT)/portcullis
 

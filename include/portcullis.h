@@ -128,6 +128,8 @@ enum pc_trigger {
 	PC_TRIG_ANOMALY,
 	PC_TRIG_BREAK_GLASS,		/* local root operator */
 	PC_TRIG_EXTERNAL,		/* pinned map written behind the agent's back */
+	PC_TRIG_FLEET,			/* signed desired state from etcd */
+	PC_TRIG_FLEET_RELEASE,		/* a host released by name in etcd */
 	PC_TRIG_COUNT,
 };
 

@@ -29,6 +29,7 @@
 #include <systemd/sd-daemon.h>
 #include <bpf/bpf.h>
 #include "agent.h"
+#include "agent_fleet.h"
 #include "agent_stats.h"
 #include "anomaly.h"
 #include "apply.h"
@@ -37,6 +38,7 @@
 #include "compile.h"
 #include "config.h"
 #include "control.h"
+#include "fleet.h"
 #include "fsm.h"
 #include "linkwatch.h"
 #include "lockout.h"
@@ -74,12 +76,30 @@ struct agent {
 	bool hb_lost;
 	__u64 next_sample_ms;
 	__u64 next_seq_save_ms;
+	/* fleet mode */
+	struct pc_fleet_link *fleet;	/* the etcd threads */
+	struct pc_fleet_view view;	/* envelopes in force, per key */
+	__u64 fleet_refused;
+	/* Per followed key, the revision last refused: a re-read after a
+	 * reconnect is not a new offence. */
+	__s64 refused_rev[PC_FLEET_MAX_TARGETS];
+	bool fleet_linked;		/* watch stream up */
+	__u64 next_report_ms;
+	__u32 generation;		/* of the policy in force */
+	__u64 mode_since_wall_ms;	/* the last transition */
 	uint64_t watchdog_usec;		/* sd_watchdog_enabled() */
 	__u64 next_watchdog_ms;
 	bool exiting;
 };
 
 static void hold_links(struct agent *a);
+static void fleet_report(struct agent *a);
+
+/* Heartbeats come from a UDP controller, an etcd lease, or both. */
+static bool hb_enabled(const struct agent *a)
+{
+	return a->cfg.controller || a->cfg.fleet;
+}
 
 /* ---- clocks ---- */
 
@@ -167,6 +187,22 @@ static void save_state(struct agent *a)
 		a->saved.keys[i].seq[0] = a->replay.last_seq[i][0];
 		a->saved.keys[i].seq[1] = a->replay.last_seq[i][1];
 	}
+	a->saved.nfleet = 0;
+	for (size_t i = 0; i < a->view.n && i < PC_PERSIST_MAX_FLEET; i++) {
+		struct pc_persist_fleet *f = &a->saved.fleet[a->saved.nfleet];
+		const struct pc_fleet_desired *d = &a->view.d[i];
+
+		if (!a->view.set[i])
+			continue;
+		snprintf(f->target, sizeof(f->target), "%s", a->view.target[i]);
+		f->seq = d->seq;
+		f->timestamp_ms = d->timestamp_ms;
+		f->mode = d->mode;
+		f->release = d->release;
+		f->has_policy = d->has_policy;
+		memcpy(f->policy_hash, d->policy_hash, PC_HASH_LEN);
+		a->saved.nfleet++;
+	}
 	err = pc_persist_save(a->cfg.state_dir, &a->saved);
 	if (err)
 		pr_warn("Couldn't save state in %s: %s\n", a->cfg.state_dir,
@@ -247,6 +283,7 @@ static bool transition(struct agent *a, enum pc_trigger t,
 		return false;
 	}
 	pc_fsm_commit(&a->fsm, &a->fcfg, &step, t, boot_ms());
+	a->mode_since_wall_ms = wall_ms();
 	record_transition(a, from, step.to, t, detail, tts_ns);
 	stat_inc(a, PC_AS_TRANSITIONS);
 	stat_transition(a, from, step.to, t, tts_ns);
@@ -260,6 +297,7 @@ static bool transition(struct agent *a, enum pc_trigger t,
 		pc_mode_name(from), pc_mode_name(step.to), pc_trigger_name(t),
 		detail, (unsigned long long)(tts_ns / 1000));
 	sd_notifyf(0, "STATUS=mode %s", pc_mode_name(step.to));
+	fleet_report(a);
 	return true;
 }
 
@@ -395,6 +433,7 @@ static int load_policy(struct agent *a, const char *path, const char *why,
 		return ret;
 	}
 	stat_set(a, PC_AS_POLICY_LOADED_MS, wall_ms());
+	a->generation = gen;
 	snprintf(gen_s, sizeof(gen_s), "#%u", gen);
 	snprintf(n_s, sizeof(n_s), "#%zu", p.nrules);
 	audit_checked(a, pc_audit("policy_loaded", "path", path, "reason", why,
@@ -427,9 +466,9 @@ static __u64 deadman_read(struct agent *a, enum pc_deadman_key k)
 
 static void deadman_configure(struct agent *a)
 {
-	bool on = a->cfg.controller && a->cfg.kernel_deadman;
+	bool on = hb_enabled(a) && a->cfg.kernel_deadman;
 
-	stat_set(a, PC_AS_HB_TIMEOUT_MS, a->cfg.controller ? a->cfg.hb_timeout_ms : 0);
+	stat_set(a, PC_AS_HB_TIMEOUT_MS, hb_enabled(a) ? a->cfg.hb_timeout_ms : 0);
 	deadman_write(a, PC_DM_ACTION, a->cfg.hb_action);
 	deadman_write(a, PC_DM_TIMEOUT_NS, on ? a->cfg.hb_timeout_ms * 1000000 : 0);
 }
@@ -644,6 +683,246 @@ static int open_udp(struct agent *a)
 	return fd;
 }
 
+/* ---- fleet (etcd) ---- */
+
+static void fleet_report(struct agent *a)
+{
+	struct pc_fleet_status st = {};
+
+	if (!a->fleet)
+		return;
+	snprintf(st.host, sizeof(st.host), "%s", a->cfg.host_id);
+	st.mode = a->fsm.mode;
+	snprintf(st.cause, sizeof(st.cause), "%s", pc_trigger_name(a->fsm.cause));
+	st.since_ms = a->mode_since_wall_ms;
+	st.generation = a->generation;
+	st.has_policy = a->saved.has_policy;
+	memcpy(st.policy_hash, a->saved.policy_hash, PC_HASH_LEN);
+	snprintf(st.version, sizeof(st.version), "%s", PC_FLEET_VERSION);
+	for (size_t i = 0; i < a->cfg.ngroups; i++)
+		snprintf(st.groups[st.ngroups++], PC_FLEET_TARGET_LEN, "%s",
+			 a->cfg.fleet_groups[i]);
+	st.reported_ms = wall_ms();
+	st.refused = a->fleet_refused;
+	st.hb_lost = a->hb_lost;
+	pc_fleet_link_report(a->fleet, &st);
+	a->next_report_ms = boot_ms() + a->cfg.fleet_report_ms;
+}
+
+/* Counted, audited, never acted on; a flood is rate-limited. */
+static void fleet_refuse(struct agent *a, const char *key,
+			 enum pc_fleet_refusal why, __s64 revision,
+			 const char *detail)
+{
+	char rev[24], lim[48];
+
+	a->fleet_refused++;
+	stat_inc(a, PC_AS_FLEET_REFUSED + why);
+	snprintf(rev, sizeof(rev), "#%lld", (long long)revision);
+	snprintf(lim, sizeof(lim), "fleet:%s", fleet_refusal_names[why]);
+	audit_checked(a, pc_audit_limited(lim, "fleet_refused", "key", key,
+					  "reason", fleet_refusal_names[why],
+					  "revision", rev, "detail",
+					  detail ? detail : "", PC_AUDIT_END));
+	pr_warn("fleet: refused %s (revision %lld): %s%s%s\n", key,
+		(long long)revision, fleet_refusal_names[why], detail ? ": " : "",
+		detail ? detail : "");
+	fleet_report(a);
+}
+
+static enum pc_fleet_refusal refusal_of(enum pc_msg_verdict v)
+{
+	switch (v) {
+	case PC_MSG_BAD_SIG:
+		return PC_FR_BAD_SIG;
+	case PC_MSG_WRONG_HOST:
+		return PC_FR_WRONG_TARGET;
+	case PC_MSG_REPLAY:
+		return PC_FR_REPLAY;
+	default:
+		return PC_FR_MALFORMED;
+	}
+}
+
+/* The policy an accepted envelope names: fetched text, checked by hash. */
+static void fleet_apply_policy(struct agent *a, const struct pc_fleet_desired *d,
+			       const struct pc_fleet_event *ev)
+{
+	__u8 hash[PC_HASH_LEN];
+	char path[PATH_MAX], why[96];
+	int err;
+
+	if (!ev->policy) {
+		fleet_refuse(a, ev->key, PC_FR_POLICY, ev->revision,
+			     ev->detail[0] ? ev->detail : "the policy it names is not in etcd");
+		return;
+	}
+	pc_sha256(ev->policy, ev->policy_len, hash);
+	if (memcmp(hash, d->policy_hash, PC_HASH_LEN)) {
+		fleet_refuse(a, ev->key, PC_FR_POLICY, ev->revision,
+			     "policy text does not match the signed hash");
+		return;
+	}
+	err = pc_persist_store_policy(a->cfg.state_dir, ev->policy,
+				      ev->policy_len, hash);
+	if (err) {
+		pr_warn("fleet: cannot store policy: %s\n", strerror(-err));
+		return;
+	}
+	pc_persist_policy_path(a->cfg.state_dir, hash, path, sizeof(path));
+	snprintf(why, sizeof(why), "fleet %s", d->target);
+	/* The old policy stays on any error (audited by load_policy). */
+	if (load_policy(a, path, why, false))
+		return;
+	memcpy(a->saved.policy_hash, hash, PC_HASH_LEN);
+	a->saved.has_policy = 1;
+	stat_inc(a, PC_AS_FLEET_POLICY_LOADED);
+}
+
+/* Equal in all that is persisted (the id is for the audit trail only). */
+static bool same_desired(const struct pc_fleet_desired *x,
+			 const struct pc_fleet_desired *y)
+{
+	return x->seq == y->seq && x->mode == y->mode &&
+	       x->release == y->release && x->has_policy == y->has_policy &&
+	       !memcmp(x->policy_hash, y->policy_hash, PC_HASH_LEN) &&
+	       !strcmp(x->target, y->target);
+}
+
+static void on_fleet_desired(struct agent *a, const struct pc_fleet_event *ev)
+{
+	__u64 detect = clock_ns(CLOCK_MONOTONIC);
+	struct pc_fleet_desired d;
+	enum pc_msg_verdict v;
+	enum pc_mode floor;
+	char target[PC_FLEET_TARGET_LEN], detail[96], seq[24], rev[24];
+	bool host_release;
+	int i = -1;
+
+	if (!pc_fleet_target_of_key(a->cfg.fleet_prefix, ev->key, target,
+				    sizeof(target)))
+		i = pc_fleet_view_find(&a->view, target);
+	if (i < 0) {
+		fleet_refuse(a, ev->key, PC_FR_WRONG_TARGET, ev->revision,
+			     "not a key this host follows");
+		return;
+	}
+	if (ev->revision && a->refused_rev[i] == ev->revision)
+		return;
+	if (!ev->value) {
+		a->refused_rev[i] = ev->revision;
+		fleet_refuse(a, ev->key, PC_FR_MALFORMED, ev->revision, "empty value");
+		return;
+	}
+	v = pc_fleet_decode(ev->value, ev->len, (const __u8(*)[PC_PK_LEN])a->cfg.keys,
+			    a->cfg.nkeys, &d);
+	/* The envelope in force, read again (a reconnect, a restart). */
+	if (v == PC_MSG_OK && a->view.set[i] && same_desired(&d, &a->view.d[i]))
+		return;
+	if (v == PC_MSG_OK)
+		v = pc_fleet_accept(&a->view, i, &d);
+	if (v != PC_MSG_OK) {
+		a->refused_rev[i] = ev->revision;
+		fleet_refuse(a, ev->key, refusal_of(v), ev->revision, NULL);
+		return;
+	}
+	stat_inc(a, PC_AS_FLEET_ACCEPTED);
+	snprintf(seq, sizeof(seq), "#%llu", (unsigned long long)d.seq);
+	snprintf(rev, sizeof(rev), "#%lld", (long long)ev->revision);
+	audit_checked(a, pc_audit("fleet_accepted", "target", d.target, "mode",
+				  d.release ? "release" : pc_mode_name(d.mode),
+				  "seq", seq, "revision", rev, PC_AUDIT_END));
+	floor = pc_fleet_floor(&a->view);
+	snprintf(detail, sizeof(detail), "%s %s #%llu", d.target,
+		 d.release ? "release" : pc_mode_name(d.mode),
+		 (unsigned long long)d.seq);
+	/* Secure first: an escalation before the (slower) policy load. */
+	if (floor > a->fsm.mode)
+		transition(a, PC_TRIG_FLEET, floor, detail, detect);
+	if (d.has_policy && pc_fleet_policy_index(&a->view) == i &&
+	    (!a->saved.has_policy ||
+	     memcmp(a->saved.policy_hash, d.policy_hash, PC_HASH_LEN)))
+		fleet_apply_policy(a, &d, ev);
+	/* Lifts: the fleet's own demand, or a host released by name. */
+	host_release = d.release && (size_t)i == a->view.n - 1;
+	if (floor < a->fsm.mode)
+		transition(a, host_release ? PC_TRIG_FLEET_RELEASE : PC_TRIG_FLEET,
+			   floor, detail, detect);
+	pc_fsm_set_floor(&a->fsm, floor);
+	save_state(a);
+	fleet_report(a);
+}
+
+static void on_fleet(struct agent *a)
+{
+	struct pc_fleet_event ev;
+
+	pc_fleet_link_ack(a->fleet);
+	while (pc_fleet_link_next(a->fleet, &ev)) {
+		switch (ev.type) {
+		case PC_FE_HEARTBEAT:
+			stat_inc(a, PC_AS_FLEET_HEARTBEATS);
+			on_heartbeat(a, -1);
+			break;
+		case PC_FE_DESIRED:
+			on_fleet_desired(a, &ev);
+			break;
+		case PC_FE_DELETED:
+			/* Deleting is unsigned: the envelope in force stays. */
+			fleet_refuse(a, ev.key, PC_FR_DELETED, ev.revision,
+				     "deletion is not signed: the last accepted value stays in force");
+			break;
+		case PC_FE_LEASE:
+			if (!ev.ok)
+				stat_inc(a, PC_AS_FLEET_LEASE_LOST);
+			audit_checked(a, pc_audit("fleet_lease", "state",
+						  ev.ok ? "granted" : "lost",
+						  "detail", ev.detail, PC_AUDIT_END));
+			pr_info("fleet: lease %s (%s)\n", ev.ok ? "granted" : "lost",
+				ev.detail);
+			fleet_report(a);
+			break;
+		case PC_FE_LINK:
+			a->fleet_linked = ev.ok;
+			audit_checked(a, pc_audit("fleet_link", "state",
+						  ev.ok ? "watching" : "broken",
+						  "detail", ev.detail, PC_AUDIT_END));
+			if (ev.ok)
+				pr_info("fleet: watching desired state on %s\n", ev.detail);
+			else
+				pr_warn("fleet: etcd watch broken: %s\n", ev.detail);
+			break;
+		}
+		pc_fleet_event_free(&ev);
+	}
+}
+
+/* The envelopes in force before this start, for replay and the floor. */
+static void fleet_restore(struct agent *a)
+{
+	char *groups[PC_FLEET_MAX_GROUPS];
+
+	for (size_t i = 0; i < a->cfg.ngroups; i++)
+		groups[i] = a->cfg.fleet_groups[i];
+	pc_fleet_view_init(&a->view, a->cfg.host_id, groups, a->cfg.ngroups);
+	for (size_t j = 0; j < a->saved.nfleet; j++) {
+		const struct pc_persist_fleet *f = &a->saved.fleet[j];
+		int i = pc_fleet_view_find(&a->view, f->target);
+
+		if (i < 0)
+			continue;	/* a group this host left */
+		a->view.set[i] = true;
+		a->view.d[i].mode = f->mode;
+		a->view.d[i].release = f->release;
+		a->view.d[i].seq = f->seq;
+		a->view.d[i].timestamp_ms = f->timestamp_ms;
+		a->view.d[i].has_policy = f->has_policy;
+		memcpy(a->view.d[i].policy_hash, f->policy_hash, PC_HASH_LEN);
+		snprintf(a->view.d[i].target, sizeof(a->view.d[i].target), "%s",
+			 f->target);
+	}
+}
+
 /* ---- control socket ---- */
 
 static void control_status(struct agent *a, int fd)
@@ -653,9 +932,19 @@ static void control_status(struct agent *a, int fd)
 	dprintf(fd, "agent:       running, pid %d, host id %s\n", getpid(),
 		a->cfg.host_id);
 	dprintf(fd, "mode cause:  %s\n", pc_trigger_name(a->fsm.cause));
-	if (a->cfg.controller) {
-		dprintf(fd, "controller:  udp %s port %u, %zu key(s)\n",
-			a->cfg.listen_addr, a->cfg.listen_port, a->cfg.nkeys);
+	if (a->cfg.fleet)
+		dprintf(fd, "fleet:       etcd %s (%s), prefix %s, %zu group(s); "
+			"fleet demands %s; %llu refused\n",
+			a->cfg.fleet_endpoints[0],
+			a->fleet_linked ? "watching" : "NOT CONNECTED",
+			a->cfg.fleet_prefix, a->cfg.ngroups,
+			pc_mode_name(a->fsm.floor),
+			(unsigned long long)a->fleet_refused);
+	if (hb_enabled(a)) {
+		if (a->cfg.controller)
+			dprintf(fd, "controller:  udp %s port %u, %zu key(s)\n",
+				a->cfg.listen_addr, a->cfg.listen_port,
+				a->cfg.nkeys);
 		dprintf(fd, "heartbeat:   last %.1f s ago, timeout %.1f s, %s\n",
 			(now - a->last_hb_ms) / 1000.0,
 			a->cfg.hb_timeout_ms / 1000.0,
@@ -753,7 +1042,7 @@ static void check_heartbeat(struct agent *a)
 {
 	char detail[64];
 
-	if (!a->cfg.controller || a->hb_lost ||
+	if (!hb_enabled(a) || a->hb_lost ||
 	    boot_ms() - a->last_hb_ms <= a->cfg.hb_timeout_ms)
 		return;
 	a->hb_lost = true;
@@ -807,7 +1096,9 @@ static void check_external(struct agent *a)
 	a->fsm.mode = mode;
 	a->fsm.cause = PC_TRIG_EXTERNAL;
 	a->fsm.since_ms = boot_ms();
+	a->mode_since_wall_ms = wall_ms();
 	save_state(a);
+	fleet_report(a);
 }
 
 /*
@@ -884,11 +1175,13 @@ static void on_tick(struct agent *a)
 		return;
 	check_heartbeat(a);
 	check_deadman_tripped(a);
-	if (a->cfg.controller && !a->hb_lost && a->fsm.mode != PC_MODE_NORMAL)
+	if (hb_enabled(a) && !a->hb_lost && a->fsm.mode != PC_MODE_NORMAL)
 		transition(a, PC_TRIG_HEARTBEAT_RESTORED, PC_MODE_NORMAL,
 			   "heartbeats valid again", clock_ns(CLOCK_MONOTONIC));
 	check_anomaly(a);
 	check_external(a);
+	if (a->fleet && boot_ms() >= a->next_report_ms)
+		fleet_report(a);
 	if (a->watchdog_usec && boot_ms() >= a->next_watchdog_ms) {
 		sd_notify(0, "WATCHDOG=1");
 		a->next_watchdog_ms = boot_ms() + a->watchdog_usec / 2000;
@@ -1125,6 +1418,15 @@ static int open_fds(struct agent *a)
 		if (a->udp_fd < 0)
 			return a->udp_fd;
 	}
+	if (a->cfg.fleet) {
+		int err = pc_fleet_link_start(&a->fleet, &a->cfg, &a->view);
+
+		if (err) {
+			pr_warn("Couldn't start the fleet link: %s\n", strerror(-err));
+			return err;
+		}
+		fleet_report(a);
+	}
 	if (pc_linkwatch_open(&a->lw, on_link, a))
 		pr_warn("link events unavailable: interfaces that come back "
 			"will not be re-attached\n");
@@ -1133,7 +1435,7 @@ static int open_fds(struct agent *a)
 
 static void run_loop(struct agent *a)
 {
-	struct pollfd pfd[5];
+	struct pollfd pfd[6];
 	struct signalfd_siginfo si;
 
 	pfd[0] = (struct pollfd){ .fd = a->sfd, .events = POLLIN };
@@ -1141,8 +1443,9 @@ static void run_loop(struct agent *a)
 	pfd[2] = (struct pollfd){ .fd = a->ctl_fd, .events = POLLIN };
 	pfd[3] = (struct pollfd){ .fd = a->udp_fd, .events = POLLIN };
 	pfd[4] = (struct pollfd){ .fd = pc_linkwatch_fd(&a->lw), .events = POLLIN };
+	pfd[5] = (struct pollfd){ .fd = pc_fleet_link_fd(a->fleet), .events = POLLIN };
 	while (!a->exiting) {
-		if (poll(pfd, 5, -1) < 0) {
+		if (poll(pfd, 6, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			pr_warn("poll: %s\n", strerror(errno));
@@ -1161,6 +1464,8 @@ static void run_loop(struct agent *a)
 		if (pfd[3].revents & POLLIN)
 			for (int i = 0; i < 64; i++)
 				on_datagram(a);
+		if (pfd[5].revents & POLLIN)
+			on_fleet(a);
 		if (pfd[1].revents & POLLIN)
 			on_tick(a);
 		if (pfd[2].revents & POLLIN)
@@ -1203,6 +1508,7 @@ int agent_run(const struct agent_opts *o)
 	learn_ifaces(&a, a.policy_path);
 	fsm_configure(&a);
 	restore_replay(&a);
+	fleet_restore(&a);
 	if (pc_audit_open(a.cfg.audit_log))
 		pr_warn("audit log %s cannot be opened: auditing to syslog only\n",
 			a.cfg.audit_log);
@@ -1229,6 +1535,8 @@ int agent_run(const struct agent_opts *o)
 	/* Mode and dead-man switch before policy, policy before attach:
 	 * the programs never run on anything but the state we mean. */
 	start_mode(&a, adopted, have_saved);
+	pc_fsm_set_floor(&a.fsm, pc_fleet_floor(&a.view));
+	a.mode_since_wall_ms = wall_ms();
 	deadman_configure(&a);
 	err = enforce(&a, &p, &c, &gen);
 	if (err)
@@ -1249,9 +1557,11 @@ int agent_run(const struct agent_opts *o)
 	}
 	audit_checked(&a, pc_audit("agent_start", "mode", pc_mode_name(a.fsm.mode),
 				   "policy", a.policy_path, PC_AUDIT_END));
-	pr_info("portcullisd: ready (generation %u, mode %s, %zu rules, %zu interfaces%s)\n",
+	a.generation = gen;
+	pr_info("portcullisd: ready (generation %u, mode %s, %zu rules, %zu interfaces%s%s)\n",
 		gen, pc_mode_name(a.fsm.mode), p.nrules, p.nifaces,
-		a.cfg.controller ? ", controller" : "");
+		a.cfg.controller ? ", controller" : "",
+		a.cfg.fleet ? ", fleet" : "");
 	pc_compiled_free(&c);
 	pc_policy_free(&p);
 	sd_watchdog_enabled(0, &a.watchdog_usec);
@@ -1267,6 +1577,7 @@ out:
 	pc_compiled_free(&c);
 	pc_policy_free(&p);
 	pc_metrics_stop(a.metrics);
+	pc_fleet_link_stop(a.fleet);
 	pc_linkwatch_close(&a.lw);
 	if (a.udp_fd >= 0)
 		close(a.udp_fd);
@@ -1303,9 +1614,9 @@ int agent_check_config(const char *path)
 		pc_config_free(&cfg);
 		return 1;
 	}
-	printf("%s: ok (policy %s: %zu rules; controller %s; %zu anomaly triggers)\n",
+	printf("%s: ok (policy %s: %zu rules; controller %s; fleet %s; %zu anomaly triggers)\n",
 	       path, cfg.policy_path, p.nrules, cfg.controller ? "yes" : "no",
-	       cfg.ntriggers);
+	       cfg.fleet ? cfg.fleet_endpoints[0] : "no", cfg.ntriggers);
 	pc_policy_free(&p);
 	pc_config_free(&cfg);
 	return 0;

@@ -8,6 +8,26 @@
 #include "portcullis.h"
 #include "msg.h"
 
+/* Why a fleet value was refused (README "Fleet mode"). */
+enum pc_fleet_refusal {
+	PC_FR_MALFORMED = 0,		/* not a desired-state envelope at all */
+	PC_FR_BAD_SIG,			/* no trusted controller key signed it */
+	PC_FR_WRONG_TARGET,		/* signed for another key (copied) */
+	PC_FR_REPLAY,			/* not newer than the one in force */
+	PC_FR_DELETED,			/* a key deleted: deletion is unsigned */
+	PC_FR_POLICY,			/* policy missing or not matching its hash */
+	PC_FR_COUNT,
+};
+
+static const char *const fleet_refusal_names[PC_FR_COUNT] = {
+	[PC_FR_MALFORMED] = "malformed",
+	[PC_FR_BAD_SIG] = "bad_signature",
+	[PC_FR_WRONG_TARGET] = "wrong_target",
+	[PC_FR_REPLAY] = "replay",
+	[PC_FR_DELETED] = "deleted",
+	[PC_FR_POLICY] = "policy",
+};
+
 enum pc_agent_stat {
 	PC_AS_HB_ACCEPTED = 0,
 	PC_AS_HB_REFUSED = 1,		/* + enum pc_msg_verdict (1..6) */
@@ -26,8 +46,13 @@ enum pc_agent_stat {
 	PC_AS_TTS_BUCKET,		/* ... + i: observations <= pc_tts_bounds_ns[i] */
 	PC_AS_TRANSITION_BASE = PC_AS_TTS_BUCKET + 8,
 					/* + pc_as_transition(from, to, trigger) */
-	PC_AS_COUNT = PC_AS_TRANSITION_BASE +
-		      PC_MODE_COUNT * PC_MODE_COUNT * PC_TRIG_COUNT,
+	PC_AS_FLEET_ACCEPTED = PC_AS_TRANSITION_BASE +
+			       PC_MODE_COUNT * PC_MODE_COUNT * PC_TRIG_COUNT,
+	PC_AS_FLEET_REFUSED,		/* + enum pc_fleet_refusal */
+	PC_AS_FLEET_LEASE_LOST = PC_AS_FLEET_REFUSED + PC_FR_COUNT,
+	PC_AS_FLEET_HEARTBEATS,		/* lease keep-alives answered */
+	PC_AS_FLEET_POLICY_LOADED,
+	PC_AS_COUNT,
 };
 
 /* Histogram bucket upper bounds (ns); the last bucket is +Inf. */

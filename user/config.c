@@ -778,9 +778,7 @@ static int parse_endpoint(struct ctx *c, const yaml_node_t *n)
 		return err;
 	s = scalar(n);
 	/* The gateway speaks HTTP; a URL with a path or odd bytes is a typo. */
-	if ((strncmp(s, "http://", 7) && strncmp(s, "https://", 8)) ||
-	    strlen(s) >= sizeof(cfg->fleet_endpoints[0]) ||
-	    strpbrk(s + 8, "/?#@ \t") || strlen(s) <= 8)
+	if (!pc_fleet_endpoint_ok(s) || strlen(s) >= sizeof(cfg->fleet_endpoints[0]))
 		return node_err(c, n,
 				"bad etcd endpoint '%.64s' (want http://HOST:PORT or https://HOST:PORT)",
 				s);

@@ -21,7 +21,8 @@ bool pc_fleet_name_ok(const char *s)
 {
 	size_t n = s ? strlen(s) : 0;
 
-	if (n < 1 || n > PC_FLEET_NAME_MAX)
+	/* A leading '-' would read as an option, a leading '.' as a path. */
+	if (n < 1 || n > PC_FLEET_NAME_MAX || s[0] == '-' || s[0] == '.')
 		return false;
 	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 			 "0123456789_.:-") == n;
@@ -39,6 +40,40 @@ bool pc_fleet_prefix_ok(const char *s)
 		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
 			return false;
 	return true;
+}
+
+bool pc_fleet_endpoint_ok(const char *s)
+{
+	const char *host, *colon;
+	char *end;
+	long port;
+
+	if (!s || strlen(s) >= 256)
+		return false;
+	if (!strncmp(s, "http://", 7))
+		host = s + 7;
+	else if (!strncmp(s, "https://", 8))
+		host = s + 8;
+	else
+		return false;
+	/* HOST:PORT, [IPV6]:PORT; no path, user or query. */
+	if (host[0] == '[') {
+		colon = strchr(host, ']');
+		if (!colon || colon == host + 1 || colon[1] != ':')
+			return false;
+		colon++;
+	} else {
+		colon = strrchr(host, ':');
+		if (!colon || colon == host)
+			return false;
+	}
+	for (const char *p = host; p < colon; p++)
+		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+			    "0123456789.-:[]", *p))
+			return false;
+	port = strtol(colon + 1, &end, 10);
+	return colon[1] >= '0' && colon[1] <= '9' && !*end && port > 0 &&
+	       port <= 65535;
 }
 
 void pc_fleet_target(char *buf, size_t len, const char *kind, const char *name)
@@ -88,11 +123,12 @@ int pc_fleet_target_of_key(const char *prefix, const char *key, char *target,
 
 /* ---- envelopes ---- */
 
-static enum pc_cmd mode_cmd(enum pc_mode m)
+/* Mode on the wire: none is plain normal, release is normal as an act. */
+static enum pc_cmd mode_cmd(enum pc_mode m, bool release)
 {
 	switch (m) {
 	case PC_MODE_NORMAL:
-		return PC_CMD_RELEASE;
+		return release ? PC_CMD_RELEASE : PC_CMD_NONE;
 	case PC_MODE_LOCKDOWN:
 		return PC_CMD_LOCKDOWN;
 	case PC_MODE_QUARANTINE:
@@ -107,13 +143,14 @@ int pc_fleet_encode(const struct pc_fleet_desired *d, const __u8 sk[PC_SK_LEN],
 {
 	struct pc_msg m = {
 		.type = PC_MSG_DESIRED,
-		.cmd = mode_cmd(d->mode),
+		.cmd = mode_cmd(d->mode, d->release),
 		.seq = d->seq,
 		.timestamp_ms = d->timestamp_ms,
 		.has_hash = d->has_policy,
 	};
 
-	if (!target_ok(d->target) || m.cmd == PC_CMD_NONE)
+	if (!target_ok(d->target) || (unsigned int)d->mode >= PC_MODE_COUNT ||
+	    (d->release && d->mode != PC_MODE_NORMAL))
 		return -EINVAL;
 	memcpy(m.cmd_id, d->id, sizeof(m.cmd_id));
 	snprintf(m.host_id, sizeof(m.host_id), "%s", d->target);
@@ -121,23 +158,20 @@ int pc_fleet_encode(const struct pc_fleet_desired *d, const __u8 sk[PC_SK_LEN],
 	return pc_msg_encode(&m, sk, buf, len);
 }
 
-enum pc_msg_verdict pc_fleet_decode(const __u8 *buf, size_t len,
-				    const __u8 (*keys)[PC_PK_LEN], size_t nkeys,
-				    struct pc_fleet_desired *out)
+static enum pc_msg_verdict from_msg(const struct pc_msg *mp,
+				   struct pc_fleet_desired *out)
 {
-	enum pc_msg_verdict v;
-	struct pc_msg m;
-	int key;
+	const struct pc_msg m = *mp;
 
-	memset(out, 0, sizeof(*out));
-	v = pc_msg_decode(buf, len, keys, nkeys, &m, &key);
-	if (v != PC_MSG_OK)
-		return v;
 	if (m.type != PC_MSG_DESIRED || !target_ok(m.host_id))
 		return PC_MSG_MALFORMED;
 	switch (m.cmd) {
+	case PC_CMD_NONE:
+		out->mode = PC_MODE_NORMAL;
+		break;
 	case PC_CMD_RELEASE:
 		out->mode = PC_MODE_NORMAL;
+		out->release = true;
 		break;
 	case PC_CMD_LOCKDOWN:
 		out->mode = PC_MODE_LOCKDOWN;
@@ -155,6 +189,32 @@ enum pc_msg_verdict pc_fleet_decode(const __u8 *buf, size_t len,
 	memcpy(out->id, m.cmd_id, sizeof(out->id));
 	snprintf(out->target, sizeof(out->target), "%s", m.host_id);
 	return PC_MSG_OK;
+}
+
+enum pc_msg_verdict pc_fleet_decode(const __u8 *buf, size_t len,
+				    const __u8 (*keys)[PC_PK_LEN], size_t nkeys,
+				    struct pc_fleet_desired *out)
+{
+	enum pc_msg_verdict v;
+	struct pc_msg m;
+	int key;
+
+	memset(out, 0, sizeof(*out));
+	v = pc_msg_decode(buf, len, keys, nkeys, &m, &key);
+	if (v != PC_MSG_OK)
+		return v;
+	v = from_msg(&m, out);
+	if (v != PC_MSG_OK)
+		memset(out, 0, sizeof(*out));
+	return v;
+}
+
+bool pc_fleet_peek(const __u8 *buf, size_t len, struct pc_fleet_desired *out)
+{
+	struct pc_msg m;
+
+	memset(out, 0, sizeof(*out));
+	return pc_msg_parse(buf, len, &m) && from_msg(&m, out) == PC_MSG_OK;
 }
 
 /* ---- the agent's view ---- */
@@ -276,16 +336,28 @@ static int u64_field(json_object *o, const char *name, __u64 *out)
 	return 0;
 }
 
+static int nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Exactly 2n hex digits: sscanf's %x would take a sign or a space. */
 static int unhex(const char *s, __u8 *out, size_t n)
 {
 	if (strlen(s) != 2 * n)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		unsigned int b;
+		int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
 
-		if (sscanf(s + 2 * i, "%2x", &b) != 1)
+		if (hi < 0 || lo < 0)
 			return -EINVAL;
-		out[i] = b;
+		out[i] = hi << 4 | lo;
 	}
 	return 0;
 }

@@ -31,10 +31,14 @@
 #define PC_FLEET_KEY_MAX	(PC_FLEET_PREFIX_MAX + 96)
 #define PC_FLEET_VERSION	"0.7"
 
-/* Host ids and group names: 1..57 of [A-Za-z0-9_.:-]. */
+/* Host ids and group names: 1..57 of [A-Za-z0-9_.:-], not starting
+ * with '-' or '.'. */
 bool pc_fleet_name_ok(const char *s);
 /* "/x" or "/x/y": absolute, no trailing slash, no empty part. */
 bool pc_fleet_prefix_ok(const char *s);
+
+/* An etcd client URL: http(s)://HOST:PORT or http(s)://[IPV6]:PORT. */
+bool pc_fleet_endpoint_ok(const char *s);
 
 /* Targets: "fleet", "group/G", "host/H". */
 void pc_fleet_target(char *buf, size_t len, const char *kind, const char *name);
@@ -51,6 +55,7 @@ int pc_fleet_target_of_key(const char *prefix, const char *key, char *target,
 /* One desired state: what a signed envelope says. */
 struct pc_fleet_desired {
 	enum pc_mode mode;
+	bool release;			/* normal, and an operator's explicit release */
 	bool has_policy;
 	__u8 policy_hash[PC_HASH_LEN];
 	__u64 seq;			/* strictly increasing per key */
@@ -66,6 +71,9 @@ int pc_fleet_encode(const struct pc_fleet_desired *d, const __u8 sk[PC_SK_LEN],
 enum pc_msg_verdict pc_fleet_decode(const __u8 *buf, size_t len,
 				    const __u8 (*keys)[PC_PK_LEN], size_t nkeys,
 				    struct pc_fleet_desired *out);
+
+/* Structure only, signature unchecked (display, never enforcement). */
+bool pc_fleet_peek(const __u8 *buf, size_t len, struct pc_fleet_desired *out);
 
 /*
  * What an agent follows: the fleet key, its groups' keys, its host key,

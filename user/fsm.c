@@ -8,9 +8,14 @@
  *  anomaly              any    max(mode, requested)     escalates only
  *  command lockdown/    any    max(mode, requested)     escalates only
  *     quarantine
- *  command release      any    normal                   signed
+ *  command release      any    fleet floor              signed
+ *  fleet                any    floor'                   escalates to the new floor; lifts
+ *                                                       to it only a mode the old floor
+ *                                                       explained (mode <= floor)
+ *  fleet_release        any    floor'                   a host released by name: lifts
+ *                                                       any mode, but not below the floor
  *  break_glass          any    requested                local root operator
- *  heartbeat_restored   hb_action  normal              mode was entered by heartbeat
+ *  heartbeat_restored   hb_action  fleet floor         mode was entered by heartbeat
  *                                                       loss or deadman, release_after
  *                                                       valid heartbeats seen, and the
  *                                                       back-off since entering it over
@@ -34,6 +39,8 @@ static const char *const trigger_names[PC_TRIG_COUNT] = {
 	[PC_TRIG_ANOMALY] = "anomaly",
 	[PC_TRIG_BREAK_GLASS] = "break_glass",
 	[PC_TRIG_EXTERNAL] = "external",
+	[PC_TRIG_FLEET] = "fleet",
+	[PC_TRIG_FLEET_RELEASE] = "fleet_release",
 };
 
 const char *pc_trigger_name(enum pc_trigger t)
@@ -92,7 +99,14 @@ static struct pc_fsm_step restored(const struct pc_fsm *f,
 		return stay(f->mode, "not enough valid heartbeats yet");
 	if (now_ms - f->since_ms < backoff_now(f, cfg))
 		return stay(f->mode, "back-off window not over");
-	return go(PC_MODE_NORMAL, "heartbeats valid again");
+	if (f->mode <= f->floor)
+		return stay(f->mode, "the fleet demands this mode");
+	return go(f->floor, "heartbeats valid again");
+}
+
+static enum pc_mode clamp(enum pc_mode m)
+{
+	return (unsigned int)m < PC_MODE_COUNT ? m : PC_MODE_QUARANTINE;
 }
 
 struct pc_fsm_step pc_fsm_decide(const struct pc_fsm *f,
@@ -108,10 +122,25 @@ struct pc_fsm_step pc_fsm_decide(const struct pc_fsm *f,
 		return escalate(f, requested);
 	case PC_TRIG_COMMAND:
 		if (requested == PC_MODE_NORMAL)
-			return f->mode == PC_MODE_NORMAL ?
-				       stay(f->mode, "already normal") :
-				       go(PC_MODE_NORMAL, "signed release");
+			return f->mode <= f->floor ?
+				       stay(f->mode, "already at the fleet's floor") :
+				       go(f->floor, "signed release");
 		return escalate(f, requested);
+	case PC_TRIG_FLEET:
+		requested = clamp(requested);
+		if (requested > f->mode)
+			return go(requested, "fleet escalation");
+		if (requested < f->mode && f->mode <= f->floor)
+			return go(requested, "fleet lifted its demand");
+		return stay(f->mode, requested == f->mode ? "already in that mode" :
+				     "mode was not set by the fleet");
+	case PC_TRIG_FLEET_RELEASE:
+		requested = clamp(requested);
+		if (requested > f->mode)
+			return go(requested, "fleet escalation");
+		if (requested < f->mode)
+			return go(requested, "host released by name");
+		return stay(f->mode, "already in that mode");
 	case PC_TRIG_BREAK_GLASS:
 		if ((unsigned int)requested >= PC_MODE_COUNT)
 			return stay(f->mode, "unknown mode");
@@ -148,6 +177,11 @@ void pc_fsm_commit(struct pc_fsm *f, const struct pc_fsm_cfg *cfg,
 	f->mode = step->to;
 	f->since_ms = now_ms;
 	f->valid_hb = 0;
+}
+
+void pc_fsm_set_floor(struct pc_fsm *f, enum pc_mode floor)
+{
+	f->floor = clamp(floor);
 }
 
 void pc_fsm_heartbeat(struct pc_fsm *f)

@@ -24,6 +24,7 @@ struct pc_fsm {
 	unsigned int valid_hb;		/* valid heartbeats since the last loss */
 	unsigned int lifts;		/* automatic lifts in a row (back-off doubles) */
 	__u64 last_lift_ms;
+	enum pc_mode floor;		/* what the fleet demands (normal: nothing) */
 };
 
 struct pc_fsm_step {
@@ -44,6 +45,8 @@ struct pc_fsm_step pc_fsm_decide(const struct pc_fsm *f,
 void pc_fsm_commit(struct pc_fsm *f, const struct pc_fsm_cfg *cfg,
 		   const struct pc_fsm_step *step, enum pc_trigger t,
 		   __u64 now_ms);
+/* The fleet's demand changed: call after deciding on PC_TRIG_FLEET. */
+void pc_fsm_set_floor(struct pc_fsm *f, enum pc_mode floor);
 /* A valid heartbeat arrived (counts towards an automatic lift). */
 void pc_fsm_heartbeat(struct pc_fsm *f);
 /* Heartbeats were lost again: the count towards a lift starts over. */

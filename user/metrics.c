@@ -477,6 +477,24 @@ static void render_transitions(FILE *f, const struct pc_metrics_snap *s)
 		   s->agent[PC_AS_TRANSITION_FAILED]);
 }
 
+static void render_fleet(FILE *f, const struct pc_metrics_snap *s)
+{
+	family(f, "fleet_envelopes_total", "counter",
+	       "Fleet desired-state values from etcd, accepted or refused (by reason).");
+	fprintf(f, PREFIX "fleet_envelopes_total{result=\"accepted\"} %llu\n",
+		(unsigned long long)s->agent[PC_AS_FLEET_ACCEPTED]);
+	for (int i = 0; i < PC_FR_COUNT; i++)
+		fprintf(f, PREFIX "fleet_envelopes_total{result=\"%s\"} %llu\n",
+			fleet_refusal_names[i],
+			(unsigned long long)s->agent[PC_AS_FLEET_REFUSED + i]);
+	family(f, "fleet_keepalives_total", "counter",
+	       "etcd lease keep-alives answered (each one is a heartbeat).");
+	sample_u64(f, "fleet_keepalives_total", s->agent[PC_AS_FLEET_HEARTBEATS]);
+	family(f, "fleet_leases_lost_total", "counter",
+	       "etcd leases that expired while the agent could not reach etcd.");
+	sample_u64(f, "fleet_leases_lost_total", s->agent[PC_AS_FLEET_LEASE_LOST]);
+}
+
 /*
  * The agent keeps cumulative buckets but updates count, sum and buckets
  * one word at a time: a scrape in between could see them out of step.
@@ -637,6 +655,7 @@ static void render(FILE *f, const struct pc_metrics_snap *s,
 	render_flows(f, s);
 	render_drops(f, s);
 	render_transitions(f, s);
+	render_fleet(f, s);
 	render_tts(f, s);
 	render_heartbeat(f, s);
 	render_controller(f, s);

@@ -175,8 +175,9 @@ static bool msg_semantics_ok(const struct pc_msg *m)
 			return !inline_policy;
 		return m->policy && m->policy_len > 0;
 	case PC_MSG_DESIRED:
-		/* A mode (release = normal), optionally a policy by hash. */
-		return m->cmd >= PC_CMD_LOCKDOWN && m->cmd <= PC_CMD_RELEASE &&
+		/* A mode (none: normal; release: normal, lifting local
+		 * escalations), optionally a policy by hash. */
+		return m->cmd <= PC_CMD_RELEASE &&
 		       m->expires_ms == 0 && !inline_policy;
 	default:
 		return false;
@@ -306,6 +307,11 @@ static size_t msg_parse(const __u8 *buf, size_t len, struct pc_msg *m)
 	if (!msg_semantics_ok(m))
 		return 0;
 	return len - PC_SIG_LEN;
+}
+
+bool pc_msg_parse(const __u8 *buf, size_t len, struct pc_msg *out)
+{
+	return buf && out && msg_parse(buf, len, out) != 0;
 }
 
 enum pc_msg_verdict pc_msg_decode(const __u8 *buf, size_t len,

@@ -86,6 +86,9 @@ enum pc_msg_verdict pc_msg_decode(const __u8 *buf, size_t len,
 				  const __u8 (*keys)[PC_PK_LEN], size_t nkeys,
 				  struct pc_msg *out, int *key_index);
 
+/* Structure only, no signature check: for showing what is there. */
+bool pc_msg_parse(const __u8 *buf, size_t len, struct pc_msg *out);
+
 /*
  * Host, freshness, expiry and replay of a verified message. On PC_MSG_OK
  * the replay state advances; on any refusal it is left as it was.

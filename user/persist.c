@@ -63,6 +63,34 @@ static int unhex(const char *s, __u8 *out, size_t n)
 	return s[2 * n] == '\0' ? 0 : -EINVAL;
 }
 
+/* "fleet TARGET SEQ TIMESTAMP MODE RELEASE HASH|-" */
+static int parse_fleet_line(const char *line, struct pc_persist *out)
+{
+	char target[80], mode[16], hash[80];
+	unsigned long long seq, ts;
+	struct pc_persist_fleet *f;
+	int release;
+
+	if (out->nfleet >= PC_PERSIST_MAX_FLEET ||
+	    sscanf(line, "fleet %79s %llu %llu %15s %d %79s", target, &seq, &ts,
+		   mode, &release, hash) != 6 || strlen(target) >= sizeof(f->target))
+		return -EINVAL;
+	f = &out->fleet[out->nfleet];
+	if (pc_mode_parse(mode, &f->mode))
+		return -EINVAL;
+	if (strcmp(hash, "-")) {
+		if (unhex(hash, f->policy_hash, PC_HASH_LEN))
+			return -EINVAL;
+		f->has_policy = 1;
+	}
+	strcpy(f->target, target);
+	f->seq = seq;
+	f->timestamp_ms = ts;
+	f->release = !!release;
+	out->nfleet++;
+	return 0;
+}
+
 int pc_persist_load(const char *state_dir, struct pc_persist *out)
 {
 	char path[PATH_MAX], line[512], a[160];
@@ -94,6 +122,8 @@ int pc_persist_load(const char *state_dir, struct pc_persist *out)
 			out->keys[out->nkeys].seq[0] = x;
 			out->keys[out->nkeys].seq[1] = y;
 			out->nkeys++;
+		} else if (!strncmp(line, "fleet ", 6)) {
+			err = parse_fleet_line(line, out);
 		} else if (sscanf(line, "policy %159s", a) == 1 &&
 			   !unhex(a, out->policy_hash, PC_HASH_LEN))
 			out->has_policy = 1;
@@ -140,6 +170,16 @@ int pc_persist_save(const char *state_dir, const struct pc_persist *p)
 	if (p->has_policy) {
 		pc_hex(p->policy_hash, PC_HASH_LEN, hex);
 		fprintf(f, "policy %s\n", hex);
+	}
+	for (size_t i = 0; i < p->nfleet; i++) {
+		const struct pc_persist_fleet *e = &p->fleet[i];
+
+		if (e->has_policy)
+			pc_hex(e->policy_hash, PC_HASH_LEN, hex);
+		fprintf(f, "fleet %s %llu %llu %s %d %s\n", e->target,
+			(unsigned long long)e->seq,
+			(unsigned long long)e->timestamp_ms, pc_mode_name(e->mode),
+			e->release, e->has_policy ? hex : "-");
 	}
 	if (fflush(f) || fsync(fd))
 		err = -errno;

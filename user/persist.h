@@ -18,6 +18,18 @@ struct pc_persist_key {
 	__u64 seq[2];		/* heartbeat, command */
 };
 
+/* The last desired-state envelope accepted per fleet key. */
+#define PC_PERSIST_MAX_FLEET	10
+struct pc_persist_fleet {
+	char target[64];
+	__u64 seq;
+	__u64 timestamp_ms;
+	enum pc_mode mode;
+	int release;
+	int has_policy;
+	__u8 policy_hash[PC_HASH_LEN];
+};
+
 struct pc_persist {
 	enum pc_mode mode;
 	enum pc_trigger cause;
@@ -27,6 +39,8 @@ struct pc_persist {
 	/* Set when a controller's apply-policy is live: survives reboots. */
 	__u8 policy_hash[PC_HASH_LEN];
 	int has_policy;
+	struct pc_persist_fleet fleet[PC_PERSIST_MAX_FLEET];
+	size_t nfleet;
 };
 
 /* State dir from the option, else $PORTCULLIS_STATE_DIR, else default. */

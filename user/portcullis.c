@@ -17,6 +17,7 @@
 #include "audit.h"
 #include "control.h"
 #include "controller.h"
+#include "fleet_cli.h"
 #include "fsm.h"
 #include "metrics.h"
 #include "monitor.h"
@@ -160,6 +161,18 @@ static void print_agent(const struct pc_maps *m)
 			printf(", %s %llu", names[i],
 			       (unsigned long long)v[PC_AS_CMD_REFUSED + i]);
 	printf(", failed %llu\n", (unsigned long long)v[PC_AS_CMD_FAILED]);
+	if (!v[PC_AS_FLEET_HEARTBEATS] && !v[PC_AS_FLEET_ACCEPTED])
+		return;
+	printf("fleet:       lease keep-alives %llu, lost %llu; envelopes accepted %llu",
+	       (unsigned long long)v[PC_AS_FLEET_HEARTBEATS],
+	       (unsigned long long)v[PC_AS_FLEET_LEASE_LOST],
+	       (unsigned long long)v[PC_AS_FLEET_ACCEPTED]);
+	for (int i = 0; i < PC_FR_COUNT; i++)
+		if (v[PC_AS_FLEET_REFUSED + i])
+			printf(", refused %s %llu", fleet_refusal_names[i],
+			       (unsigned long long)v[PC_AS_FLEET_REFUSED + i]);
+	printf("; policies loaded %llu\n",
+	       (unsigned long long)v[PC_AS_FLEET_POLICY_LOADED]);
 }
 
 static void print_transitions(const struct pc_maps *m)
@@ -681,6 +694,7 @@ static const struct cmd cmds[] = {
 	{ "detach", do_detach, "[--force]", "remove programs and pins: enforcement stops" },
 	{ "keygen", pc_keygen_main, "--out FILE", "new controller key pair" },
 	{ "controller", pc_controller_main, "heartbeat|send|replay ...", "act as the controller (see portcullis controller --help)" },
+	{ "fleet", pc_fleet_main, "quarantine|lockdown|release|policy|status|get ...", "fleet control through etcd (see portcullis fleet --help)" },
 	{ "help", do_help, "", "this help" },
 	{},
 };

@@ -422,7 +422,7 @@ static void test_encode_invalid(void **state)
 	encode_refused(&m);
 	m = base_msg(0, PC_CMD_NONE);
 	encode_refused(&m);
-	m = base_msg(3, PC_CMD_NONE);
+	m = base_msg(4, PC_CMD_NONE);	/* 3 is fleet desired state */
 	encode_refused(&m);
 	m = base_msg(PC_MSG_COMMAND, PC_CMD_NONE);
 	encode_refused(&m);
@@ -563,7 +563,7 @@ static void test_decode_bad_header(void **state)
 	r = raw_heartbeat();
 	r.type = 0;
 	raw_expect(&r, PC_MSG_MALFORMED);
-	r.type = 3;
+	r.type = 4;	/* 3 is fleet desired state (test_fleet.c) */
 	raw_expect(&r, PC_MSG_MALFORMED);
 	r.type = 0xff;
 	raw_expect(&r, PC_MSG_MALFORMED);
@@ -1067,7 +1067,7 @@ static void test_check_bad_key_index(void **state)
 
 	assert_check(&m, -1, HOST, T0, &r, PC_MSG_MALFORMED);
 	assert_check(&m, PC_MAX_KEYS, HOST, T0, &r, PC_MSG_MALFORMED);
-	m.type = 3;		/* would index past last_seq[k][] */
+	m.type = PC_MSG_DESIRED;	/* etcd only; would index past last_seq[k][] */
 	assert_check(&m, 0, HOST, T0, &r, PC_MSG_MALFORMED);
 	m.type = PC_MSG_HEARTBEAT;
 	assert_check(&m, PC_MAX_KEYS - 1, HOST, T0, &r, PC_MSG_OK);
