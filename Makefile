@@ -184,7 +184,7 @@ check-asan: $(ASAN_TESTS)
 	@echo "asan: $(words $(ASAN_TESTS)) unit-test binaries clean under ASan+UBSan"
 
 # libFuzzer harnesses for every parser of outside input.
-FUZZERS := policy config msg cidr
+FUZZERS := policy config msg cidr etcd
 FUZZ_BINS := $(patsubst %,$(OUTPUT)/fuzz/fuzz_%,$(FUZZERS))
 FUZZ_SECONDS ?= 60
 FUZZ_CHECK_RUNS ?= 20000

@@ -853,6 +853,26 @@ static void on_fleet_desired(struct agent *a, const struct pc_fleet_event *ev)
 	fleet_report(a);
 }
 
+/*
+ * Deleting is unsigned: the envelope in force stays. Revision 0: found
+ * absent on a (re)read, refused once until something is written there.
+ */
+static void on_fleet_deleted(struct agent *a, const struct pc_fleet_event *ev)
+{
+	char target[PC_FLEET_TARGET_LEN];
+	__s64 mark = ev->revision ? ev->revision : -1;
+	int i = -1;
+
+	if (!pc_fleet_target_of_key(a->cfg.fleet_prefix, ev->key, target,
+				    sizeof(target)))
+		i = pc_fleet_view_find(&a->view, target);
+	if (i < 0 || !a->view.set[i] || a->refused_rev[i] == mark)
+		return;	/* nothing was in force there: nothing is lost */
+	a->refused_rev[i] = mark;
+	fleet_refuse(a, ev->key, PC_FR_DELETED, ev->revision,
+		     "deletion is not signed: the last accepted value stays in force");
+}
+
 static void on_fleet(struct agent *a)
 {
 	struct pc_fleet_event ev;
@@ -868,9 +888,7 @@ static void on_fleet(struct agent *a)
 			on_fleet_desired(a, &ev);
 			break;
 		case PC_FE_DELETED:
-			/* Deleting is unsigned: the envelope in force stays. */
-			fleet_refuse(a, ev.key, PC_FR_DELETED, ev.revision,
-				     "deletion is not signed: the last accepted value stays in force");
+			on_fleet_deleted(a, &ev);
 			break;
 		case PC_FE_LEASE:
 			if (!ev.ok)

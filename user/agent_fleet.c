@@ -279,8 +279,14 @@ static int read_then_watch(struct watcher *w, struct pc_etcd *e)
 			break;
 		if (r.revision > rev)
 			rev = r.revision;
-		if (r.n == 1)
+		if (r.n == 1) {
 			post_kv(w, false, &r.kvs[0], r.kvs[0].mod_rev);
+		} else {
+			/* Absent: deleted while we were away, or never set. */
+			struct pc_etcd_kv gone = { .key = l->keys[i] };
+
+			post_kv(w, true, &gone, 0);
+		}
 		pc_etcd_range_free(&r);
 	}
 	if (err)
