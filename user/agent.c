@@ -1310,7 +1310,14 @@ static void reload(struct agent *a)
 		pr_warn("reload failed; previous policy still enforcing\n");
 		return;
 	}
-	/* Sockets stay as they are; keys, timeouts, triggers take effect. */
+	/* Sockets and the etcd link stay as they are (the link's threads
+	 * hold copies); keys, timeouts, triggers take effect. */
+	next.fleet = a->cfg.fleet;
+	memcpy(next.fleet_endpoints, a->cfg.fleet_endpoints, sizeof(next.fleet_endpoints));
+	next.nendpoints = a->cfg.nendpoints;
+	memcpy(next.fleet_prefix, a->cfg.fleet_prefix, sizeof(next.fleet_prefix));
+	memcpy(next.fleet_groups, a->cfg.fleet_groups, sizeof(next.fleet_groups));
+	next.ngroups = a->cfg.ngroups;
 	next.listen_port = a->cfg.listen_port;
 	snprintf(next.listen_addr, sizeof(next.listen_addr), "%s", a->cfg.listen_addr);
 	pc_config_free(&a->cfg);

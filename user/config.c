@@ -58,6 +58,7 @@ struct ctx {
 	char *err;
 	size_t errlen;
 	struct pc_config *cfg;
+	size_t keys_shared;	/* keys from controller: the fleet may list them again */
 };
 
 /* A key a mapping may hold, and what the document gave it. */
@@ -618,9 +619,14 @@ static int add_key(struct ctx *c, const yaml_node_t *n, const __u8 *pk)
 	if (cfg->nkeys >= PC_MAX_KEYS)
 		return node_err(c, n, "too many controller keys: the limit is %d",
 				PC_MAX_KEYS);
-	for (i = 0; i < cfg->nkeys; i++)
-		if (!memcmp(cfg->keys[i], pk, PC_PK_LEN))
-			return node_err(c, n, "controller key listed twice");
+	for (i = 0; i < cfg->nkeys; i++) {
+		if (memcmp(cfg->keys[i], pk, PC_PK_LEN))
+			continue;
+		/* One controller key for UDP and etcd alike is fine. */
+		if (i < c->keys_shared)
+			return 0;
+		return node_err(c, n, "controller key listed twice");
+	}
 	memcpy(cfg->keys[cfg->nkeys++], pk, PC_PK_LEN);
 	return 0;
 }
@@ -865,6 +871,7 @@ static int parse_fleet(struct ctx *c, const struct field *sect)
 	}
 	if (!err && f[F_GROUPS].val)
 		err = parse_groups(c, &f[F_GROUPS]);
+	c->keys_shared = cfg->nkeys;
 	if (!err && f[F_KEYS].val)
 		err = parse_keys(c, &f[F_KEYS]);
 	if (!err && f[F_KEY_FILES].val)

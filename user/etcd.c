@@ -104,9 +104,12 @@ static int get_i64(const json_object *o, const char *name, __s64 *out)
 	if (!json_object_is_type(v, json_type_string))
 		return -EPROTO;
 	s = json_object_get_string(v);
+	/* Digits only: strtoll would also take a sign or white space. */
+	if (*s < '0' || *s > '9')
+		return -EPROTO;
 	errno = 0;
 	n = strtoll(s, &end, 10);
-	if (!*s || *end || errno)
+	if (*end || errno)
 		return -EPROTO;
 	*out = n;
 	return 0;
@@ -161,8 +164,8 @@ static int parse_kv(const json_object *o, struct pc_etcd_kv *kv)
 	    !json_object_is_type(v, json_type_string))
 		return -EPROTO;
 	kv->key = (char *)b64_decode(json_object_get_string(v), &n);
-	/* A key with a NUL in it is none of ours. */
-	if (!kv->key || strlen(kv->key) != n)
+	/* A key with a NUL in it, or none at all, is none of ours. */
+	if (!kv->key || !n || strlen(kv->key) != n)
 		goto bad;
 	if (json_object_object_get_ex(o, "value", &v)) {
 		if (!json_object_is_type(v, json_type_string))
@@ -170,6 +173,10 @@ static int parse_kv(const json_object *o, struct pc_etcd_kv *kv)
 		kv->value = b64_decode(json_object_get_string(v), &kv->value_len);
 		if (!kv->value)
 			goto bad;
+		if (!kv->value_len) {	/* empty: NULL, as etcd.h says */
+			free(kv->value);
+			kv->value = NULL;
+		}
 	}
 	err = get_i64(o, "create_revision", &kv->create_rev) ?:
 	      get_i64(o, "mod_revision", &kv->mod_rev) ?:

@@ -42,6 +42,14 @@ bool pc_fleet_prefix_ok(const char *s)
 	return true;
 }
 
+static bool all_of(const char *from, const char *to, const char *set)
+{
+	for (const char *p = from; p < to; p++)
+		if (!*p || !strchr(set, *p))
+			return false;
+	return from < to;
+}
+
 bool pc_fleet_endpoint_ok(const char *s)
 {
 	const char *host, *colon;
@@ -56,24 +64,24 @@ bool pc_fleet_endpoint_ok(const char *s)
 		host = s + 8;
 	else
 		return false;
-	/* HOST:PORT, [IPV6]:PORT; no path, user or query. */
+	/* HOST:PORT or [IPV6]:PORT; no path, user or query. A bare IPv6
+	 * address is refused: its port could not be told apart. */
 	if (host[0] == '[') {
 		colon = strchr(host, ']');
-		if (!colon || colon == host + 1 || colon[1] != ':')
+		if (!colon || colon[1] != ':' ||
+		    !all_of(host + 1, colon, "0123456789abcdefABCDEF:."))
 			return false;
 		colon++;
 	} else {
-		colon = strrchr(host, ':');
-		if (!colon || colon == host)
+		colon = strchr(host, ':');
+		if (!colon || !all_of(host, colon, "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				      "abcdefghijklmnopqrstuvwxyz0123456789.-"))
 			return false;
 	}
-	for (const char *p = host; p < colon; p++)
-		if (!strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			    "0123456789.-:[]", *p))
-			return false;
+	if (colon[1] < '0' || colon[1] > '9')
+		return false;
 	port = strtol(colon + 1, &end, 10);
-	return colon[1] >= '0' && colon[1] <= '9' && !*end && port > 0 &&
-	       port <= 65535;
+	return !*end && port > 0 && port <= 65535;
 }
 
 void pc_fleet_target(char *buf, size_t len, const char *kind, const char *name)
@@ -376,7 +384,13 @@ int pc_fleet_status_parse(const char *json, size_t len,
 		return -ENOMEM;
 	if (len < 65536)
 		o = json_tokener_parse_ex(tok, json, (int)len);
+	/* One object and nothing after it but white space. */
+	if (o && (json_tokener_get_error(tok) != json_tokener_success ||
+		  strspn(json + json_tokener_get_parse_end(tok), " \t\r\n") <
+			  len - json_tokener_get_parse_end(tok)))
+		goto out_tok;
 	json_tokener_free(tok);
+	tok = NULL;
 	if (!o || !json_object_is_type(o, json_type_object))
 		goto out;
 	if (str_field(o, "host", out->host, sizeof(out->host), true) ||
@@ -389,6 +403,9 @@ int pc_fleet_status_parse(const char *json, size_t len,
 	    u64_field(o, "generation", &gen) ||
 	    u64_field(o, "reported_ms", &out->reported_ms) ||
 	    u64_field(o, "refused", &out->refused))
+		goto out;
+	/* The reporter is an agent, but the bytes come from etcd. */
+	if (gen > 0xffffffffULL || !pc_fleet_name_ok(out->host))
 		goto out;
 	out->generation = gen;
 	if (hex[0]) {
@@ -415,4 +432,8 @@ int pc_fleet_status_parse(const char *json, size_t len,
 out:
 	json_object_put(o);
 	return err;
+out_tok:
+	json_tokener_free(tok);
+	json_object_put(o);
+	return -EINVAL;
 }

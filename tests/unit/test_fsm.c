@@ -155,6 +155,70 @@ static void test_commit_bookkeeping(void **state)
 	assert_int_equal(f.since_ms, 200);
 }
 
+/* Rows with a fleet floor: what the fleet demanded before the trigger. */
+struct floor_row {
+	const char *what;
+	enum pc_mode from, floor;
+	enum pc_trigger cause, t;
+	enum pc_mode requested;
+	bool change;
+	enum pc_mode to;
+};
+
+static const struct floor_row floor_table[] = {
+	{ "fleet escalates to its floor", N, N, PC_TRIG_START, PC_TRIG_FLEET, Q, true, Q },
+	{ "fleet escalates past a local lockdown", L, N, PC_TRIG_ANOMALY, PC_TRIG_FLEET, Q, true, Q },
+	{ "fleet lifts what it imposed", Q, Q, PC_TRIG_FLEET, PC_TRIG_FLEET, N, true, N },
+	{ "fleet lifts only to the new floor", Q, Q, PC_TRIG_FLEET, PC_TRIG_FLEET, L, true, L },
+	{ "fleet lift leaves a local quarantine", Q, L, PC_TRIG_ANOMALY, PC_TRIG_FLEET, N, false, Q },
+	{ "fleet lift leaves a quarantine above its floor", Q, N, PC_TRIG_COMMAND, PC_TRIG_FLEET, N, false, Q },
+	{ "fleet same mode: stay", L, L, PC_TRIG_FLEET, PC_TRIG_FLEET, L, false, L },
+	{ "fleet out-of-range mode is quarantine", N, N, PC_TRIG_START, PC_TRIG_FLEET, 9, true, Q },
+	{ "host release lifts an anomaly quarantine", Q, N, PC_TRIG_ANOMALY, PC_TRIG_FLEET_RELEASE, N, true, N },
+	{ "host release stops at the group's floor", Q, Q, PC_TRIG_ANOMALY, PC_TRIG_FLEET_RELEASE, L, true, L },
+	{ "host release at the floor: stay", L, L, PC_TRIG_FLEET, PC_TRIG_FLEET_RELEASE, L, false, L },
+	{ "command release stops at the floor", Q, L, PC_TRIG_COMMAND, PC_TRIG_COMMAND, N, true, L },
+	{ "command release at the floor: stay", L, L, PC_TRIG_FLEET, PC_TRIG_COMMAND, N, false, L },
+	{ "restored lifts only to the floor", Q, L, PC_TRIG_HEARTBEAT_LOSS, PC_TRIG_HEARTBEAT_RESTORED, N, false, Q },
+	{ "restored stops at a lockdown floor", L, L, PC_TRIG_HEARTBEAT_LOSS, PC_TRIG_HEARTBEAT_RESTORED, N, false, L },
+	{ "hb loss escalates over a floor", N, N, PC_TRIG_FLEET, PC_TRIG_HEARTBEAT_LOSS, N, true, L },
+	{ "break-glass ignores the floor", Q, Q, PC_TRIG_FLEET, PC_TRIG_BREAK_GLASS, N, true, N },
+};
+
+static void test_floor_table(void **state)
+{
+	for (size_t i = 0; i < sizeof(floor_table) / sizeof(floor_table[0]); i++) {
+		const struct floor_row *r = &floor_table[i];
+		struct pc_fsm f = { .mode = r->from, .cause = r->cause, .valid_hb = 3 };
+		struct pc_fsm_step s;
+
+		pc_fsm_set_floor(&f, r->floor);
+		s = pc_fsm_decide(&f, &cfg, r->t, r->requested, 5000);
+		if (s.change != r->change || s.to != r->to)
+			fail_msg("%s: got change=%d to=%s, want change=%d to=%s",
+				 r->what, s.change, pc_mode_name(s.to), r->change,
+				 pc_mode_name(r->to));
+		assert_non_null(s.why);
+	}
+}
+
+/* A heartbeat quarantine (action quarantine) lifts down to a lockdown
+ * floor, not to normal; an out-of-range floor clamps to the strictest. */
+static void test_floor_restored_to_floor(void **state)
+{
+	struct pc_fsm_cfg qcfg = cfg;
+	struct pc_fsm f = { .mode = Q, .cause = PC_TRIG_HEARTBEAT_LOSS, .valid_hb = 3 };
+	struct pc_fsm_step s;
+
+	qcfg.hb_action = Q;
+	pc_fsm_set_floor(&f, L);
+	s = pc_fsm_decide(&f, &qcfg, PC_TRIG_HEARTBEAT_RESTORED, N, 5000);
+	assert_true(s.change);
+	assert_int_equal(s.to, L);
+	pc_fsm_set_floor(&f, 17);	/* out of range: the strictest */
+	assert_int_equal(f.floor, Q);
+}
+
 static void test_names(void **state)
 {
 	enum pc_trigger t;
@@ -174,6 +238,8 @@ int main(void)
 		cmocka_unit_test(test_restored_conditions),
 		cmocka_unit_test(test_no_flapping),
 		cmocka_unit_test(test_commit_bookkeeping),
+		cmocka_unit_test(test_floor_table),
+		cmocka_unit_test(test_floor_restored_to_floor),
 		cmocka_unit_test(test_names),
 	};
 
