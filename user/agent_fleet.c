@@ -69,8 +69,8 @@ static bool stopping(struct pc_fleet_link *l)
 	return s;
 }
 
-/* Sleep up to ms, or until stopped or poked. */
-static void nap(struct pc_fleet_link *l, __u64 ms)
+/* CLOCK_MONOTONIC, ms from now: the condition variable's clock. */
+static struct timespec deadline(__u64 ms)
 {
 	struct timespec ts;
 
@@ -81,6 +81,14 @@ static void nap(struct pc_fleet_link *l, __u64 ms)
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000;
 	}
+	return ts;
+}
+
+/* Sleep up to ms, or until stopped or poked. */
+static void nap(struct pc_fleet_link *l, __u64 ms)
+{
+	struct timespec ts = deadline(ms);
+
 	pthread_mutex_lock(&l->mu);
 	if (!l->stop)
 		pthread_cond_timedwait(&l->cond, &l->mu, &ts);
@@ -419,16 +427,8 @@ static void *leaser_main(void *arg)
 		now = mono_ms();
 		pthread_mutex_lock(&l->mu);
 		if (!l->stop && !l->status_dirty && now < next_keepalive) {
-			struct timespec ts;
-			__u64 ms = next_keepalive - now;
+			struct timespec ts = deadline(next_keepalive - now);
 
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += ms / 1000;
-			ts.tv_nsec += (ms % 1000) * 1000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
 			pthread_cond_timedwait(&l->cond, &l->mu, &ts);
 		}
 		pthread_mutex_unlock(&l->mu);
