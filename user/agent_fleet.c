@@ -389,14 +389,35 @@ static __s64 grant(struct pc_fleet_link *l, struct pc_etcd *e)
 	return id;
 }
 
+/* One keep-alive (or grant); true if etcd answered with a live lease. */
+static bool keepalive_round(struct pc_fleet_link *l, struct pc_etcd *e,
+			    __s64 *id)
+{
+	long ttl;
+
+	if (!*id) {
+		*id = grant(l, e);
+		return *id != 0;
+	}
+	if (pc_etcd_lease_keepalive(e, *id, &ttl))
+		return false;	/* no answer, no heartbeat: the agent times it */
+	if (ttl > 0) {
+		post_simple(l, PC_FE_HEARTBEAT, true, NULL);
+		return true;
+	}
+	/* Expired while we could not reach etcd. */
+	post_simple(l, PC_FE_LEASE, false, "lease expired: granting a new one");
+	*id = grant(l, e);
+	return *id != 0;
+}
+
 static void *leaser_main(void *arg)
 {
 	struct pc_fleet_link *l = arg;
 	__u64 next_report = 0, next_keepalive = 0, now;
 	struct pc_etcd e;
 	__s64 id = 0;
-	bool dirty;
-	long ttl;
+	bool dirty, ok, failing = false;
 
 	if (pc_etcd_init(&e, l->endpoints, l->nendpoints, l->lease_request_ms)) {
 		post_simple(l, PC_FE_LEASE, false, "cannot set up an etcd client");
@@ -406,18 +427,15 @@ static void *leaser_main(void *arg)
 		now = mono_ms();
 		if (now >= next_keepalive) {
 			next_keepalive = now + l->keepalive_ms;
-			if (!id) {
-				id = grant(l, &e);
-			} else if (!pc_etcd_lease_keepalive(&e, id, &ttl)) {
-				if (ttl > 0) {
-					post_simple(l, PC_FE_HEARTBEAT, true, NULL);
-				} else {
-					/* Expired while we could not reach etcd. */
-					post_simple(l, PC_FE_LEASE, false,
-						    "lease expired: granting a new one");
-					id = grant(l, &e);
-				}
+			ok = keepalive_round(l, &e, &id);
+			/* Back from an outage: the watch stream may be a dead
+			 * TCP connection that has not noticed; start it over. */
+			if (ok && failing) {
+				pthread_mutex_lock(&l->mu);
+				l->resync = true;
+				pthread_mutex_unlock(&l->mu);
 			}
+			failing = !ok;
 		}
 		pthread_mutex_lock(&l->mu);
 		dirty = l->status_dirty;
