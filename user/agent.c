@@ -303,6 +303,9 @@ static bool transition(struct agent *a, enum pc_trigger t,
 
 /* ---- policy ---- */
 
+/* Why the last policy_prepare refused, for the audit line. */
+static char policy_refusal[512];
+
 /* Parse, check and compile; nothing touches the datapath here. */
 static int policy_prepare(struct agent *a, const char *path,
 			  const struct pc_config *cfg, struct pc_policy *p,
@@ -311,9 +314,11 @@ static int policy_prepare(struct agent *a, const char *path,
 	char err[512], why[512];
 	int ret;
 
+	policy_refusal[0] = '\0';
 	ret = pc_policy_load_file(path, p, err, sizeof(err));
 	if (ret) {
 		pr_warn("policy refused: %s\n", err);
+		snprintf(policy_refusal, sizeof(policy_refusal), "%s", err);
 		return ret;
 	}
 	/* The agent's config may name the interfaces instead. */
@@ -328,6 +333,7 @@ static int policy_prepare(struct agent *a, const char *path,
 				p->nifaces++;
 	}
 	if (!p->nifaces) {
+		snprintf(policy_refusal, sizeof(policy_refusal), "no interfaces");
 		pr_warn("policy refused: %s names no interfaces\n", path);
 		ret = -EINVAL;
 		goto fail;
@@ -336,6 +342,8 @@ static int policy_prepare(struct agent *a, const char *path,
 	for (size_t i = 0; i < p->nifaces; i++) {
 		ret = pc_iface_check(p->ifaces[i]);
 		if (ret) {
+			snprintf(policy_refusal, sizeof(policy_refusal),
+				 "interface '%s' cannot be used", p->ifaces[i]);
 			pr_warn("policy refused: interface '%s' cannot be used\n",
 				p->ifaces[i]);
 			goto fail;
@@ -344,6 +352,8 @@ static int policy_prepare(struct agent *a, const char *path,
 	if (pc_lockout_check(p, check_ssh ? getenv("SSH_CONNECTION") : NULL,
 			     why, sizeof(why))) {
 		if (!a->o->force) {
+			snprintf(policy_refusal, sizeof(policy_refusal),
+				 "anti-lockout: %.480s", why);
 			pr_warn("policy refused (anti-lockout): %s; use --force to "
 				"apply anyway\n", why);
 			ret = -EPERM;
@@ -353,6 +363,7 @@ static int policy_prepare(struct agent *a, const char *path,
 	}
 	ret = pc_compile(p, c, err, sizeof(err));
 	if (ret) {
+		snprintf(policy_refusal, sizeof(policy_refusal), "%s", err);
 		pr_warn("policy refused: %s\n", err);
 		goto fail;
 	}
@@ -386,6 +397,7 @@ static int enforce(struct agent *a, const struct pc_policy *p,
 	}
 	ret = pc_apply(&a->m, c, generation, err, sizeof(err));
 	if (ret) {
+		snprintf(policy_refusal, sizeof(policy_refusal), "%s", err);
 		pr_warn("policy not applied, previous policy still enforcing: %s\n",
 			err);
 		goto out;
@@ -428,7 +440,8 @@ static int load_policy(struct agent *a, const char *path, const char *why,
 	}
 	if (ret) {
 		audit_checked(a, pc_audit("policy_refused", "path", path, "reason",
-					  why, "error", strerror(-ret), PC_AUDIT_END));
+					  why, "error", policy_refusal[0] ?
+					  policy_refusal : strerror(-ret), PC_AUDIT_END));
 		pc_policy_free(&p);	/* safe when prepare freed it already */
 		return ret;
 	}
@@ -1628,6 +1641,7 @@ int agent_check_config(const char *path)
 {
 	struct pc_config cfg;
 	struct pc_policy p = {};
+	struct pc_compiled c = {};
 	char err[512];
 
 	if (pc_config_load_file(path, &cfg, err, sizeof(err))) {
@@ -1639,6 +1653,17 @@ int agent_check_config(const char *path)
 		pc_config_free(&cfg);
 		return 1;
 	}
+	/* What the agent would refuse at start, refused here too. */
+	if (pc_compile(&p, &c, err, sizeof(err)) ||
+	    pc_lockout_check(&p, NULL, err, sizeof(err))) {
+		fprintf(stderr, "%s: policy %s refused: %s\n", path,
+			cfg.policy_path, err);
+		pc_compiled_free(&c);
+		pc_policy_free(&p);
+		pc_config_free(&cfg);
+		return 1;
+	}
+	pc_compiled_free(&c);
 	printf("%s: ok (policy %s: %zu rules; controller %s; fleet %s; %zu anomaly triggers)\n",
 	       path, cfg.policy_path, p.nrules, cfg.controller ? "yes" : "no",
 	       cfg.fleet ? cfg.fleet_endpoints[0] : "no", cfg.ntriggers);

@@ -17,6 +17,7 @@
 #include "etcd.h"
 #include "fleet.h"
 #include "fleet_cli.h"
+#include "lockout.h"
 #include "log.h"
 #include "msg.h"
 #include "policy.h"
@@ -34,7 +35,7 @@ struct opts {
 	const char *groups[PC_FLEET_MAX_GROUPS];
 	size_t ngroups;
 	const char *host;		/* policy --host */
-	bool all, json;
+	bool all, json, force;
 	bool expect_set;
 	__s64 expect;
 	long timeout_ms;
@@ -77,6 +78,7 @@ static void usage(FILE *f)
 "      --expect-revision R    write only if the key is at revision R (0: absent)\n"
 "      --timeout MS           per etcd request (default 3000)\n"
 "      --json                 (status) machine-readable output\n"
+"      --force                (policy) store it despite the anti-lockout check\n"
 "  -h, --help\n"
 "\n"
 "Exit status: 0 done; 1 error; 2 usage; 3 conflict: the key changed between\n"
@@ -339,6 +341,17 @@ static int do_policy(struct pc_etcd *e, struct opts *o, int argc, char **argv)
 		pr_warn("policy refused: %s\n", err);
 		pc_policy_free(&p);
 		return 1;
+	}
+	if (pc_lockout_check(&p, NULL, err, sizeof(err))) {
+		if (!o->force) {
+			pr_warn("policy refused (anti-lockout, as every agent would refuse it): %s\n",
+				err);
+			pc_compiled_free(&c);
+			pc_policy_free(&p);
+			return 1;
+		}
+		pr_warn("anti-lockout overridden by --force: %s (agents run without --force refuse it)\n",
+			err);
 	}
 	pc_compiled_free(&c);
 	pc_policy_free(&p);
@@ -647,7 +660,7 @@ out:
 
 /* ---- entry ---- */
 
-enum { OPT_EXPECT = 256, OPT_JSON, OPT_TIMEOUT, OPT_HOST };
+enum { OPT_EXPECT = 256, OPT_JSON, OPT_TIMEOUT, OPT_HOST, OPT_FORCE };
 
 int pc_fleet_main(int argc, char **argv)
 {
@@ -661,6 +674,7 @@ int pc_fleet_main(int argc, char **argv)
 		{ "host", required_argument, NULL, OPT_HOST },
 		{ "expect-revision", required_argument, NULL, OPT_EXPECT },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -717,6 +731,9 @@ int pc_fleet_main(int argc, char **argv)
 			break;
 		case OPT_JSON:
 			o.json = true;
+			break;
+		case OPT_FORCE:
+			o.force = true;
 			break;
 		case OPT_TIMEOUT:
 			o.timeout_ms = strtol(optarg, &end, 10);

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # Every end-to-end suite in turn (root; after make): tests/e2e/run.sh, the
-# datapath and CLI, then tests/e2e/agent.sh, the agent with a controller.
+# datapath and CLI, tests/e2e/agent.sh, the agent with a controller, and
+# tests/e2e/fleet.sh, agents following desired state in etcd.
 # Each builds and removes its own lab; all run even if one fails; the exit
 # status is non-zero if any failed.
 #
@@ -11,7 +12,7 @@ set -u
 dir=$(dirname "${BASH_SOURCE[0]}")
 rc=0
 failed=()
-for suite in run.sh agent.sh; do
+for suite in run.sh agent.sh fleet.sh; do
 	echo "=== tests/e2e/$suite"
 	if ! bash "$dir/$suite"; then
 		rc=1
