@@ -129,6 +129,7 @@ check: deps
 demo: deps
 	$(MAKE) all
 	bash tests/demo.sh
+	bash tests/demo_fleet.sh
 
 check-unit: $(UNIT_TESTS)
 	@set -e; for t in $(UNIT_TESTS); do echo "== $$t"; $$t; done
