@@ -190,6 +190,15 @@ bad:
 	return -EPROTO;
 }
 
+/* Bounded: the bytes need not end in a NUL. */
+static bool only_space(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!s[i] || !strchr(" \t\r\n", s[i]))
+			return false;
+	return true;
+}
+
 static json_object *parse_json(const char *s, size_t len, char *err,
 			       size_t errlen)
 {
@@ -205,7 +214,7 @@ static json_object *parse_json(const char *s, size_t len, char *err,
 		/* Trailing whitespace is fine, more JSON is not. */
 		size_t off = o ? json_tokener_get_parse_end(tok) : 0;
 
-		if (!o || strspn(s + off, " \t\r\n") != len - off) {
+		if (!o || !only_space(s + off, len - off)) {
 			seterr(err, errlen, "etcd sent something that is not JSON");
 			json_object_put(o);
 			o = NULL;

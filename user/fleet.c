@@ -370,6 +370,15 @@ static int unhex(const char *s, __u8 *out, size_t n)
 	return 0;
 }
 
+/* Bounded: the bytes need not end in a NUL. */
+static bool only_space(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!s[i] || !strchr(" \t\r\n", s[i]))
+			return false;
+	return true;
+}
+
 int pc_fleet_status_parse(const char *json, size_t len,
 			  struct pc_fleet_status *out)
 {
@@ -386,8 +395,8 @@ int pc_fleet_status_parse(const char *json, size_t len,
 		o = json_tokener_parse_ex(tok, json, (int)len);
 	/* One object and nothing after it but white space. */
 	if (o && (json_tokener_get_error(tok) != json_tokener_success ||
-		  strspn(json + json_tokener_get_parse_end(tok), " \t\r\n") <
-			  len - json_tokener_get_parse_end(tok)))
+		  !only_space(json + json_tokener_get_parse_end(tok),
+			      len - json_tokener_get_parse_end(tok))))
 		goto out_tok;
 	json_tokener_free(tok);
 	tok = NULL;
