@@ -206,8 +206,9 @@ $(OUTPUT)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJS)
 # mutations, fixed seed. Long: FUZZ_SECONDS each, corpus grown in build/.
 check-fuzz: $(FUZZ_BINS)
 	@total=0; for f in $(FUZZERS); do \
+		rm -rf $(OUTPUT)/fuzz/check-$$f; mkdir -p $(OUTPUT)/fuzz/check-$$f; \
 		out=$$($(OUTPUT)/fuzz/fuzz_$$f -seed=1 -runs=$(FUZZ_CHECK_RUNS) \
-			-max_len=65536 tests/fuzz/corpus/$$f 2>&1) || \
+			-max_len=65536 $(OUTPUT)/fuzz/check-$$f tests/fuzz/corpus/$$f 2>&1) || \
 			{ echo "$$out" | tail -30; exit 1; }; \
 		n=$$(echo "$$out" | sed -n 's/^Done \([0-9]*\) runs.*/\1/p'); \
 		echo "fuzz $$f: $$n executions, no crash"; total=$$((total + n)); done; \
