@@ -716,6 +716,9 @@ static void fleet_report(struct agent *a)
 		snprintf(st.groups[st.ngroups++], PC_FLEET_TARGET_LEN, "%s",
 			 a->cfg.fleet_groups[i]);
 	st.reported_ms = wall_ms();
+	/* The boot clock does not jump; convert the age, not the stamp. */
+	if (a->last_hb_ms && boot_ms() >= a->last_hb_ms)
+		st.last_hb_ms = st.reported_ms - (boot_ms() - a->last_hb_ms);
 	st.refused = a->fleet_refused;
 	st.hb_lost = a->hb_lost;
 	pc_fleet_link_report(a->fleet, &st);

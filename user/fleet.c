@@ -310,6 +310,7 @@ char *pc_fleet_status_json(const struct pc_fleet_status *s)
 		json_object_array_add(g, json_object_new_string(s->groups[i]));
 	json_object_object_add(o, "groups", g);
 	json_object_object_add(o, "reported_ms", json_object_new_int64(s->reported_ms));
+	json_object_object_add(o, "last_heartbeat_ms", json_object_new_int64(s->last_hb_ms));
 	json_object_object_add(o, "refused", json_object_new_int64(s->refused));
 	json_object_object_add(o, "heartbeat_lost", json_object_new_boolean(s->hb_lost));
 	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
@@ -411,6 +412,7 @@ int pc_fleet_status_parse(const char *json, size_t len,
 	    u64_field(o, "since_ms", &out->since_ms) ||
 	    u64_field(o, "generation", &gen) ||
 	    u64_field(o, "reported_ms", &out->reported_ms) ||
+	    u64_field(o, "last_heartbeat_ms", &out->last_hb_ms) ||
 	    u64_field(o, "refused", &out->refused))
 		goto out;
 	/* The reporter is an agent, but the bytes come from etcd. */

@@ -116,6 +116,7 @@ struct pc_fleet_status {
 	char groups[PC_FLEET_MAX_GROUPS][PC_FLEET_TARGET_LEN];
 	size_t ngroups;
 	__u64 reported_ms;
+	__u64 last_hb_ms;		/* wall clock of the last valid heartbeat; 0: none */
 	__u64 refused;			/* envelopes refused so far */
 	bool hb_lost;
 };

@@ -540,9 +540,9 @@ static void print_rows(const struct host_row *rows, size_t n, bool json)
 	__u64 now = now_ms();
 
 	if (!json)
-		printf("%-20s %-5s %-10s %-10s %-5s %-18s %-12s %-11s %s\n", "HOST",
+		printf("%-20s %-5s %-10s %-10s %-5s %-18s %-12s %-14s %s\n", "HOST",
 		       "ALIVE", "REPORTED", "DESIRED", "DRIFT", "CAUSE", "POLICY",
-		       "LAST-REPORT", "GROUPS");
+		       "LAST-HEARTBEAT", "GROUPS");
 	for (size_t i = 0; i < n; i++) {
 		const struct host_row *h = &rows[i];
 		char hex[2 * PC_HASH_LEN + 1] = "-", dhex[2 * PC_HASH_LEN + 1] = "",
@@ -553,15 +553,17 @@ static void print_rows(const struct host_row *rows, size_t n, bool json)
 			pc_hex(h->st.policy_hash, PC_HASH_LEN, hex);
 		if (h->desired_policy)
 			pc_hex(h->policy_hash, PC_HASH_LEN, dhex);
-		if (h->reported)
+		/* As of its last report (sent on every change, and every
+		 * report_interval while the agent runs). */
+		if (h->reported && h->st.last_hb_ms)
 			snprintf(ago, sizeof(ago), "%.1fs ago",
-				 now > h->st.reported_ms ?
-					 (now - h->st.reported_ms) / 1000.0 : 0.0);
+				 now > h->st.last_hb_ms ?
+					 (now - h->st.last_hb_ms) / 1000.0 : 0.0);
 		for (size_t g = 0; g < h->st.ngroups; g++)
 			snprintf(groups + strlen(groups), sizeof(groups) - strlen(groups),
 				 "%s%s", g ? "," : "", h->st.groups[g]);
 		if (!json) {
-			printf("%-20s %-5s %-10s %-10s %-5s %-18s %-12.12s %-11s %s\n",
+			printf("%-20s %-5s %-10s %-10s %-5s %-18s %-12.12s %-14s %s\n",
 			       h->host, h->alive ? "yes" : "NO",
 			       h->reported ? pc_mode_name(h->st.mode) : "-",
 			       pc_mode_name(h->desired), drift ? "DRIFT" : "-",
@@ -586,6 +588,8 @@ static void print_rows(const struct host_row *rows, size_t n, bool json)
 				       json_object_new_string(dhex) : NULL);
 		json_object_object_add(o, "last_report_ms",
 				       json_object_new_int64(h->st.reported_ms));
+		json_object_object_add(o, "last_heartbeat_ms",
+				       json_object_new_int64(h->st.last_hb_ms));
 		json_object_object_add(o, "heartbeat_lost",
 				       json_object_new_boolean(h->st.hb_lost));
 		json_object_object_add(o, "refused", json_object_new_int64(h->st.refused));

@@ -766,6 +766,7 @@ static struct pc_fleet_status full_status(void)
 		.groups = { "web", "eu-west.1" },
 		.ngroups = 2,
 		.reported_ms = T0,
+		.last_hb_ms = T0 - 250,
 		.refused = 3,
 		.hb_lost = true,
 	};
@@ -791,6 +792,7 @@ static void assert_status_equal(const struct pc_fleet_status *a,
 	for (size_t i = 0; i < a->ngroups; i++)
 		assert_string_equal(a->groups[i], b->groups[i]);
 	assert_int_equal(a->reported_ms, b->reported_ms);
+	assert_int_equal(a->last_hb_ms, b->last_hb_ms);
 	assert_int_equal(a->refused, b->refused);
 	assert_int_equal(a->hb_lost, b->hb_lost);
 }
@@ -880,6 +882,7 @@ static void test_status_refused(void **state)
 		"{\"host\":\"h\",\"mode\":\"normal\",\"since_ms\":-1}",
 		"{\"host\":\"h\",\"mode\":\"normal\",\"generation\":-1}",
 		"{\"host\":\"h\",\"mode\":\"normal\",\"reported_ms\":-5}",
+		"{\"host\":\"h\",\"mode\":\"normal\",\"last_heartbeat_ms\":\"1\"}",
 		"{\"host\":\"h\",\"mode\":\"normal\",\"refused\":-1}",
 		/* policy hex of the wrong length */
 		"{\"host\":\"h\",\"mode\":\"normal\",\"policy\":\"00\"}",
