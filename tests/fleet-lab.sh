@@ -14,6 +14,16 @@
 #   fleet_cli quarantine node-1  # portcullis fleet, in the etcd namespace
 #   fleet_mode 1                 # the mode in node 1's pinned map
 #
+# Optionally etcd as a 3-member cluster instead of the single etcd (the
+# single one stopped meanwhile, its data dir kept): fleet_cluster_init
+# [SNAPSHOT], fleet_member_start K, fleet_cluster_wait_healthy,
+# fleet_member_stop K KILL, fleet_cluster_down (fleet_lab_down calls it
+# too). Members K=1..3 listen on 192.0.2.1 and 127.0.0.1, client ports
+# FLEET_HA_CLIENT_PORTS (12379 22379 32379), peer ports
+# FLEET_HA_PEER_PORTS (12380 22380 32380) on 127.0.0.1, data in
+# WORK/etcd-mK.data. Set FL_POLICY_HA=1 before fleet_lab_init for a node
+# policy whose etcd management entry names those client ports as well.
+#
 #                <prefix>-etcd   etcd on http://192.0.2.1:PORT (192.0.2.1/32
 #                                on lo) and http://127.0.0.1:PORT
 #   pcn1 198.51.100.5/30   pcn2 198.51.100.9/30  ...  pcnI 198.51.100.(4I+1)/30
@@ -70,6 +80,17 @@ FL_AGENT_STARTS=()	# by index: how many times started (log names)
 FL_ETCD_WRAP=
 FL_ETCD_PID=
 FL_ETCD_STARTS=0
+# The optional 3-member cluster (see the top).
+read -r -a FL_HA_CLIENT_PORTS <<<"${FLEET_HA_CLIENT_PORTS:-12379 22379 32379}"
+read -r -a FL_HA_PEER_PORTS <<<"${FLEET_HA_PEER_PORTS:-12380 22380 32380}"
+FL_POLICY_HA=${FL_POLICY_HA:-0}	# 1: management names the members' ports too
+FL_MEMBERS=()		# member indices with a data dir (the cluster exists)
+FL_MEMBER_WRAP=()	# by index: timeout(1) around the member
+FL_MEMBER_PID=()	# by index: etcd itself
+FL_MEMBER_STARTS=()	# by index: how many times started (log names)
+# The CLI's, etcdctl's and fleet_kv's endpoints (comma-separated; fleet_kv
+# takes the first): the single etcd unless set (the cluster's members).
+FL_CLI_ENDPOINTS=
 FL_BG=()		# other background processes we started
 FL_KEY=			# the controller's secret key file
 FL_PUB=			# its public half
@@ -108,8 +129,13 @@ fleet_lab_init()
 	FL_NS_ETCD=$FL_ID-etcd
 	FL_WORK=$(mktemp -d /tmp/pc-fleet.XXXXXX) || return 1
 	lab_bpffs || { fl_log "cannot mount bpffs on /sys/fs/bpf"; return 1; }
-	# The management entry names etcd's client port (2379 in the file).
-	sed "/name: etcd,/s/ports: 2379/ports: $FL_ETCD_PORT/" "$FL_POLICY_SRC" \
+	# The management entry names etcd's client port (2379 in the file),
+	# and with FL_POLICY_HA=1 the cluster members' client ports too.
+	local ports=$FL_ETCD_PORT
+	if [ "$FL_POLICY_HA" = 1 ]; then
+		ports="[$FL_ETCD_PORT$(printf ', %s' "${FL_HA_CLIENT_PORTS[@]}")]"
+	fi
+	sed "/name: etcd,/s/ports: 2379/ports: $ports/" "$FL_POLICY_SRC" \
 		>"$FL_WORK/policy.yaml"
 }
 
@@ -242,12 +268,240 @@ fleet_etcd_stop()
 	FL_ETCD_WRAP=
 }
 
-# fleet_etcdctl ARGS...: etcdctl (v3) in the etcd namespace, 127.0.0.1.
+# ---- etcd as a 3-member cluster (optional) ----
+
+fl_member_name() { echo "$FL_ID-m$1"; }
+fl_member_url() { echo "http://$FL_ETCD_IP:${FL_HA_CLIENT_PORTS[$(($1 - 1))]}"; }
+fl_member_local() { echo "http://127.0.0.1:${FL_HA_CLIENT_PORTS[$(($1 - 1))]}"; }
+fl_member_peer() { echo "http://127.0.0.1:${FL_HA_PEER_PORTS[$(($1 - 1))]}"; }
+fl_member_data() { echo "$FL_WORK/etcd-m$1.data"; }
+fl_member_log() { echo "$FL_WORK/etcd-m$1-${FL_MEMBER_STARTS[$1]:-0}.log"; }
+
+# fleet_cluster_urls: the members' agent endpoints, "URL1, URL2, URL3"
+# (a YAML flow list's inside); fleet_cluster_locals [K...]: the local
+# (127.0.0.1) endpoints of members K (all), comma-separated (CLI, etcdctl).
+fleet_cluster_urls()
+{
+	local k out=
+	for k in 1 2 3; do
+		out=${out:+$out, }$(fl_member_url "$k")
+	done
+	echo "$out"
+}
+
+fleet_cluster_locals()
+{
+	local k out='' ks=("$@")
+	[ ${#ks[@]} -gt 0 ] || ks=(1 2 3)
+	for k in "${ks[@]}"; do
+		out=${out:+$out,}$(fl_member_local "$k")
+	done
+	echo "$out"
+}
+
+_fl_initial_cluster()
+{
+	local k out=
+	for k in 1 2 3; do
+		out=${out:+$out,}$(fl_member_name "$k")=$(fl_member_peer "$k")
+	done
+	echo "$out"
+}
+
+# fleet_cluster_init [SNAPSHOT]: data dirs for members 1..3 (any of an
+# earlier cluster of the run removed), restored from SNAPSHOT (etcdctl
+# snapshot save: the same keys and revisions) or left to a new cluster;
+# starts nothing.
+fleet_cluster_init()
+{
+	local snap=${1:-} k p all=()
+	all=("$FL_ETCD_PORT" "$FL_ETCD_PEER_PORT" "${FL_HA_CLIENT_PORTS[@]}" "${FL_HA_PEER_PORTS[@]}")
+	if [ ${#FL_HA_CLIENT_PORTS[@]} -ne 3 ] || [ ${#FL_HA_PEER_PORTS[@]} -ne 3 ] ||
+		[ "$(printf '%s\n' "${all[@]}" | sort -u | wc -l)" -ne 8 ]; then
+		fl_log "cluster ports must be 3 client and 3 peer ports, distinct from $FL_ETCD_PORT/$FL_ETCD_PEER_PORT and each other: ${all[*]}"
+		return 1
+	fi
+	for p in "${FL_HA_CLIENT_PORTS[@]}"; do
+		if [ "$FL_POLICY_HA" = 1 ] && ! grep -q "name: etcd,.*$p" "$FL_WORK/policy.yaml"; then
+			fl_log "the lab policy's etcd management entry lacks port $p"
+			return 1
+		fi
+	done
+	for k in 1 2 3; do
+		fleet_member_alive "$k" && { fl_log "member $k runs already"; return 1; }
+	done
+	FL_MEMBERS=()
+	for k in 1 2 3; do
+		# A data dir of an earlier cluster of this run (FLEET_KEEP_WORK=1).
+		rm -rf -- "$(fl_member_data "$k")"
+		FL_MEMBERS+=("$k")
+		[ -n "$snap" ] || continue
+		ETCDCTL_API=3 timeout 60 "$ETCDCTL_BIN" snapshot restore "$snap" \
+			--name "$(fl_member_name "$k")" --data-dir "$(fl_member_data "$k")" \
+			--initial-cluster "$(_fl_initial_cluster)" \
+			--initial-cluster-token "$FL_ID-ha" \
+			--initial-advertise-peer-urls "$(fl_member_peer "$k")" \
+			>"$FL_WORK/restore-m$k.log" 2>&1 || {
+			fl_log "snapshot restore for member $k failed: $(tail -n 2 "$FL_WORK/restore-m$k.log")"
+			return 1
+		}
+	done
+}
+
+fleet_member_alive()
+{
+	local pid=${FL_MEMBER_PID[$1]:-}
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
+# fleet_member_start K: member K in the etcd namespace on its data dir (a
+# restart reuses it); does not wait (a member alone has no quorum).
+fleet_member_start()
+{
+	local k=$1 log
+	fleet_member_alive "$k" && { fl_log "member $k runs already"; return 1; }
+	FL_MEMBER_STARTS[k]=$((${FL_MEMBER_STARTS[$k]:-0} + 1))
+	log=$(fl_member_log "$k")
+	timeout -s TERM "$FL_ETCD_LIFETIME" ip netns exec "$FL_NS_ETCD" \
+		"$ETCD_BIN" --name "$(fl_member_name "$k")" --data-dir "$(fl_member_data "$k")" \
+		--listen-client-urls "$(fl_member_url "$k"),$(fl_member_local "$k")" \
+		--advertise-client-urls "$(fl_member_url "$k")" \
+		--listen-peer-urls "$(fl_member_peer "$k")" \
+		--initial-advertise-peer-urls "$(fl_member_peer "$k")" \
+		--initial-cluster "$(_fl_initial_cluster)" \
+		--initial-cluster-token "$FL_ID-ha" --initial-cluster-state new \
+		--logger zap --log-level warn >"$log" 2>&1 &
+	FL_MEMBER_WRAP[k]=$!
+	FL_MEMBER_PID[k]=$(_fl_child_of "${FL_MEMBER_WRAP[$k]}" "$(basename "$ETCD_BIN")")
+	[ -n "${FL_MEMBER_PID[$k]}" ] || { fl_log "member $k did not start: $(tail -n 3 "$log")"; return 1; }
+}
+
+# fleet_cluster_wait_healthy SECONDS [K...]: each member K (all) answers
+# `endpoint health` (a quorum read: the cluster has a leader).
+fleet_cluster_wait_healthy()
+{
+	local deadline k ok ks=("${@:2}")
+	[ ${#ks[@]} -gt 0 ] || ks=(1 2 3)
+	deadline=$(($(now_ms) + $1 * 1000))
+	while :; do
+		ok=1
+		for k in "${ks[@]}"; do
+			FL_CLI_ENDPOINTS=$(fl_member_local "$k") fleet_etcdctl \
+				--command-timeout 2s endpoint health >/dev/null 2>&1 || { ok=0; break; }
+		done
+		[ "$ok" = 1 ] && return 0
+		[ "$(now_ms)" -lt "$deadline" ] || break
+		sleep 0.2
+	done
+	fl_log "members ${ks[*]} not healthy after $1 s; the end of their logs:"
+	for k in "${ks[@]}"; do
+		tail -n 3 "$(fl_member_log "$k")" 2>/dev/null | sed "s/^/    m$k: /" >&2
+	done
+	return 1
+}
+
+# fleet_cluster_leader: the index of the member that is leader ("" if
+# none answers or there is none).
+fleet_cluster_leader()
+{
+	FL_CLI_ENDPOINTS=$(fleet_cluster_locals 1 2 3) fleet_etcdctl --command-timeout 2s \
+		endpoint status -w json 2>/dev/null | "$PY" -c '
+import json, sys
+locs = sys.argv[1].split(",")
+try:
+    rows = json.load(sys.stdin)
+except ValueError:
+    sys.exit(0)
+for r in rows:
+    st = r.get("Status", {})
+    if st.get("leader") and st["leader"] == st.get("header", {}).get("member_id"):
+        ep = r.get("Endpoint", "")
+        if ep in locs:
+            print(locs.index(ep) + 1)
+            break
+' "$(fleet_cluster_locals 1 2 3)"
+}
+
+# fleet_member_id K: member K's id, hex (for etcdctl move-leader).
+fleet_member_id()
+{
+	FL_CLI_ENDPOINTS=$(fl_member_local "$1") fleet_etcdctl --command-timeout 2s \
+		endpoint status -w json 2>/dev/null | "$PY" -c '
+import json, sys
+for r in json.load(sys.stdin):
+    print("%x" % r["Status"]["header"]["member_id"])
+'
+}
+
+# fleet_member_stop K [SIGNAL]: signal member K by its PID (TERM), reap it;
+# its data dir stays (a restart rejoins).
+fleet_member_stop()
+{
+	local k=$1 sig=${2:-TERM} pid i
+	pid=${FL_MEMBER_PID[$k]:-}
+	[ -n "$pid" ] || return 0
+	{
+		kill -s "$sig" "$pid"
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" || break
+			sleep 0.1
+		done
+		kill -0 "$pid" && kill -s KILL "$pid"
+		_fl_reap "${FL_MEMBER_WRAP[$k]:-}"
+	} 2>/dev/null
+	FL_MEMBER_PID[k]=
+	FL_MEMBER_WRAP[k]=
+}
+
+# fleet_cluster_down: stop every member (by PID: TERM to all, then each
+# reaped, KILL after 5 s) and remove their data dirs (kept with
+# FLEET_KEEP_WORK=1, as the work dir is). Safe to call when there is none.
+fleet_cluster_down()
+{
+	local k pid
+	for k in "${!FL_MEMBER_PID[@]}"; do
+		pid=${FL_MEMBER_PID[$k]:-}
+		[ -n "$pid" ] && kill -s TERM "$pid" 2>/dev/null
+	done
+	for k in "${!FL_MEMBER_PID[@]}"; do
+		fleet_member_stop "$k" TERM
+	done
+	if [ "${FLEET_KEEP_WORK:-0}" != 1 ] && [ -n "$FL_WORK" ]; then
+		for k in "${FL_MEMBERS[@]}"; do
+			rm -rf -- "$(fl_member_data "$k")"
+		done
+	fi
+	FL_MEMBERS=()
+}
+
+# fleet_etcd_restore SNAPSHOT: replace the single etcd's data dir (it must
+# be stopped) with SNAPSHOT's keys and revisions.
+fleet_etcd_restore()
+{
+	local snap=$1 d=$FL_WORK/etcd.data
+	fleet_etcd_alive && { fl_log "etcd runs: not restoring its data"; return 1; }
+	rm -rf -- "$d.restore"
+	ETCDCTL_API=3 timeout 60 "$ETCDCTL_BIN" snapshot restore "$snap" \
+		--name "$FL_ID" --data-dir "$d.restore" \
+		--initial-cluster "$FL_ID=http://127.0.0.1:$FL_ETCD_PEER_PORT" \
+		--initial-cluster-token "$FL_ID" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$FL_ETCD_PEER_PORT" \
+		>"$FL_WORK/restore-single.log" 2>&1 || {
+		fl_log "snapshot restore failed: $(tail -n 2 "$FL_WORK/restore-single.log")"
+		rm -rf -- "$d.restore"
+		return 1
+	}
+	rm -rf -- "$d" && mv -- "$d.restore" "$d"
+}
+
+# fleet_etcdctl ARGS...: etcdctl (v3) in the etcd namespace, 127.0.0.1
+# or FL_CLI_ENDPOINTS (FL_CLI_ENDPOINTS=URL fleet_etcdctl ... for one
+# member); a later --command-timeout wins.
 fleet_etcdctl()
 {
 	timeout 15 ip netns exec "$FL_NS_ETCD" env ETCDCTL_API=3 \
-		"$ETCDCTL_BIN" --endpoints "$FL_ETCD_LOCAL" --dial-timeout 3s \
-		--command-timeout 5s "$@"
+		"$ETCDCTL_BIN" --endpoints "${FL_CLI_ENDPOINTS:-$FL_ETCD_LOCAL}" \
+		--dial-timeout 3s --command-timeout 5s "$@"
 }
 
 # fleet_kv get KEY: the value, base64, on stdout ("" and status 1 if none);
@@ -255,7 +509,8 @@ fleet_etcdctl()
 # mod_revision (0 if absent). Through etcd's JSON gateway (binary-safe).
 fleet_kv()
 {
-	timeout 15 ip netns exec "$FL_NS_ETCD" "$PY" - "$FL_ETCD_LOCAL" "$@" <<'PYEOF'
+	local ep=${FL_CLI_ENDPOINTS:-$FL_ETCD_LOCAL}
+	timeout 15 ip netns exec "$FL_NS_ETCD" "$PY" - "${ep%%,*}" "$@" <<'PYEOF'
 import base64, json, sys, urllib.request
 url, op, key = sys.argv[1], sys.argv[2], sys.argv[3]
 b64 = lambda b: base64.b64encode(b).decode()
@@ -435,7 +690,8 @@ fleet_wait_mode()
 # set), endpoint and prefix.
 fleet_cli()
 {
-	timeout 30 ip netns exec "$FL_NS_ETCD" env PORTCULLIS_ETCD="$FL_ETCD_LOCAL" \
+	timeout 30 ip netns exec "$FL_NS_ETCD" \
+		env PORTCULLIS_ETCD="${FL_CLI_ENDPOINTS:-$FL_ETCD_LOCAL}" \
 		PORTCULLIS_FLEET_PREFIX="$FL_KEY_PREFIX" \
 		"$PCCLI" fleet --key "${FL_CLI_KEY:-$FL_KEY}" "$@"
 }
@@ -616,6 +872,7 @@ fleet_lab_down()
 		wait "$pid" 2>/dev/null
 	done
 	fleet_etcd_stop TERM
+	fleet_cluster_down
 	# Each node's pins: detach in its namespace, then the exact dir.
 	for i in "${FL_NODES[@]}"; do
 		pin=$(fl_pin "$i")

@@ -84,6 +84,7 @@ struct agent {
 	 * reconnect is not a new offence. */
 	__s64 refused_rev[PC_FLEET_MAX_TARGETS];
 	bool fleet_linked;		/* watch stream up */
+	char fleet_endpoint[256];	/* the endpoint it is up on */
 	__u64 next_report_ms;
 	__u32 generation;		/* of the policy in force */
 	__u64 mode_since_wall_ms;	/* the last transition */
@@ -918,6 +919,9 @@ static void on_fleet(struct agent *a)
 			break;
 		case PC_FE_LINK:
 			a->fleet_linked = ev.ok;
+			if (ev.ok)
+				snprintf(a->fleet_endpoint, sizeof(a->fleet_endpoint),
+					 "%s", ev.detail);
 			audit_checked(a, pc_audit("fleet_link", "state",
 						  ev.ok ? "watching" : "broken",
 						  "detail", ev.detail, PC_AUDIT_END));
@@ -969,7 +973,7 @@ static void control_status(struct agent *a, int fd)
 	if (a->cfg.fleet)
 		dprintf(fd, "fleet:       etcd %s (%s), prefix %s, %zu group(s); "
 			"fleet demands %s; %llu refused\n",
-			a->cfg.fleet_endpoints[0],
+			a->fleet_linked ? a->fleet_endpoint : a->cfg.fleet_endpoints[0],
 			a->fleet_linked ? "watching" : "NOT CONNECTED",
 			a->cfg.fleet_prefix, a->cfg.ngroups,
 			pc_mode_name(a->fsm.floor),

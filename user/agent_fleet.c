@@ -267,8 +267,9 @@ static bool watch_should_stop(void *arg)
 	return s;
 }
 
-/* Read every key, then watch from just after that read: nothing missed. */
-static int read_then_watch(struct watcher *w, struct pc_etcd *e)
+/* Read every key, then watch from just after that read: nothing missed.
+ * *linked: the stream was set up (and reported up). */
+static int read_then_watch(struct watcher *w, struct pc_etcd *e, bool *linked)
 {
 	struct pc_fleet_link *l = w->l;
 	const char *keys[PC_FLEET_MAX_TARGETS];
@@ -300,6 +301,7 @@ static int read_then_watch(struct watcher *w, struct pc_etcd *e)
 	if (err)
 		return err;
 	post_simple(l, PC_FE_LINK, true, e->endpoints[e->cur]);
+	*linked = true;
 	return pc_etcd_watch(e, keys, l->nkeys, rev + 1, on_watch_event,
 			     watch_should_stop, w);
 }
@@ -310,7 +312,7 @@ static void *watcher_main(void *arg)
 	struct pc_fleet_link *l = w.l;
 	__u64 backoff = BACKOFF_MIN_MS, started;
 	struct pc_etcd e;
-	bool was_up = true;
+	bool linked = false, told_down = false;
 	int err;
 
 	if (pc_etcd_init(&e, l->endpoints, l->nendpoints, l->request_ms) ||
@@ -320,12 +322,17 @@ static void *watcher_main(void *arg)
 	}
 	while (!stopping(l)) {
 		started = mono_ms();
-		err = read_then_watch(&w, &e);
+		err = read_then_watch(&w, &e, &linked);
 		if (stopping(l))
 			break;
-		if (err && was_up)
+		if (linked)
+			told_down = false;
+		/* Once per outage: a stream that broke, or the first failure. */
+		if (err && (linked || !told_down)) {
 			post_simple(l, PC_FE_LINK, false, e.err);
-		was_up = !err;
+			told_down = true;
+		}
+		linked = false;
 		if (!err)	/* a resync: go again at once */
 			continue;
 		/* A stream that lived a while starts the back-off afresh. */

@@ -27,16 +27,32 @@
 #               timeout; etcd back on the same data: they lift by themselves
 #   deadman     an agent SIGKILLed: the kernel dead-man switch drops its
 #               traffic after the timeout; restarted, it lifts again
+#   ha          etcd as 3 members (the single one's snapshot), agents with
+#               all three endpoints: the first one SIGKILLed, keep-alives
+#               and the watch fail over (no heartbeat loss); a quarantine
+#               through a survivor; a second one killed (no quorum): every
+#               node locks down; both back: each lifts to what the fleet
+#               demands. The next test (or teardown) goes back to the
+#               single etcd, with the cluster's data. The first member is
+#               not the raft leader when killed (leadership is moved off
+#               it): a leader's death adds an election, which can outlast
+#               the 2 s timeout; FLEET_HA_KILL_LEADER=1 kills a leading
+#               member 1 instead. FLEET_HA_LIFT_BOUND_S (20): quorum back
+#               to each node in its desired mode.
 # node-1 and node-2 are in group web, node-3 in group db. Heartbeat (lease
 # keep-alive) timeout 2 s, action lockdown, release_after 3, backoff 1 s
 # (tests/configs/fleet-agent.yaml). FLEET_KEEP_WORK=1 keeps the work dir
-# (agent logs, audit logs, etcd data) for a look after the run.
+# (agent logs, audit logs, etcd data) for a look after the run. The lab
+# policy's etcd management entry names the single etcd's client port and
+# the cluster members' (FLEET_HA_CLIENT_PORTS, default 12379 22379 32379;
+# peers FLEET_HA_PEER_PORTS, 12380 22380 32380), whatever the tests picked.
 
 set -u
 # shellcheck source=SCRIPTDIR/../fleet-lab.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../fleet-lab.sh"
+FL_POLICY_HA=1	# the management entry names the ha test's members too
 
-ALL_TESTS=(up quarantine group refused conflict policy restart partition floor etcdloss deadman)
+ALL_TESTS=(up quarantine group refused conflict policy restart partition floor etcdloss deadman ha)
 NODES=(1 2 3)
 declare -A GROUPS_OF=([1]=web [2]=web [3]=db)
 HB_TIMEOUT_MS=2000	# fleet-agent.yaml heartbeat.timeout
@@ -283,6 +299,7 @@ all_normal()
 ensure_baseline()
 {
 	local i t
+	ha_leave || { fail "cannot go back from the cluster to the single etcd"; return 1; }
 	if ! fleet_etcd_alive; then
 		fleet_etcd_start || { fail "cannot start etcd"; return 1; }
 	fi
@@ -1207,6 +1224,379 @@ test_deadman()
 	else
 		fail "fleet status $(h 1): not alive 10 s after the restart"
 	fi
+}
+
+# ---- etcd as a 3-member cluster: members die, the fleet holds ----
+
+HA_ON=0			# 1 while the lab runs the cluster (ha_enter .. ha_leave)
+HA_LIFT_BOUND_S=${FLEET_HA_LIFT_BOUND_S:-20}	# quorum back -> desired mode
+HA_SETUP_BOUND_S=20	# members started -> healthy
+
+# probe I: "MODE KEEPALIVES" of node I from one `portcullis status`.
+probe()
+{
+	fleet_pc "$1" status 2>/dev/null | awk '
+		$1 == "mode:" && m == "" { m = $2 }
+		$1 == "fleet:" { for (j = 1; j < NF; j++) if ($j == "keep-alives") { k = $(j + 1); sub(/,$/, "", k) } }
+		END { print (m == "" ? "?" : m), (k == "" ? 0 : k) }'
+}
+
+# audit_field LINE FIELD: one field of an audit line.
+audit_field()
+{
+	"$PY" -c 'import json,sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2" 2>/dev/null
+}
+
+# ha_stop_agents: TERM every agent at once, then reap each.
+ha_stop_agents()
+{
+	local i
+	for i in "${NODES[@]}"; do
+		[ -n "${FL_AGENT_PID[$i]:-}" ] && kill -s TERM "${FL_AGENT_PID[$i]}" 2>/dev/null
+	done
+	for i in "${NODES[@]}"; do
+		fleet_agent_stop "$i" TERM
+	done
+}
+
+# ha_enter: from the single etcd (stopped, its data dir kept) to a
+# 3-member cluster restored from its snapshot (same keys, same
+# revisions: no agent sees a value vanish), agents restarted with the
+# three members as fleet.endpoints.
+ha_enter()
+{
+	local i k t0 eps
+	ensure_baseline || return 1
+	t0=$(now_ms)
+	ha_stop_agents
+	if ! fleet_etcdctl snapshot save "$FL_WORK/ha-pre.db" >"$FL_WORK/snap.out" 2>&1; then
+		fail "etcdctl snapshot save of the single etcd: $(tail -n 1 "$FL_WORK/snap.out")"
+		return 1
+	fi
+	HA_ON=1		# from here on, ha_leave puts the single etcd back
+	fleet_etcd_stop TERM
+	fleet_cluster_init "$FL_WORK/ha-pre.db" || { fail "cluster data dirs"; return 1; }
+	for k in 1 2 3; do
+		fleet_member_start "$k" || { fail "member $k did not start"; return 1; }
+	done
+	if ! fleet_cluster_wait_healthy "$HA_SETUP_BOUND_S"; then
+		fail "the 3 members not healthy within $HA_SETUP_BOUND_S s"
+		return 1
+	fi
+	FL_CLI_ENDPOINTS=$(fleet_cluster_locals 1 2 3)
+	eps=$(fleet_cluster_urls)
+	for i in "${NODES[@]}"; do
+		fleet_agent_config "$i" "${GROUPS_OF[$i]}" \
+			"s|^\( *endpoints:\).*|\1 [$eps]|" || { fail "$(h "$i"): agent config"; return 1; }
+	done
+	for i in "${NODES[@]}"; do
+		fleet_agent_start "$i" || { fail "$(h "$i"): agent did not start"; return 1; }
+	done
+	for i in "${NODES[@]}"; do
+		fleet_agent_wait_ready "$i" 30 || { fail "$(h "$i"): agent not ready on the cluster"; return 1; }
+	done
+	pass "3-member cluster up (members $(for k in 1 2 3; do printf 'm%s pid %s, ' "$k" "${FL_MEMBER_PID[$k]}"; done | sed 's/, $//'); single etcd's snapshot restored), agents restarted on it, in $(($(now_ms) - t0)) ms"
+	note "fleet.endpoints: [$eps]"
+	note "management: $(grep 'name: etcd,' "$FL_WORK/policy.yaml" | sed 's/^ *- *//')"
+}
+
+# ha_leave: back to the single etcd, with the cluster's data (a snapshot
+# of a member restored into its data dir, so no agent sees a replay),
+# every member stopped by PID and its data dir removed, the agents'
+# configs back to the single endpoint. The agents are left stopped
+# (ensure_baseline starts them). Nothing to do unless ha_enter ran.
+ha_leave()
+{
+	local k snap=
+	[ "$HA_ON" = 1 ] || return 0
+	HA_ON=0
+	ha_stop_agents
+	for k in 1 2 3; do
+		fleet_member_alive "$k" || continue
+		if FL_CLI_ENDPOINTS=$(fl_member_local "$k") fleet_etcdctl snapshot save \
+			"$FL_WORK/ha-post.db" >"$FL_WORK/snap.out" 2>&1; then
+			snap=$FL_WORK/ha-post.db
+			break
+		fi
+	done
+	fleet_cluster_down
+	FL_CLI_ENDPOINTS=
+	if [ -n "$snap" ] && fleet_etcd_restore "$snap"; then
+		note "back to the single etcd, with the cluster's data (snapshot of member $k)"
+	else
+		note "back to the single etcd on its own data (no snapshot of the cluster: values written meanwhile may be refused as replays)"
+	fi
+	for k in "${NODES[@]}"; do
+		fleet_agent_config "$k" "${GROUPS_OF[$k]}" || { fail "$(h "$k"): agent config"; return 1; }
+	done
+	fleet_etcd_alive || fleet_etcd_start
+}
+
+test_ha()
+{
+	local t0 t1 i k n m ka dt ts lead second survivor line deadline pending
+	local bound=$((HB_TIMEOUT_MS + SECURE_MARGIN_MS)) hold_ms=$((2 * HB_TIMEOUT_MS)) tstart
+	local -A ka0=() kac=() ka_first=() ka_last=() ka_gap=() left=() hbl0=() link0=() seen=()
+	tstart=$(now_ms)
+	ha_enter || return 1
+
+	note "1. the cluster healthy: every agent up and alive"
+	# The agents were down for the switch-over, longer than the timeout:
+	# the dead-man switch locked their nodes down; they lift by themselves.
+	t0=$(now_ms)
+	for i in "${NODES[@]}"; do
+		if fleet_wait_mode "$i" normal "$LIFT_BOUND_S"; then
+			line=$(audit_last "$i" transition)
+			pass "$(h "$i"): normal $(($(now_ms) - t0)) ms after the agents were ready on the cluster (last transition: $(audit_field "$line" from) -> $(audit_field "$line" to), $(audit_field "$line" trigger))"
+		else
+			fail "$(h "$i"): mode '$(fleet_mode "$i")' $LIFT_BOUND_S s after the agents were ready on the cluster"
+		fi
+	done
+	if fleet_wait_alive 15 "${NODES[@]}"; then
+		pass "fleet status: every agent alive on the cluster"
+	else
+		fail "fleet status: not every agent alive 15 s after the restart on the cluster"
+	fi
+	for i in "${NODES[@]}"; do
+		expect_status "$i" true normal normal false "on the cluster"
+	done
+	show fleet_cli status
+	show fleet_etcdctl endpoint status -w table
+	for i in "${NODES[@]}"; do
+		line=$(audit_last "$i" fleet_link state=watching)
+		pass_if "$(h "$i"): watch on member 1 $(fl_member_url 1) (its first endpoint)" \
+			"$(h "$i"): watch on '$(audit_field "$line" detail)', expected member 1 $(fl_member_url 1)" \
+			[ "$(audit_field "$line" detail)" = "$(fl_member_url 1)" ]
+	done
+
+	note "2. SIGKILL member 1, every agent's first endpoint: no heartbeat loss"
+	lead=$(fleet_cluster_leader)
+	if [ "${FLEET_HA_KILL_LEADER:-0}" = 1 ]; then
+		# Explore: the first endpoint is also the leader (an election too).
+		if [ -n "$lead" ] && [ "$lead" != 1 ]; then
+			FL_CLI_ENDPOINTS=$(fl_member_local "$lead") fleet_etcdctl \
+				move-leader "$(fleet_member_id 1)" >"$FL_WORK/move.out" 2>&1
+			note "FLEET_HA_KILL_LEADER=1: leadership moved from member $lead to member 1: $(tail -n 1 "$FL_WORK/move.out")"
+		fi
+	elif [ "$lead" = 1 ]; then
+		# The first endpoint's death is the client-side failover under
+		# test; a leader's death adds a raft election on top.
+		FL_CLI_ENDPOINTS=$(fl_member_local 1) fleet_etcdctl \
+			move-leader "$(fleet_member_id 2)" >"$FL_WORK/move.out" 2>&1
+		note "member 1 was the leader: moved to member 2 first (FLEET_HA_KILL_LEADER=1 kills a leading member 1): $(tail -n 1 "$FL_WORK/move.out")"
+	fi
+	lead=$(fleet_cluster_leader)
+	note "leader: member ${lead:-?}"
+	for i in "${NODES[@]}"; do
+		read -r m ka <<<"$(probe "$i")"
+		ka0[$i]=$ka
+		kac[$i]=$ka
+		hbl0[$i]=$(audit_n "$i" transition trigger=heartbeat_loss)
+		link0[$i]=$(audit_n "$i" fleet_link state=watching)
+	done
+	t0=$(now_ms)
+	k=${FL_MEMBER_PID[1]}
+	fleet_member_stop 1 KILL
+	pass "member 1 $(fl_member_url 1) (pid $k) SIGKILLed; watching the nodes for $hold_ms ms (2 x heartbeat timeout)"
+	FL_CLI_ENDPOINTS=$(fleet_cluster_locals 2 3)
+	while :; do
+		for i in "${NODES[@]}"; do
+			read -r m ka <<<"$(probe "$i")"
+			dt=$(($(now_ms) - t0))
+			[ "$m" != normal ] && [ -z "${left[$i]:-}" ] && left[$i]="'$m' at $dt ms"
+			if [ "$ka" -gt "${kac[$i]}" ]; then
+				[ -n "${ka_first[$i]:-}" ] || ka_first[$i]=$dt
+				if [ -n "${ka_last[$i]:-}" ] && [ $((dt - ka_last[$i])) -gt "${ka_gap[$i]:-0}" ]; then
+					ka_gap[$i]=$((dt - ka_last[$i]))
+				fi
+				ka_last[$i]=$dt
+				kac[$i]=$ka
+			fi
+		done
+		[ "$(($(now_ms) - t0))" -lt "$hold_ms" ] || break
+		sleep 0.05
+	done
+	for i in "${NODES[@]}"; do
+		if [ -n "${left[$i]:-}" ]; then
+			fail "$(h "$i"): left normal after member 1 died: ${left[$i]}"
+		else
+			pass "$(h "$i"): normal throughout the $hold_ms ms after member 1 died"
+		fi
+		n=$((kac[$i] - ka0[$i]))
+		if [ -n "${ka_first[$i]:-}" ] && [ "$n" -ge $((hold_ms / (HB_TIMEOUT_MS / 4) / 2)) ]; then
+			pass "$(h "$i"): keep-alives went on: first answered ${ka_first[$i]} ms after the kill, last seen at ${ka_last[$i]} ms, ${ka0[$i]} -> ${kac[$i]} (+$n in $hold_ms ms; widest gap seen ${ka_gap[$i]:-0} ms)"
+		else
+			fail "$(h "$i"): keep-alives ${ka0[$i]} -> ${kac[$i]} in $hold_ms ms after the kill (first answered at '${ka_first[$i]:-never}' ms)"
+		fi
+		n=$(audit_n "$i" transition trigger=heartbeat_loss)
+		pass_if "$(h "$i") audit: no heartbeat_loss transition" \
+			"$(h "$i") audit: heartbeat_loss transition after member 1 died: $(audit_last "$i" transition trigger=heartbeat_loss)" \
+			[ "$n" -eq "${hbl0[$i]}" ]
+		if [ "$(audit_n "$i" fleet_link state=watching)" -gt "${link0[$i]}" ]; then
+			line=$(audit_last "$i" fleet_link state=watching)
+			ts=$(fleet_audit_ts_ms "$(fl_audit "$i")" "$t0" fleet_link state=watching)
+			case $(audit_field "$line" detail) in
+			"$(fl_member_url 2)" | "$(fl_member_url 3)")
+				pass "$(h "$i"): watch moved to $(audit_field "$line" detail) ${ts:+$((ts - t0)) ms after the kill}" ;;
+			*) fail "$(h "$i"): watch now on '$(audit_field "$line" detail)', not a surviving member" ;;
+			esac
+			note "$(audit_last "$i" fleet_link state=broken)"
+		else
+			fail "$(h "$i"): its watch did not move off member 1 (no new fleet_link watching line)"
+		fi
+	done
+	if fleet_wait_alive 5 "${NODES[@]}"; then
+		pass "fleet status (members 2, 3): every agent still alive"
+	else
+		fail "fleet status (members 2, 3): not every agent alive after member 1 died"
+		show fleet_cli status
+	fi
+
+	note "3. fleet quarantine $(h 1), written through member 2 alone"
+	t0=$(now_ms)
+	FL_CLI_ENDPOINTS=$(fl_member_local 2) cli_ok "through $(fl_member_local 2), member 1 dead" \
+		quarantine "$(h 1)" || return 1
+	wait_mode_timed 1 quarantine "$t0" "$COMMAND_BOUND_MS" "fleet quarantine, member 1 dead"
+	ts=$(fleet_audit_ts_ms "$(fl_audit 1)" "$t0" transition trigger=fleet to=quarantine)
+	[ -n "$ts" ] && note "audit: transition stamped $((ts - t0)) ms after the CLI started"
+	blocked_ping 1 "quarantined"
+	allowed_ping 2 "not quarantined"
+	expect_mode 2 normal "another host's quarantine"
+	expect_mode 3 normal "another host's quarantine"
+	read -r m ka <<<"$(probe 1)"
+	sleep "$((HB_TIMEOUT_MS / 1000))"
+	read -r m n <<<"$(probe 1)"
+	pass_if "$(h 1) in quarantine: keep-alives $ka -> $n in $HB_TIMEOUT_MS ms (management names members 2 and 3)" \
+		"$(h 1) in quarantine: keep-alives $ka -> $n in $HB_TIMEOUT_MS ms (mode $m)" [ "$n" -gt "$ka" ]
+
+	note "4. SIGKILL a second member: 1 of 3 left, no quorum: fail secure"
+	lead=$(fleet_cluster_leader)
+	case $lead in 2 | 3) second=$lead ;; *) second=2 ;; esac
+	survivor=$((5 - second))
+	for i in "${NODES[@]}"; do
+		hbl0[$i]=$(audit_n "$i" transition trigger=heartbeat_loss)
+	done
+	seen=()
+	left=()
+	t0=$(now_ms)
+	k=${FL_MEMBER_PID[$second]}
+	fleet_member_stop "$second" KILL
+	pass "member $second $(fl_member_url "$second") (pid $k, ${lead:+the leader: member $lead}) SIGKILLed; member $survivor alone"
+	FL_CLI_ENDPOINTS=$(fleet_cluster_locals "$survivor")
+	deadline=$((t0 + bound + 8000))
+	pending=2
+	while [ "$(now_ms)" -lt "$deadline" ]; do
+		for i in "${NODES[@]}"; do
+			m=$(fleet_mode "$i")
+			dt=$(($(now_ms) - t0))
+			if [ "$i" = 1 ]; then
+				[ "$m" != quarantine ] && [ -z "${left[1]:-}" ] && left[1]="'$m' at $dt ms"
+				continue
+			fi
+			if [ -z "${seen[$i]:-}" ] && [ "$m" = lockdown ]; then
+				seen[$i]=$dt
+				pending=$((pending - 1))
+			fi
+		done
+		[ "$pending" -gt 0 ] || [ "$(($(now_ms) - t0))" -lt "$bound" ] || break
+		sleep 0.05
+	done
+	if [ -n "${left[1]:-}" ]; then
+		fail "$(h 1): left quarantine after the quorum was lost: ${left[1]}"
+	else
+		pass "$(h 1): stayed in quarantine (heartbeat loss never lowers it) for $(($(now_ms) - t0)) ms"
+	fi
+	for i in "${NODES[@]}"; do
+		[ "$i" = 1 ] && continue
+		ts=$(fleet_audit_ts_ms "$(fl_audit "$i")" "$t0" transition to=lockdown trigger=heartbeat_loss)
+		dt=${ts:+$((ts - t0))}
+		if [ -z "${seen[$i]:-}" ]; then
+			fail "$(h "$i"): not in lockdown $((bound + 8000)) ms after the quorum was lost (mode '$(fleet_mode "$i")')"
+		elif [ "${dt:-${seen[$i]}}" -le "$bound" ]; then
+			pass "$(h "$i"): lockdown ${dt:-?} ms after the quorum was lost (audit; seen in pins at ${seen[$i]} ms; bound $bound)"
+		else
+			fail "$(h "$i"): lockdown ${dt:-?} ms after the quorum was lost (audit; pins ${seen[$i]} ms) > $bound"
+		fi
+		note "$(audit_last "$i" transition trigger=heartbeat_loss)"
+	done
+	fleet_pc 1 status >"$FL_WORK/st1.out" 2>&1
+	grep -E '^(mode|mode cause|fleet|heartbeat):' "$FL_WORK/st1.out" | sed 's/^/      | /'
+	for i in "${NODES[@]}"; do
+		note "$(h "$i") audit: $(audit_n "$i" fleet_link state=broken) fleet_link broken line(s) so far; the last fleet_link: $(audit_last "$i" fleet_link | cut -c1-110)"
+	done
+	blocked_ping 1 "quarantine"
+	blocked_ping 2 "heartbeat-loss lockdown"
+	t1=$(now_ms)
+	if fleet_etcdctl --command-timeout 2s put "$FL_KEY_PREFIX/ha-probe" x >"$FL_WORK/put.out" 2>&1; then
+		fail "etcdctl put through member $survivor succeeded without quorum"
+	else
+		pass "etcdctl put through member $survivor refused without quorum after $(($(now_ms) - t1)) ms: $(tail -n 1 "$FL_WORK/put.out" | cut -c1-100)"
+	fi
+	t1=$(now_ms)
+	if cli "$FL_WORK/rel.out" release "$(h 1)"; then
+		fail "fleet release $(h 1) through member $survivor: exit 0 without quorum"
+	else
+		pass "fleet release $(h 1) through member $survivor: exit $CLI_RC after $(($(now_ms) - t1)) ms ($(tail -n 1 "$FL_WORK/rel.out" | cut -c1-100))"
+	fi
+	expect_mode 1 quarantine "no release without quorum"
+
+	note "5. both members restarted on their data dirs: quorum back, nodes lift to what the fleet demands"
+	t0=$(now_ms)
+	fleet_member_start 1 || fail "member 1 did not restart"
+	fleet_member_start "$second" || fail "member $second did not restart"
+	if fleet_cluster_wait_healthy "$HA_SETUP_BOUND_S"; then
+		t1=$(now_ms)
+		pass "quorum back: all 3 members healthy $((t1 - t0)) ms after the restart"
+	else
+		fail "members not healthy $HA_SETUP_BOUND_S s after the restart"
+		return 1
+	fi
+	FL_CLI_ENDPOINTS=$(fleet_cluster_locals 1 2 3)
+	seen=()
+	left=()
+	deadline=$((t1 + HA_LIFT_BOUND_S * 1000))
+	pending=2
+	while [ "$pending" -gt 0 ] && [ "$(now_ms)" -lt "$deadline" ]; do
+		for i in "${NODES[@]}"; do
+			m=$(fleet_mode "$i")
+			dt=$(($(now_ms) - t1))
+			if [ "$i" = 1 ]; then
+				[ "$m" != quarantine ] && [ -z "${left[1]:-}" ] && left[1]="'$m' at $dt ms"
+				continue
+			fi
+			if [ -z "${seen[$i]:-}" ] && [ "$m" = normal ]; then
+				seen[$i]=$dt
+				pending=$((pending - 1))
+			fi
+		done
+		sleep 0.1
+	done
+	for i in "${NODES[@]}"; do
+		[ "$i" = 1 ] && continue
+		if [ -n "${seen[$i]:-}" ]; then
+			pass "$(h "$i"): back to normal ${seen[$i]} ms after the quorum was back ($((seen[$i] + t1 - t0)) ms after the restart; bound $HA_LIFT_BOUND_S s)"
+			note "$(audit_last "$i" transition to=normal)"
+		else
+			fail "$(h "$i"): not normal $HA_LIFT_BOUND_S s after the quorum was back (mode '$(fleet_mode "$i")')"
+			grep -v libbpf "$(fleet_agent_log "$i")" | tail -n 5 | sed 's/^/      | /'
+		fi
+	done
+	hold_mode 1 quarantine 2 "quorum back: the lift stops at the fleet's quarantine"
+	[ -n "${left[1]:-}" ] && fail "$(h 1): left quarantine while the quorum came back: ${left[1]}"
+	if fleet_wait_alive 15 "${NODES[@]}"; then
+		pass "fleet status: every agent alive again"
+	else
+		fail "fleet status: not every agent alive 15 s after the quorum was back"
+	fi
+	expect_status 1 true quarantine quarantine false "after the quorum came back"
+	expect_status 2 true normal normal false "after the quorum came back"
+	expect_status 3 true normal normal false "after the quorum came back"
+	t0=$(now_ms)
+	cli_ok "quorum back" release "$(h 1)" || return 1
+	wait_mode_timed 1 normal "$t0" "$COMMAND_BOUND_MS" "fleet release on the healed cluster"
+	allowed_ping 1 "released"
+	expect_status 1 true normal normal false "released"
+	note "ha: $(($(now_ms) - tstart)) ms in all (the single etcd comes back at the next test's start, or teardown)"
 }
 
 # ---- main ----
