@@ -17,6 +17,10 @@
 set -u
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+CHECK_NAME="agent e2e"
+CHECK_WIDTH=11
+# shellcheck source=SCRIPTDIR/checks.sh
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
 # Our own pin dir; lib.sh's teardown removes it by this exact name.
 PIN_DIR=/sys/fs/bpf/pc-agent-$$
@@ -28,37 +32,6 @@ ALL_TESTS=(checkconfig heartbeat hbloss release deadman refused command
 	anomaly pushpolicy reboot relink adopt)
 HB_TIMEOUT_MS=2000	# lab-agent.yaml heartbeat.timeout
 SECURE_MARGIN_MS=2500	# allowed on top of it (2 shared CPUs in CI)
-PASS_N=0
-FAIL_N=0
-FAILED=()
-CUR=setup
-
-pass()
-{
-	PASS_N=$((PASS_N + 1))
-	printf 'PASS  %-11s %s\n' "$CUR" "$*"
-}
-
-fail()
-{
-	FAIL_N=$((FAIL_N + 1))
-	FAILED+=("$CUR: $*")
-	printf 'FAIL  %-11s %s\n' "$CUR" "$*"
-}
-
-note() { printf '      %s\n' "$*"; }
-
-# pass_if PASS_TEXT FAIL_TEXT CMD...: PASS or FAIL by CMD's status.
-pass_if()
-{
-	local yes=$1 no=$2
-	shift 2
-	if "$@"; then
-		pass "$yes"
-	else
-		fail "$no"
-	fi
-}
 
 # check DESC CMD...: CMD must succeed.
 check()
@@ -859,16 +832,7 @@ test_adopt()
 	expect_mode normal "heartbeats back, released"
 }
 
-summary()
-{
-	local f
-	echo
-	echo "agent e2e: $PASS_N passed, $FAIL_N failed"
-	for f in "${FAILED[@]}"; do
-		echo "  FAILED $f"
-	done
-	[ "$FAIL_N" -eq 0 ]
-}
+summary() { check_summary; }
 
 binaries_present()
 {

@@ -39,6 +39,10 @@
 set -u
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+CHECK_NAME="faults"
+CHECK_WIDTH=10
+# shellcheck source=SCRIPTDIR/checks.sh
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
 FAULTS_DIR=$E2E_ROOT/tests/e2e/faults
 NUM=$FAULTS_DIR/numbered.py
@@ -61,45 +65,14 @@ FLOWS_MAX=262144
 FILL_CIDRS=${FAULTS_FILL_CIDRS:-600000}	# /128s per policy; 2 > PC_MAX_ADDR6
 MAX_SECONDS=${FAULTS_MAX_SECONDS:-480}
 
-PASS_N=0
-FAIL_N=0
-FAILED=()
 SCEN_N=0
 FAULT_N=0
 LEAK_N=0
-CUR=setup
 WATCHDOG=
 AUD_MNT=		# our tmpfs for the audit log (host mount namespace)
 BPF_MNT=		# mount point of the private bpffs (private namespace)
 PRIV_WRAP=		# timeout(1) around the agent in the private namespace
 PRIV_PID=
-
-pass()
-{
-	PASS_N=$((PASS_N + 1))
-	printf 'PASS  %-10s %s\n' "$CUR" "$*"
-}
-
-fail()
-{
-	FAIL_N=$((FAIL_N + 1))
-	FAILED+=("$CUR: $*")
-	printf 'FAIL  %-10s %s\n' "$CUR" "$*"
-}
-
-note() { printf '      %s\n' "$*"; }
-
-# pass_if PASS_TEXT FAIL_TEXT CMD...
-pass_if()
-{
-	local yes=$1 no=$2
-	shift 2
-	if "$@"; then
-		pass "$yes"
-	else
-		fail "$no"
-	fi
-}
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
@@ -1250,14 +1223,7 @@ faults_teardown()
 
 summary()
 {
-	local f
-	echo
-	echo "faults: $SCEN_N scenarios, $((PASS_N + FAIL_N)) checks, $FAULT_N faults injected, $LEAK_N leaks (and ${GAP_LEAK_N:-0} in the documented no-agent gap)"
-	echo "faults: $PASS_N passed, $FAIL_N failed"
-	for f in "${FAILED[@]}"; do
-		echo "  FAILED $f"
-	done
-	[ "$FAIL_N" -eq 0 ]
+	check_summary "faults: $SCEN_N scenarios, $((PASS_N + FAIL_N)) checks, $FAULT_N faults injected, $LEAK_N leaks (and ${GAP_LEAK_N:-0} in the documented no-agent gap)"
 }
 
 # Frozen copies of the binaries: a rebuild during the run changes nothing.

@@ -50,6 +50,10 @@
 set -u
 # shellcheck source=SCRIPTDIR/../fleet-lab.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../fleet-lab.sh"
+CHECK_NAME="fleet e2e"
+CHECK_WIDTH=11
+# shellcheck source=SCRIPTDIR/checks.sh
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 FL_POLICY_HA=1	# the management entry names the ha test's members too
 
 ALL_TESTS=(up quarantine group refused conflict policy restart partition floor etcdloss deadman ha)
@@ -61,36 +65,6 @@ COMMAND_BOUND_MS=${FLEET_COMMAND_BOUND_MS:-3000}	# signed write -> mode
 LIFT_BOUND_S=15		# etcd back -> normal (release_after 3, backoff 1 s)
 REPORT_WAIT_S=6		# report_interval 2 s, plus margin
 HOLD_S=3		# how long a refused value must change nothing
-PASS_N=0
-FAIL_N=0
-FAILED=()
-CUR=setup
-
-pass()
-{
-	PASS_N=$((PASS_N + 1))
-	printf 'PASS  %-11s %s\n' "$CUR" "$*"
-}
-
-fail()
-{
-	FAIL_N=$((FAIL_N + 1))
-	FAILED+=("$CUR: $*")
-	printf 'FAIL  %-11s %s\n' "$CUR" "$*"
-}
-
-note() { printf '      %s\n' "$*"; }
-
-pass_if()
-{
-	local yes=$1 no=$2
-	shift 2
-	if "$@"; then
-		pass "$yes"
-	else
-		fail "$no"
-	fi
-}
 
 # Show a command's output in the log, indented, keep its status.
 show()
@@ -102,16 +76,7 @@ show()
 	return $rc
 }
 
-summary()
-{
-	local f
-	echo
-	echo "fleet e2e: $PASS_N passed, $FAIL_N failed"
-	for f in "${FAILED[@]}"; do
-		echo "  FAILED $f"
-	done
-	[ "$FAIL_N" -eq 0 ]
-}
+summary() { check_summary; }
 
 h() { fl_host "$1"; }
 

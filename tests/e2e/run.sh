@@ -14,26 +14,13 @@
 set -u
 # shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+CHECK_NAME="e2e"
+CHECK_WIDTH=10
+# shellcheck source=SCRIPTDIR/checks.sh
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 
 ALL_TESTS=(baseline cli start normal counters lockdown quarantine restart
 	badpolicy sighup detach)
-PASS_N=0
-FAIL_N=0
-FAILED=()
-CUR=setup
-
-pass()
-{
-	PASS_N=$((PASS_N + 1))
-	printf 'PASS  %-10s %s\n' "$CUR" "$*"
-}
-
-fail()
-{
-	FAIL_N=$((FAIL_N + 1))
-	FAILED+=("$CUR: $*")
-	printf 'FAIL  %-10s %s\n' "$CUR" "$*"
-}
 
 # check DESC CMD...: CMD must succeed.
 check()
@@ -532,16 +519,7 @@ test_detach()
 		tcp_probe peer "$LAB_NODE_PEER4" 22
 }
 
-summary()
-{
-	local f
-	echo
-	echo "e2e: $PASS_N passed, $FAIL_N failed"
-	for f in "${FAILED[@]}"; do
-		echo "  FAILED $f"
-	done
-	[ "$FAIL_N" -eq 0 ]
-}
+summary() { check_summary; }
 
 # Tests after "start" need a daemon; without one, their results say nothing.
 needs_daemon()

@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+# shellcheck shell=bash
+# PASS/FAIL bookkeeping shared by the end-to-end suites (sourced). Set
+# CHECK_NAME (the summary's prefix) and, if wanted, CHECK_WIDTH (the test
+# name column) first; set CUR to the test running.
+
+PASS_N=0
+FAIL_N=0
+FAILED=()
+CUR=setup
+CHECK_WIDTH=${CHECK_WIDTH:-10}
+
+pass()
+{
+	PASS_N=$((PASS_N + 1))
+	printf "PASS  %-${CHECK_WIDTH}s %s\n" "$CUR" "$*"
+}
+
+fail()
+{
+	FAIL_N=$((FAIL_N + 1))
+	FAILED+=("$CUR: $*")
+	printf "FAIL  %-${CHECK_WIDTH}s %s\n" "$CUR" "$*"
+}
+
+note() { printf '      %s\n' "$*"; }
+
+# pass_if PASS_TEXT FAIL_TEXT CMD...: PASS or FAIL by CMD's status.
+pass_if()
+{
+	local yes=$1 no=$2
+	shift 2
+	if "$@"; then
+		pass "$yes"
+	else
+		fail "$no"
+	fi
+}
+
+# check_summary [LINE]: LINE, the counts and every failure; fails if any did.
+check_summary()
+{
+	local f
+	echo
+	[ $# -gt 0 ] && echo "$1"
+	echo "$CHECK_NAME: $PASS_N passed, $FAIL_N failed"
+	for f in "${FAILED[@]}"; do
+		echo "  FAILED $f"
+	done
+	[ "$FAIL_N" -eq 0 ]
+}
