@@ -251,19 +251,26 @@ _fl_reap()
 fleet_etcd_alive() { [ -n "$FL_ETCD_PID" ] && kill -0 "$FL_ETCD_PID" 2>/dev/null; }
 
 # fleet_etcd_stop [SIGNAL]: signal etcd by its PID (TERM), reap it.
-fleet_etcd_stop()
+# _fl_stop PID WRAP SIGNAL: signal a process we started, KILL it after
+# 5 s, reap its timeout(1) wrapper.
+_fl_stop()
 {
-	local sig=${1:-TERM} i
-	[ -n "$FL_ETCD_PID" ] || return 0
+	local pid=$1 wrap=$2 sig=$3 i
 	{
-		kill -s "$sig" "$FL_ETCD_PID"
+		kill -s "$sig" "$pid"
 		for ((i = 0; i < 50; i++)); do
-			fleet_etcd_alive || break
+			kill -0 "$pid" || break
 			sleep 0.1
 		done
-		fleet_etcd_alive && kill -s KILL "$FL_ETCD_PID"
-		_fl_reap "$FL_ETCD_WRAP"
+		kill -0 "$pid" && kill -s KILL "$pid"
+		_fl_reap "$wrap"
 	} 2>/dev/null
+}
+
+fleet_etcd_stop()
+{
+	[ -n "$FL_ETCD_PID" ] || return 0
+	_fl_stop "$FL_ETCD_PID" "$FL_ETCD_WRAP" "${1:-TERM}"
 	FL_ETCD_PID=
 	FL_ETCD_WRAP=
 }
@@ -437,18 +444,10 @@ for r in json.load(sys.stdin):
 # its data dir stays (a restart rejoins).
 fleet_member_stop()
 {
-	local k=$1 sig=${2:-TERM} pid i
+	local k=$1 pid
 	pid=${FL_MEMBER_PID[$k]:-}
 	[ -n "$pid" ] || return 0
-	{
-		kill -s "$sig" "$pid"
-		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" || break
-			sleep 0.1
-		done
-		kill -0 "$pid" && kill -s KILL "$pid"
-		_fl_reap "${FL_MEMBER_WRAP[$k]:-}"
-	} 2>/dev/null
+	_fl_stop "$pid" "${FL_MEMBER_WRAP[$k]:-}" "${2:-TERM}"
 	FL_MEMBER_PID[k]=
 	FL_MEMBER_WRAP[k]=
 }
@@ -639,19 +638,10 @@ fleet_agent_wait_ready()
 # then KILL; reap it. Enforcement stays (pins).
 fleet_agent_stop()
 {
-	local i=$1 sig=${2:-TERM} t pid wrap
+	local i=$1 pid
 	pid=${FL_AGENT_PID[$i]:-}
-	wrap=${FL_AGENT_WRAP[$i]:-}
 	[ -n "$pid" ] || return 0
-	{
-		kill -s "$sig" "$pid"
-		for ((t = 0; t < 50; t++)); do
-			kill -0 "$pid" || break
-			sleep 0.1
-		done
-		kill -0 "$pid" && kill -s KILL "$pid"
-		_fl_reap "$wrap"
-	} 2>/dev/null
+	_fl_stop "$pid" "${FL_AGENT_WRAP[$i]:-}" "${2:-TERM}"
 	FL_AGENT_PID[i]=
 	FL_AGENT_WRAP[i]=
 }
