@@ -896,6 +896,13 @@ test_policy()
 	else
 		pass "$(h 3): the altered policy is not live"
 	fi
+	# Down longer than the heartbeat timeout, the agent starts in the
+	# dead-man lockdown and lifts it after release_after keep-alives.
+	if fleet_wait_mode 3 normal "$LIFT_BOUND_S"; then
+		pass "$(h 3): normal again after its restart"
+	else
+		fail "$(h 3): $(fleet_mode 3) $LIFT_BOUND_S s after its restart"
+	fi
 	allowed_ping 3 "local policy kept"
 	# Put the text back and name the lab policy for node-3 (no drift).
 	put_b64 "$key" "$(base64 -w0 "$FL_WORK/noping.yaml")"
