@@ -53,6 +53,7 @@
 #define TICK_MS			100
 #define PC_DEFAULT_AUDIT_LOG	"/var/log/portcullis/audit.jsonl"
 #define SEQ_SAVE_EVERY_MS	10000	/* heartbeat replay state to disk */
+#define POLICY_RETRY_MS		5000	/* re-read etcd for a pending fleet policy */
 
 struct agent {
 	const struct agent_opts *o;
@@ -84,6 +85,11 @@ struct agent {
 	 * reconnect is not a new offence. */
 	__s64 refused_rev[PC_FLEET_MAX_TARGETS];
 	bool fleet_linked;		/* watch stream up */
+	/* The policy the envelopes name could not be had (not in etcd yet,
+	 * or its text wrong): re-read etcd now and then until it can. */
+	bool policy_pending;
+	__s64 policy_refused_rev;
+	__u64 next_policy_retry_ms;
 	char fleet_endpoint[256];	/* the endpoint it is up on */
 	__u64 next_report_ms;
 	__u32 generation;		/* of the policy in force */
@@ -769,17 +775,24 @@ static void fleet_apply_policy(struct agent *a, const struct pc_fleet_desired *d
 	char path[PATH_MAX], why[96];
 	int err;
 
+	const char *why_not = NULL;
+
 	if (!ev->policy) {
-		fleet_refuse(a, ev->key, PC_FR_POLICY, ev->revision,
-			     ev->detail[0] ? ev->detail : "the policy it names is not in etcd");
+		why_not = ev->detail[0] ? ev->detail : "the policy it names is not in etcd";
+	} else {
+		pc_sha256(ev->policy, ev->policy_len, hash);
+		if (memcmp(hash, d->policy_hash, PC_HASH_LEN))
+			why_not = "policy text does not match the signed hash";
+	}
+	if (why_not) {
+		/* Retried by re-reading etcd; refused once per revision. */
+		if (!a->policy_pending || a->policy_refused_rev != ev->revision)
+			fleet_refuse(a, ev->key, PC_FR_POLICY, ev->revision, why_not);
+		a->policy_pending = true;
+		a->policy_refused_rev = ev->revision;
 		return;
 	}
-	pc_sha256(ev->policy, ev->policy_len, hash);
-	if (memcmp(hash, d->policy_hash, PC_HASH_LEN)) {
-		fleet_refuse(a, ev->key, PC_FR_POLICY, ev->revision,
-			     "policy text does not match the signed hash");
-		return;
-	}
+	a->policy_pending = false;
 	err = pc_persist_store_policy(a->cfg.state_dir, ev->policy,
 				      ev->policy_len, hash);
 	if (err) {
@@ -794,6 +807,17 @@ static void fleet_apply_policy(struct agent *a, const struct pc_fleet_desired *d
 	memcpy(a->saved.policy_hash, hash, PC_HASH_LEN);
 	a->saved.has_policy = 1;
 	stat_inc(a, PC_AS_FLEET_POLICY_LOADED);
+}
+
+/* Nothing to retry once the policy named is the one in force (or none is). */
+static void policy_settle(struct agent *a)
+{
+	int pi = pc_fleet_policy_index(&a->view);
+
+	if (pi < 0 || (a->saved.has_policy &&
+		       !memcmp(a->saved.policy_hash, a->view.d[pi].policy_hash,
+			       PC_HASH_LEN)))
+		a->policy_pending = false;
 }
 
 /* Equal in all that is persisted (the id is for the audit trail only). */
@@ -833,9 +857,15 @@ static void on_fleet_desired(struct agent *a, const struct pc_fleet_event *ev)
 	}
 	v = pc_fleet_decode(ev->value, ev->len, (const __u8(*)[PC_PK_LEN])a->cfg.keys,
 			    a->cfg.nkeys, &d);
-	/* The envelope in force, read again (a reconnect, a restart). */
-	if (v == PC_MSG_OK && a->view.set[i] && same_desired(&d, &a->view.d[i]))
+	/* The envelope in force, read again (a reconnect, a restart): only
+	 * a policy still pending may come of it. */
+	if (v == PC_MSG_OK && a->view.set[i] && same_desired(&d, &a->view.d[i])) {
+		if (a->policy_pending && d.has_policy &&
+		    pc_fleet_policy_index(&a->view) == i)
+			fleet_apply_policy(a, &d, ev);
+		policy_settle(a);
 		return;
+	}
 	if (v == PC_MSG_OK)
 		v = pc_fleet_accept(&a->view, i, &d);
 	if (v != PC_MSG_OK) {
@@ -866,6 +896,7 @@ static void on_fleet_desired(struct agent *a, const struct pc_fleet_event *ev)
 		transition(a, host_release ? PC_TRIG_FLEET_RELEASE : PC_TRIG_FLEET,
 			   floor, detail, detect);
 	pc_fsm_set_floor(&a->fsm, floor);
+	policy_settle(a);
 	save_state(a);
 	fleet_report(a);
 }
@@ -1220,6 +1251,10 @@ static void on_tick(struct agent *a)
 	check_external(a);
 	if (a->fleet && boot_ms() >= a->next_report_ms)
 		fleet_report(a);
+	if (a->fleet && a->policy_pending && boot_ms() >= a->next_policy_retry_ms) {
+		pc_fleet_link_resync(a->fleet);
+		a->next_policy_retry_ms = boot_ms() + POLICY_RETRY_MS;
+	}
 	if (a->watchdog_usec && boot_ms() >= a->next_watchdog_ms) {
 		sd_notify(0, "WATCHDOG=1");
 		a->next_watchdog_ms = boot_ms() + a->watchdog_usec / 2000;

@@ -175,6 +175,16 @@ int pc_fleet_link_fd(const struct pc_fleet_link *l)
 	return l ? l->efd : -1;
 }
 
+void pc_fleet_link_resync(struct pc_fleet_link *l)
+{
+	if (!l)
+		return;
+	pthread_mutex_lock(&l->mu);
+	l->resync = true;
+	pthread_cond_broadcast(&l->cond);
+	pthread_mutex_unlock(&l->mu);
+}
+
 void pc_fleet_link_report(struct pc_fleet_link *l,
 			  const struct pc_fleet_status *s)
 {

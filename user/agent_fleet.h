@@ -50,6 +50,8 @@ void pc_fleet_link_ack(struct pc_fleet_link *l);
 /* Pops one event (the caller frees it); false when none is left. */
 bool pc_fleet_link_next(struct pc_fleet_link *l, struct pc_fleet_event *ev);
 void pc_fleet_event_free(struct pc_fleet_event *ev);
+/* Read every key again (and fetch the policies they name). */
+void pc_fleet_link_resync(struct pc_fleet_link *l);
 /* Publish this reported state soon (and every report interval). */
 void pc_fleet_link_report(struct pc_fleet_link *l,
 			  const struct pc_fleet_status *s);

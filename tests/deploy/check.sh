@@ -255,7 +255,8 @@ time_to_secure_seconds_count time_to_secure_seconds_sum heartbeat_age_seconds
 heartbeat_timeout_seconds controller_messages_total controller_commands_failed_total
 audit_write_errors_total flows flows_max policy_generation
 policy_last_load_timestamp_seconds policy_rules drop_samples_total build_info
-host_info transition_failures_total"
+host_info transition_failures_total fleet_envelopes_total fleet_keepalives_total
+fleet_leases_lost_total"
 
 metric_names_check()
 {
@@ -283,8 +284,8 @@ import json, sys, yaml
 d = json.load(open(sys.argv[1]))
 errs = []
 rows = [p['title'] for p in d['panels'] if p['type'] == 'row']
-if rows != ['Executive', 'On-call', 'Debug']:
-    errs.append('rows are %s, want Executive, On-call, Debug' % rows)
+if rows != ['Executive', 'On-call', 'Debug', 'Fleet']:
+    errs.append('rows are %s, want Executive, On-call, Debug, Fleet' % rows)
 if not 30 <= d.get('schemaVersion', 0) <= 39:
     errs.append('schemaVersion %s' % d.get('schemaVersion'))
 names = [v['name'] for v in d['templating']['list']]

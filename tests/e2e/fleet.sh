@@ -904,8 +904,15 @@ test_policy()
 		fail "$(h 3): $(fleet_mode 3) $LIFT_BOUND_S s after its restart"
 	fi
 	allowed_ping 3 "local policy kept"
-	# Put the text back and name the lab policy for node-3 (no drift).
+	# Put the right text back: the agent re-reads etcd while a named
+	# policy is pending (every 5 s) and applies it, with no new envelope.
 	put_b64 "$key" "$(base64 -w0 "$FL_WORK/noping.yaml")"
+	if wait_rules 3 ping-in no 12; then
+		pass "$(h 3): the signed policy applied once its right text was in etcd (retried)"
+	else
+		fail "$(h 3): the signed policy not applied 12 s after its right text was in etcd"
+	fi
+	# And name the lab policy for node-3 (no drift).
 	cli_ok "back to the lab policy" policy "$FL_WORK/policy.yaml" --host "$(h 3)"
 	expect_policy_status 3 "$ha" "lab policy pushed"
 	fleet_wait_alive 10 3
