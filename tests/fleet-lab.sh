@@ -747,52 +747,10 @@ PYEOF
 # ---- audit logs ----
 
 # fleet_audit_count FILE EVENT [KEY=VALUE...]: lines of EVENT with those fields.
-fleet_audit_count()
-{
-	"$PY" - "$@" <<'PYEOF'
-import json, sys
-path, event, conds = sys.argv[1], sys.argv[2], sys.argv[3:]
-want = dict(c.split("=", 1) for c in conds)
-n = 0
-try:
-    with open(path) as f:
-        for line in f:
-            try:
-                e = json.loads(line)
-            except ValueError:
-                continue
-            if e.get("event") == event and all(
-                    str(e.get(k)) == v for k, v in want.items()):
-                n += 1
-except OSError:
-    pass
-print(n)
-PYEOF
-}
+fleet_audit_count() { "$PY" "$FL_ROOT/tests/audit_grep.py" count "$@"; }
 
 # fleet_audit_last FILE EVENT [KEY=VALUE...]: the last such line.
-fleet_audit_last()
-{
-	"$PY" - "$@" <<'PYEOF'
-import json, sys
-path, event, conds = sys.argv[1], sys.argv[2], sys.argv[3:]
-want = dict(c.split("=", 1) for c in conds)
-last = ""
-try:
-    with open(path) as f:
-        for line in f:
-            try:
-                e = json.loads(line)
-            except ValueError:
-                continue
-            if e.get("event") == event and all(
-                    str(e.get(k)) == v for k, v in want.items()):
-                last = line.rstrip("\n")
-except OSError:
-    pass
-print(last)
-PYEOF
-}
+fleet_audit_last() { "$PY" "$FL_ROOT/tests/audit_grep.py" last "$@"; }
 
 # fleet_audit_ts_ms FILE SINCE_MS EVENT [KEY=VALUE...]: the Unix ms of the
 # first such line stamped at or after SINCE_MS - 1000 (the "ts" field has

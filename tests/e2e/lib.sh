@@ -300,52 +300,10 @@ wait_mode()
 
 # audit_count EVENT [KEY=VALUE...]: audit log lines of EVENT with all of
 # those fields.
-audit_count()
-{
-	"$PY" - "$AUDIT_LOG" "$@" <<'PYEOF'
-import json, sys
-path, event, conds = sys.argv[1], sys.argv[2], sys.argv[3:]
-want = dict(c.split("=", 1) for c in conds)
-n = 0
-try:
-    with open(path) as f:
-        for line in f:
-            try:
-                e = json.loads(line)
-            except ValueError:
-                continue
-            if e.get("event") == event and all(
-                    str(e.get(k)) == v for k, v in want.items()):
-                n += 1
-except OSError:
-    pass
-print(n)
-PYEOF
-}
+audit_count() { "$PY" "$E2E_ROOT/tests/audit_grep.py" count "$AUDIT_LOG" "$@"; }
 
 # audit_last EVENT [KEY=VALUE...]: the last such line, as written.
-audit_last()
-{
-	"$PY" - "$AUDIT_LOG" "$@" <<'PYEOF'
-import json, sys
-path, event, conds = sys.argv[1], sys.argv[2], sys.argv[3:]
-want = dict(c.split("=", 1) for c in conds)
-last = ""
-try:
-    with open(path) as f:
-        for line in f:
-            try:
-                e = json.loads(line)
-            except ValueError:
-                continue
-            if e.get("event") == event and all(
-                    str(e.get(k)) == v for k, v in want.items()):
-                last = line.rstrip("\n")
-except OSError:
-    pass
-print(last)
-PYEOF
-}
+audit_last() { "$PY" "$E2E_ROOT/tests/audit_grep.py" last "$AUDIT_LOG" "$@"; }
 
 # Policy files for one run: the daemon's own copy and generated variants.
 policies_prepare()
