@@ -195,21 +195,9 @@ static void save_state(struct agent *a)
 		a->saved.keys[i].seq[1] = a->replay.last_seq[i][1];
 	}
 	a->saved.nfleet = 0;
-	for (size_t i = 0; i < a->view.n && i < PC_PERSIST_MAX_FLEET; i++) {
-		struct pc_persist_fleet *f = &a->saved.fleet[a->saved.nfleet];
-		const struct pc_fleet_desired *d = &a->view.d[i];
-
-		if (!a->view.set[i])
-			continue;
-		snprintf(f->target, sizeof(f->target), "%s", a->view.target[i]);
-		f->seq = d->seq;
-		f->timestamp_ms = d->timestamp_ms;
-		f->mode = d->mode;
-		f->release = d->release;
-		f->has_policy = d->has_policy;
-		memcpy(f->policy_hash, d->policy_hash, PC_HASH_LEN);
-		a->saved.nfleet++;
-	}
+	for (size_t i = 0; i < a->view.n; i++)
+		if (a->view.set[i])
+			a->saved.fleet[a->saved.nfleet++] = a->view.d[i];
 	err = pc_persist_save(a->cfg.state_dir, &a->saved);
 	if (err)
 		pr_warn("Couldn't save state in %s: %s\n", a->cfg.state_dir,
@@ -310,22 +298,19 @@ static bool transition(struct agent *a, enum pc_trigger t,
 
 /* ---- policy ---- */
 
-/* Why the last policy_prepare refused, for the audit line. */
-static char policy_refusal[512];
-
-/* Parse, check and compile; nothing touches the datapath here. */
+/* Parse, check and compile; nothing touches the datapath here. On a
+ * refusal err says why (logged here, audited by the caller). */
 static int policy_prepare(struct agent *a, const char *path,
 			  const struct pc_config *cfg, struct pc_policy *p,
-			  struct pc_compiled *c, bool check_ssh)
+			  struct pc_compiled *c, bool check_ssh, char *err,
+			  size_t errlen)
 {
-	char err[512], why[512];
+	char why[480];
 	int ret;
 
-	policy_refusal[0] = '\0';
-	ret = pc_policy_load_file(path, p, err, sizeof(err));
+	ret = pc_policy_load_file(path, p, err, errlen);
 	if (ret) {
 		pr_warn("policy refused: %s\n", err);
-		snprintf(policy_refusal, sizeof(policy_refusal), "%s", err);
 		return ret;
 	}
 	/* The agent's config may name the interfaces instead. */
@@ -339,43 +324,35 @@ static int policy_prepare(struct agent *a, const char *path,
 			if ((p->ifaces[i] = strdup(cfg->ifaces[i])))
 				p->nifaces++;
 	}
+	ret = -EINVAL;
 	if (!p->nifaces) {
-		snprintf(policy_refusal, sizeof(policy_refusal), "no interfaces");
-		pr_warn("policy refused: %s names no interfaces\n", path);
-		ret = -EINVAL;
+		snprintf(err, errlen, "%s names no interfaces", path);
 		goto fail;
 	}
 	/* Every interface must be usable before anything is touched. */
 	for (size_t i = 0; i < p->nifaces; i++) {
 		ret = pc_iface_check(p->ifaces[i]);
 		if (ret) {
-			snprintf(policy_refusal, sizeof(policy_refusal),
-				 "interface '%s' cannot be used", p->ifaces[i]);
-			pr_warn("policy refused: interface '%s' cannot be used\n",
-				p->ifaces[i]);
+			snprintf(err, errlen, "interface '%s' cannot be used",
+				 p->ifaces[i]);
 			goto fail;
 		}
 	}
 	if (pc_lockout_check(p, check_ssh ? getenv("SSH_CONNECTION") : NULL,
 			     why, sizeof(why))) {
 		if (!a->o->force) {
-			snprintf(policy_refusal, sizeof(policy_refusal),
-				 "anti-lockout: %.480s", why);
-			pr_warn("policy refused (anti-lockout): %s; use --force to "
-				"apply anyway\n", why);
+			snprintf(err, errlen, "anti-lockout: %.400s; use --force to "
+				 "apply anyway", why);
 			ret = -EPERM;
 			goto fail;
 		}
 		pr_warn("anti-lockout overridden by --force: %s\n", why);
 	}
-	ret = pc_compile(p, c, err, sizeof(err));
-	if (ret) {
-		snprintf(policy_refusal, sizeof(policy_refusal), "%s", err);
-		pr_warn("policy refused: %s\n", err);
-		goto fail;
-	}
-	return 0;
+	ret = pc_compile(p, c, err, errlen);
+	if (!ret)
+		return 0;
 fail:
+	pr_warn("policy refused: %s\n", err);
 	pc_policy_free(p);
 	return ret;
 }
@@ -390,21 +367,21 @@ static bool policy_has_iface(const struct pc_policy *p, const char *name)
 
 /* Apply atomically, attach to the policy's interfaces, drop the others. */
 static int enforce(struct agent *a, const struct pc_policy *p,
-		   const struct pc_compiled *c, __u32 *generation)
+		   const struct pc_compiled *c, __u32 *generation, char *err,
+		   size_t errlen)
 {
 	struct pc_iface ifc;
-	char err[512];
 	int lock, ret;
 
 	lock = pc_lock(a->cfg.pin_dir);
 	if (lock < 0) {
-		pr_warn("Couldn't lock pin dir '%s': %s\n", a->cfg.pin_dir,
-			strerror(-lock));
+		snprintf(err, errlen, "Couldn't lock pin dir '%s': %s",
+			 a->cfg.pin_dir, strerror(-lock));
+		pr_warn("%s\n", err);
 		return lock;
 	}
-	ret = pc_apply(&a->m, c, generation, err, sizeof(err));
+	ret = pc_apply(&a->m, c, generation, err, errlen);
 	if (ret) {
-		snprintf(policy_refusal, sizeof(policy_refusal), "%s", err);
 		pr_warn("policy not applied, previous policy still enforcing: %s\n",
 			err);
 		goto out;
@@ -413,8 +390,11 @@ static int enforce(struct agent *a, const struct pc_policy *p,
 		int e = pc_attach_iface(a->skel, a->cfg.pin_dir, p->ifaces[i],
 					a->cfg.xdp_mode);
 
-		if (e && !ret)
+		if (e && !ret) {
 			ret = e;
+			snprintf(err, errlen, "cannot attach to '%s': %s",
+				 p->ifaces[i], strerror(-e));
+		}
 	}
 	for (__u32 i = 0; i < PC_MAX_IFACES; i++) {
 		if (bpf_map_lookup_elem(a->m.ifaces, &i, &ifc) || !ifc.ifindex)
@@ -436,19 +416,20 @@ static int load_policy(struct agent *a, const char *path, const char *why,
 {
 	struct pc_policy p = {};
 	struct pc_compiled c = {};
-	char gen_s[16], n_s[16];
+	char gen_s[16], n_s[16], err[512] = "";
 	__u32 gen = 0;
 	int ret;
 
-	ret = policy_prepare(a, path, &a->cfg, &p, &c, check_ssh);
+	ret = policy_prepare(a, path, &a->cfg, &p, &c, check_ssh, err,
+			     sizeof(err));
 	if (!ret) {
-		ret = enforce(a, &p, &c, &gen);
+		ret = enforce(a, &p, &c, &gen, err, sizeof(err));
 		pc_compiled_free(&c);
 	}
 	if (ret) {
 		audit_checked(a, pc_audit("policy_refused", "path", path, "reason",
-					  why, "error", policy_refusal[0] ?
-					  policy_refusal : strerror(-ret), PC_AUDIT_END));
+					  why, "error", err[0] ? err : strerror(-ret),
+					  PC_AUDIT_END));
 		pc_policy_free(&p);	/* safe when prepare freed it already */
 		return ret;
 	}
@@ -975,20 +956,12 @@ static void fleet_restore(struct agent *a)
 		groups[i] = a->cfg.fleet_groups[i];
 	pc_fleet_view_init(&a->view, a->cfg.host_id, groups, a->cfg.ngroups);
 	for (size_t j = 0; j < a->saved.nfleet; j++) {
-		const struct pc_persist_fleet *f = &a->saved.fleet[j];
-		int i = pc_fleet_view_find(&a->view, f->target);
+		int i = pc_fleet_view_find(&a->view, a->saved.fleet[j].target);
 
 		if (i < 0)
 			continue;	/* a group this host left */
 		a->view.set[i] = true;
-		a->view.d[i].mode = f->mode;
-		a->view.d[i].release = f->release;
-		a->view.d[i].seq = f->seq;
-		a->view.d[i].timestamp_ms = f->timestamp_ms;
-		a->view.d[i].has_policy = f->has_policy;
-		memcpy(a->view.d[i].policy_hash, f->policy_hash, PC_HASH_LEN);
-		snprintf(a->view.d[i].target, sizeof(a->view.d[i].target), "%s",
-			 f->target);
+		a->view.d[i] = a->saved.fleet[j];
 	}
 }
 
@@ -1562,6 +1535,7 @@ int agent_run(const struct agent_opts *o)
 	struct pc_policy p = {};
 	struct pc_compiled c = {};
 	bool adopted, have_saved;
+	char why[512] = "";
 	__u32 gen = 0;
 	int err;
 
@@ -1582,7 +1556,8 @@ int agent_run(const struct agent_opts *o)
 				       pushed, sizeof(pushed));
 		a.policy_path = pushed;
 	}
-	err = policy_prepare(&a, a.policy_path, &a.cfg, &p, &c, true);
+	err = policy_prepare(&a, a.policy_path, &a.cfg, &p, &c, true, why,
+			     sizeof(why));
 	if (err)
 		goto out;
 	learn_ifaces(&a, a.policy_path);
@@ -1618,7 +1593,7 @@ int agent_run(const struct agent_opts *o)
 	pc_fsm_set_floor(&a.fsm, pc_fleet_floor(&a.view));
 	a.mode_since_wall_ms = wall_ms();
 	deadman_configure(&a);
-	err = enforce(&a, &p, &c, &gen);
+	err = enforce(&a, &p, &c, &gen, why, sizeof(why));
 	if (err)
 		goto out;
 	stat_set(&a, PC_AS_POLICY_LOADED_MS, wall_ms());

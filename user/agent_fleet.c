@@ -2,8 +2,9 @@
 /*
  * The agent's etcd threads (see agent_fleet.h). They only carry bytes:
  * verification, the state machine and enforcement stay on the agent's
- * loop. The one judgement made here is which policy to fetch, and a
- * fetched policy is checked against its signed hash on the loop again.
+ * loop. The watcher reads which policy an envelope names and fetches
+ * it; whether the envelope is signed, and the text matches its hash, is
+ * decided on the loop.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -34,8 +35,6 @@ struct pc_fleet_link {
 	char host[PC_FLEET_TARGET_LEN];
 	char keys[PC_FLEET_MAX_TARGETS][PC_FLEET_KEY_MAX];
 	size_t nkeys;
-	__u8 pub[PC_MAX_KEYS][PC_PK_LEN];
-	size_t npub;
 	long request_ms, lease_request_ms, ttl_s;
 	__u64 keepalive_ms, report_ms;
 
@@ -210,7 +209,8 @@ struct watcher {
 	struct pc_etcd fetch;		/* policies, while the watch holds the other */
 };
 
-/* The policy a (verified) envelope names, if etcd has it. */
+/* The policy an envelope names, if etcd has it. The loop verifies the
+ * envelope and the text's hash: here the name is all that is needed. */
 static void fetch_policy(struct watcher *w, struct pc_fleet_event *ev)
 {
 	struct pc_fleet_link *l = w->l;
@@ -218,9 +218,8 @@ static void fetch_policy(struct watcher *w, struct pc_fleet_event *ev)
 	struct pc_etcd_range r;
 	char hex[2 * PC_HASH_LEN + 1], key[PC_FLEET_KEY_MAX];
 
-	if (!ev->value ||
-	    pc_fleet_decode(ev->value, ev->len, (const __u8(*)[PC_PK_LEN])l->pub,
-			    l->npub, &d) != PC_MSG_OK || !d.has_policy)
+	if (!ev->value || !pc_fleet_peek(ev->value, ev->len, &d) ||
+	    !d.has_policy)
 		return;
 	pc_hex(d.policy_hash, PC_HASH_LEN, hex);
 	pc_fleet_key(key, sizeof(key), l->prefix, "policies", hex);
@@ -499,8 +498,6 @@ int pc_fleet_link_start(struct pc_fleet_link **out, const struct pc_config *cfg,
 	for (size_t i = 0; i < v->n; i++)
 		pc_fleet_desired_key(l->keys[l->nkeys++], PC_FLEET_KEY_MAX,
 				     cfg->fleet_prefix, v->target[i]);
-	memcpy(l->pub, cfg->keys, sizeof(l->pub));
-	l->npub = cfg->nkeys;
 	/* Four keep-alives per heartbeat timeout: one late answer is no loss. */
 	l->keepalive_ms = cfg->hb_timeout_ms / 4 ? cfg->hb_timeout_ms / 4 : 1;
 	l->ttl_s = (cfg->hb_timeout_ms + 999) / 1000 + 1;

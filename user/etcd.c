@@ -199,8 +199,8 @@ static bool only_space(const char *s, size_t n)
 	return true;
 }
 
-static json_object *parse_json(const char *s, size_t len, char *err,
-			       size_t errlen)
+json_object *pc_json_object(const char *s, size_t len, char *err,
+			    size_t errlen)
 {
 	json_tokener *tok = json_tokener_new();
 	json_object *o = NULL;
@@ -272,7 +272,7 @@ static int parse_kvs(const json_object *o, struct pc_etcd_range *out,
 int pc_etcd_parse_range(const char *json, size_t len, struct pc_etcd_range *out,
 			char *err, size_t errlen)
 {
-	json_object *o = parse_json(json, len, err, errlen);
+	json_object *o = pc_json_object(json, len, err, errlen);
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -296,7 +296,7 @@ void pc_etcd_range_free(struct pc_etcd_range *r)
 int pc_etcd_parse_watch(const char *json, size_t len, pc_etcd_event_fn on_event,
 			void *arg, char *err, size_t errlen)
 {
-	json_object *o = parse_json(json, len, err, errlen), *res, *header, *events;
+	json_object *o = pc_json_object(json, len, err, errlen), *res, *header, *events;
 	__s64 rev = 0, compact = 0;
 	int ret = 0;
 
@@ -470,7 +470,7 @@ static int call(struct pc_etcd *e, const char *path, const char *body,
 		}
 		e->cur = ep;
 		curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
-		*out = b.p ? parse_json(b.p, b.len, e->err, sizeof(e->err)) : NULL;
+		*out = b.p ? pc_json_object(b.p, b.len, e->err, sizeof(e->err)) : NULL;
 		free(b.p);
 		if (!*out) {
 			if (!b.p)

@@ -83,6 +83,12 @@ int pc_etcd_watch(struct pc_etcd *e, const char *const *keys, size_t nkeys,
 		  __s64 start_rev, pc_etcd_event_fn on_event,
 		  pc_etcd_stop_fn should_stop, void *arg);
 
+/* One JSON object, nothing after it but white space; the bytes need not
+ * end in a NUL. NULL (and err set) otherwise. */
+struct json_object;
+struct json_object *pc_json_object(const char *s, size_t len, char *err,
+				   size_t errlen);
+
 /* The parsers, for the unit tests and the fuzzer: never trust the bytes. */
 int pc_etcd_parse_range(const char *json, size_t len, struct pc_etcd_range *out,
 			char *err, size_t errlen);

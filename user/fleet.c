@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
+#include "etcd.h"
 #include "fleet.h"
 #include "policy.h"
 
@@ -345,64 +346,19 @@ static int u64_field(json_object *o, const char *name, __u64 *out)
 	return 0;
 }
 
-static int nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Exactly 2n hex digits: sscanf's %x would take a sign or a space. */
-static int unhex(const char *s, __u8 *out, size_t n)
-{
-	if (strlen(s) != 2 * n)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		out[i] = hi << 4 | lo;
-	}
-	return 0;
-}
-
-/* Bounded: the bytes need not end in a NUL. */
-static bool only_space(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!s[i] || !strchr(" \t\r\n", s[i]))
-			return false;
-	return true;
-}
-
 int pc_fleet_status_parse(const char *json, size_t len,
 			  struct pc_fleet_status *out)
 {
-	json_tokener *tok = json_tokener_new();
 	json_object *o = NULL, *v;
 	char mode[16] = "", hex[2 * PC_HASH_LEN + 2] = "";
 	__u64 gen = 0;
 	int err = -EINVAL;
 
 	memset(out, 0, sizeof(*out));
-	if (!tok)
-		return -ENOMEM;
 	if (len < 65536)
-		o = json_tokener_parse_ex(tok, json, (int)len);
-	/* One object and nothing after it but white space. */
-	if (o && (json_tokener_get_error(tok) != json_tokener_success ||
-		  !only_space(json + json_tokener_get_parse_end(tok),
-			      len - json_tokener_get_parse_end(tok))))
-		goto out_tok;
-	json_tokener_free(tok);
-	tok = NULL;
-	if (!o || !json_object_is_type(o, json_type_object))
-		goto out;
+		o = pc_json_object(json, len, NULL, 0);
+	if (!o)
+		return -EINVAL;
 	if (str_field(o, "host", out->host, sizeof(out->host), true) ||
 	    str_field(o, "mode", mode, sizeof(mode), true) ||
 	    pc_mode_parse(mode, &out->mode) ||
@@ -420,7 +376,7 @@ int pc_fleet_status_parse(const char *json, size_t len,
 		goto out;
 	out->generation = gen;
 	if (hex[0]) {
-		if (unhex(hex, out->policy_hash, PC_HASH_LEN))
+		if (pc_unhex(hex, out->policy_hash, PC_HASH_LEN))
 			goto out;
 		out->has_policy = true;
 	}
@@ -443,8 +399,4 @@ int pc_fleet_status_parse(const char *json, size_t len,
 out:
 	json_object_put(o);
 	return err;
-out_tok:
-	json_tokener_free(tok);
-	json_object_put(o);
-	return -EINVAL;
 }

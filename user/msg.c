@@ -575,3 +575,29 @@ void pc_hex(const __u8 *data, size_t len, char *out)
 	}
 	out[2 * len] = '\0';
 }
+
+static int nibble(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int pc_unhex(const char *s, __u8 *out, size_t n)
+{
+	/* Exactly 2n hex digits: sscanf's %x would take a sign or a space. */
+	if (strlen(s) != 2 * n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		int hi = nibble(s[2 * i]), lo = nibble(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -EINVAL;
+		out[i] = hi << 4 | lo;
+	}
+	return 0;
+}

@@ -106,5 +106,7 @@ int pc_key_parse_public(const char *b64, __u8 pk[PC_PK_LEN]);
 int pc_key_public_of(const __u8 sk[PC_SK_LEN], char *pub_b64, size_t pub_len);
 void pc_sha256(const void *data, size_t len, __u8 out[PC_HASH_LEN]);
 void pc_hex(const __u8 *data, size_t len, char *out);	/* 2*len+1 bytes */
+/* Exactly 2*n hex digits into n bytes; -EINVAL otherwise. */
+int pc_unhex(const char *s, __u8 *out, size_t n);
 
 #endif /* PC_MSG_H */

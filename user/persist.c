@@ -51,27 +51,15 @@ static int mkdirs(const char *dir)
 	return 0;
 }
 
-static int unhex(const char *s, __u8 *out, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned int b;
-
-		if (sscanf(s + 2 * i, "%2x", &b) != 1)
-			return -EINVAL;
-		out[i] = b;
-	}
-	return s[2 * n] == '\0' ? 0 : -EINVAL;
-}
-
 /* "fleet TARGET SEQ TIMESTAMP MODE RELEASE HASH|-" */
 static int parse_fleet_line(const char *line, struct pc_persist *out)
 {
 	char target[80], mode[16], hash[80];
 	unsigned long long seq, ts;
-	struct pc_persist_fleet *f;
+	struct pc_fleet_desired *f;
 	int release;
 
-	if (out->nfleet >= PC_PERSIST_MAX_FLEET ||
+	if (out->nfleet >= PC_FLEET_MAX_TARGETS ||
 	    sscanf(line, "fleet %79s %llu %llu %15s %d %79s", target, &seq, &ts,
 		   mode, &release, hash) != 6 || strlen(target) >= sizeof(f->target))
 		return -EINVAL;
@@ -79,7 +67,7 @@ static int parse_fleet_line(const char *line, struct pc_persist *out)
 	if (pc_mode_parse(mode, &f->mode))
 		return -EINVAL;
 	if (strcmp(hash, "-")) {
-		if (unhex(hash, f->policy_hash, PC_HASH_LEN))
+		if (pc_unhex(hash, f->policy_hash, PC_HASH_LEN))
 			return -EINVAL;
 		f->has_policy = 1;
 	}
@@ -118,14 +106,14 @@ int pc_persist_load(const char *state_dir, struct pc_persist *out)
 			out->since_wall_ms = x;
 		else if (sscanf(line, "key %159s %llu %llu", a, &x, &y) == 3 &&
 			 out->nkeys < PC_MAX_KEYS &&
-			 !unhex(a, out->keys[out->nkeys].pk, PC_PK_LEN)) {
+			 !pc_unhex(a, out->keys[out->nkeys].pk, PC_PK_LEN)) {
 			out->keys[out->nkeys].seq[0] = x;
 			out->keys[out->nkeys].seq[1] = y;
 			out->nkeys++;
 		} else if (!strncmp(line, "fleet ", 6)) {
 			err = parse_fleet_line(line, out);
 		} else if (sscanf(line, "policy %159s", a) == 1 &&
-			   !unhex(a, out->policy_hash, PC_HASH_LEN))
+			   !pc_unhex(a, out->policy_hash, PC_HASH_LEN))
 			out->has_policy = 1;
 		else
 			err = -EINVAL;
@@ -172,7 +160,7 @@ int pc_persist_save(const char *state_dir, const struct pc_persist *p)
 		fprintf(f, "policy %s\n", hex);
 	}
 	for (size_t i = 0; i < p->nfleet; i++) {
-		const struct pc_persist_fleet *e = &p->fleet[i];
+		const struct pc_fleet_desired *e = &p->fleet[i];
 
 		if (e->has_policy)
 			pc_hex(e->policy_hash, PC_HASH_LEN, hex);

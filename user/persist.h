@@ -8,6 +8,7 @@
 #define PC_PERSIST_H
 
 #include <linux/types.h>
+#include "fleet.h"
 #include "msg.h"
 #include "portcullis.h"
 
@@ -16,18 +17,6 @@
 struct pc_persist_key {
 	__u8 pk[PC_PK_LEN];
 	__u64 seq[2];		/* heartbeat, command */
-};
-
-/* The last desired-state envelope accepted per fleet key. */
-#define PC_PERSIST_MAX_FLEET	10
-struct pc_persist_fleet {
-	char target[64];
-	__u64 seq;
-	__u64 timestamp_ms;
-	enum pc_mode mode;
-	int release;
-	int has_policy;
-	__u8 policy_hash[PC_HASH_LEN];
 };
 
 struct pc_persist {
@@ -39,7 +28,9 @@ struct pc_persist {
 	/* Set when a controller's apply-policy is live: survives reboots. */
 	__u8 policy_hash[PC_HASH_LEN];
 	int has_policy;
-	struct pc_persist_fleet fleet[PC_PERSIST_MAX_FLEET];
+	/* The last desired-state envelope accepted per fleet key (the id,
+	 * for the audit trail only, is not kept). */
+	struct pc_fleet_desired fleet[PC_FLEET_MAX_TARGETS];
 	size_t nfleet;
 };
 
