@@ -33,51 +33,6 @@ ALL_TESTS=(checkconfig heartbeat hbloss release deadman refused command
 HB_TIMEOUT_MS=2000	# lab-agent.yaml heartbeat.timeout
 SECURE_MARGIN_MS=2500	# allowed on top of it (2 shared CPUs in CI)
 
-# check DESC CMD...: CMD must succeed.
-check()
-{
-	local desc=$1
-	shift
-	if "$@" >"$WORK/last.out" 2>&1; then
-		pass "$desc"
-	else
-		fail "$desc [$(tail -n 1 "$WORK/last.out")]"
-	fi
-}
-
-# allowed/blocked DESC PROBE...: traffic must get through / must not.
-allowed()
-{
-	local desc=$1
-	shift
-	if "$@" >"$WORK/last.out" 2>&1; then
-		pass "allowed: $desc"
-	else
-		fail "should pass: $desc [$(tail -n 1 "$WORK/last.out")]"
-	fi
-}
-
-blocked()
-{
-	local desc=$1
-	shift
-	if "$@" >"$WORK/last.out" 2>&1; then
-		fail "should be blocked: $desc [$(tail -n 1 "$WORK/last.out")]"
-	else
-		pass "blocked: $desc"
-	fi
-}
-
-# Show a command's output in the log, indented, keep its status.
-show()
-{
-	local rc
-	"$@" >"$WORK/show.out" 2>&1
-	rc=$?
-	sed 's/^/      | /' "$WORK/show.out"
-	return $rc
-}
-
 # The probes.
 web4() { tcp_probe peer "$LAB_NODE_PEER4" 8080; }
 alt4() { tcp_probe peer "$LAB_NODE_PEER4" 9090; }

@@ -2,7 +2,8 @@
 # shellcheck shell=bash
 # PASS/FAIL bookkeeping shared by the end-to-end suites (sourced). Set
 # CHECK_NAME (the summary's prefix) and, if wanted, CHECK_WIDTH (the test
-# name column) first; set CUR to the test running.
+# name column) first; set CUR to the test running. Command output goes to
+# the suite's work dir ($WORK, or the fleet lab's $FL_WORK).
 
 PASS_N=0
 FAIL_N=0
@@ -35,6 +36,53 @@ pass_if()
 	else
 		fail "$no"
 	fi
+}
+
+_check_dir() { echo "${WORK:-${FL_WORK:-}}"; }
+
+# check DESC CMD...: CMD must succeed.
+check()
+{
+	local desc=$1
+	shift
+	if "$@" >"$(_check_dir)/last.out" 2>&1; then
+		pass "$desc"
+	else
+		fail "$desc [$(tail -n 1 "$(_check_dir)/last.out")]"
+	fi
+}
+
+# allowed/blocked DESC PROBE...: traffic must get through / must not.
+allowed()
+{
+	local desc=$1
+	shift
+	if "$@" >"$(_check_dir)/last.out" 2>&1; then
+		pass "allowed: $desc"
+	else
+		fail "should pass: $desc [$(tail -n 1 "$(_check_dir)/last.out")]"
+	fi
+}
+
+blocked()
+{
+	local desc=$1
+	shift
+	if "$@" >"$(_check_dir)/last.out" 2>&1; then
+		fail "should be blocked: $desc [$(tail -n 1 "$(_check_dir)/last.out")]"
+	else
+		pass "blocked: $desc"
+	fi
+}
+
+# show CMD...: its output in the log, indented; keeps its status.
+show()
+{
+	local rc
+	"$@" >"$(_check_dir)/show.out" 2>&1
+	rc=$?
+	sed 's/^/      | /' "$(_check_dir)/show.out"
+	return $rc
 }
 
 # check_summary [LINE]: LINE, the counts and every failure; fails if any did.

@@ -66,16 +66,6 @@ LIFT_BOUND_S=15		# etcd back -> normal (release_after 3, backoff 1 s)
 REPORT_WAIT_S=6		# report_interval 2 s, plus margin
 HOLD_S=3		# how long a refused value must change nothing
 
-# Show a command's output in the log, indented, keep its status.
-show()
-{
-	local rc
-	"$@" >"$FL_WORK/show.out" 2>&1
-	rc=$?
-	sed 's/^/      | /' "$FL_WORK/show.out"
-	return $rc
-}
-
 summary() { check_summary; }
 
 h() { fl_host "$1"; }

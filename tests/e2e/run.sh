@@ -22,51 +22,6 @@ CHECK_WIDTH=10
 ALL_TESTS=(baseline cli start normal counters lockdown quarantine restart
 	badpolicy sighup detach)
 
-# check DESC CMD...: CMD must succeed.
-check()
-{
-	local desc=$1
-	shift
-	if "$@" >"$WORK/last.out" 2>&1; then
-		pass "$desc"
-	else
-		fail "$desc [$(tail -n 1 "$WORK/last.out")]"
-	fi
-}
-
-# allowed/blocked DESC PROBE...: traffic must get through / must not.
-allowed()
-{
-	local desc=$1
-	shift
-	if "$@" >"$WORK/last.out" 2>&1; then
-		pass "allowed: $desc"
-	else
-		fail "should pass: $desc [$(tail -n 1 "$WORK/last.out")]"
-	fi
-}
-
-blocked()
-{
-	local desc=$1
-	shift
-	if "$@" >"$WORK/last.out" 2>&1; then
-		fail "should be blocked: $desc [$(tail -n 1 "$WORK/last.out")]"
-	else
-		pass "blocked: $desc"
-	fi
-}
-
-# Show a command's output in the log, indented, keep its status.
-show()
-{
-	local rc
-	"$@" >"$WORK/show.out" 2>&1
-	rc=$?
-	sed 's/^/      | /' "$WORK/show.out"
-	return $rc
-}
-
 status_says() { pc status 2>&1 | grep -qi -- "$1"; }
 rules_list() { pc rules 2>&1 | grep -qw -- "$1"; }
 
