@@ -16,15 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "config.h"
-
-#define ERRLEN		512
-#define NAME		"t.yaml"
+#include "config_cases.h"
 
 /* Dummy Ed25519 public keys; nobody holds their secret halves. */
-#define K1	"bdG3GbfNofpFzrcliCAgogwcL/O/BZDptga0wJpm4zg="
-#define K2	"l/aTYvGbbX29pcNA8ShED4X2QVdUc7bnqMzhVtiy3KY="
-#define K3	"ZMQqFpOnoHa2TEke3BeSnvHJq3YVpC4NR4Cjd44GCUA="	/* controller.pub */
 #define K4	"ASFheT/0uQ6Yqm5P9cVz6ngNLU3AcR8maJ0SDWnnVUw="	/* second.pub */
 #define K5	"eWYCcvNF4GmiqlDBavrx+pUd401whc3vlgB3yNkDFa4="
 #define K6	"5HNxWZ+dCg2C1B0j0oVNfC2A73rttp5RGVijghr7BoA="
@@ -35,49 +29,6 @@
 /* The shortest config with a controller; append heartbeat lines to it. */
 #define CTL	"policy: p.yaml\ncontroller:\n  keys: [" K1 "]\n"
 #define TRIG	"policy: p.yaml\nanomaly:\n  triggers:\n"
-
-/* Leaves room in PATH_MAX buffers for a file name after it. */
-static char configs_dir[PATH_MAX - 256];
-
-static int load(const char *text, struct pc_config *c, char *err)
-{
-	return pc_config_load_string(text, strlen(text), NAME, c, err, ERRLEN);
-}
-
-static void load_ok(const char *text, struct pc_config *c)
-{
-	char err[ERRLEN];
-
-	if (load(text, c, err))
-		fail_msg("config refused: %s", err);
-}
-
-static void assert_has(const char *haystack, const char *needle)
-{
-	if (!strstr(haystack, needle))
-		fail_msg("'%s' does not contain '%s'", haystack, needle);
-}
-
-static void assert_prefix(const char *s, const char *prefix)
-{
-	if (strncmp(s, prefix, strlen(prefix)))
-		fail_msg("'%s' does not start with '%s'", s, prefix);
-}
-
-static void assert_zeroed(const struct pc_config *c)
-{
-	static const struct pc_config zero;
-
-	assert_memory_equal(c, &zero, sizeof(zero));
-}
-
-static void assert_key(const __u8 *pk, const char *b64)
-{
-	__u8 want[PC_PK_LEN];
-
-	assert_int_equal(pc_key_parse_public(b64, want), 0);
-	assert_memory_equal(pk, want, PC_PK_LEN);
-}
 
 /* ---- the full example ---- */
 
@@ -392,13 +343,6 @@ static void test_one_line_errors(void **state)
 
 /* ---- malformed configs ---- */
 
-struct bad_case {
-	const char *name;
-	const char *text;
-	const char *pos;	/* "FILE:LINE:COLUMN:" the message starts with */
-	const char *words;	/* ... and something it says */
-};
-
 #define NINE_KEYS	"[" K1 ", " K2 ", " K3 ", " K4 ", " K5 ", " K6 ", " \
 			K7 ", " K8 ", " K9 "]"
 #define SEVENTEEN_IFACES	"[a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, " \
@@ -618,58 +562,6 @@ static const struct bad_case bad_cases[] = {
 	  "too many triggers: the limit is 16" },
 };
 
-static void test_bad_case(void **state)
-{
-	const struct bad_case *bc = *state;
-	char err[ERRLEN];
-	struct pc_config c;
-
-	memset(&c, 0xa5, sizeof(c));
-	if (load(bc->text, &c, err) != -EINVAL)
-		fail_msg("accepted: %s", bc->text);
-	assert_prefix(err, bc->pos);
-	assert_has(err, bc->words);
-	assert_null(strchr(err, '\n'));
-	assert_zeroed(&c);
-}
-
-static int run_bad_cases(void)
-{
-	size_t i, n = sizeof(bad_cases) / sizeof(bad_cases[0]);
-	struct CMUnitTest tests[sizeof(bad_cases) / sizeof(bad_cases[0])];
-
-	for (i = 0; i < n; i++) {
-		struct CMUnitTest t = {
-			.name = bad_cases[i].name,
-			.test_func = test_bad_case,
-			.initial_state = (void *)&bad_cases[i],
-		};
-
-		tests[i] = t;
-	}
-	return _cmocka_run_group_tests("malformed configs", tests, n, NULL,
-				       NULL);
-}
-
-/* tests/unit/test_config.c -> tests/configs, made absolute */
-static int find_configs_dir(void)
-{
-	char file[PATH_MAX], buf[PATH_MAX + 16], *abs;
-
-	snprintf(file, sizeof(file), "%s", __FILE__);
-	snprintf(buf, sizeof(buf), "%s/configs", dirname(dirname(file)));
-	abs = realpath(buf, NULL);
-	if (!abs || strlen(abs) >= sizeof(configs_dir)) {
-		fprintf(stderr, "cannot find %s: run from the source tree\n",
-			buf);
-		free(abs);
-		return -1;
-	}
-	strcpy(configs_dir, abs);
-	free(abs);
-	return chdir(configs_dir);
-}
-
 int main(void)
 {
 	const struct CMUnitTest parser[] = {
@@ -690,6 +582,7 @@ int main(void)
 		return 1;
 	failed += cmocka_run_group_tests_name("config parser", parser, NULL,
 					      NULL);
-	failed += run_bad_cases();
+	failed += run_bad_cases("malformed configs", bad_cases,
+				 sizeof(bad_cases) / sizeof(bad_cases[0]));
 	return failed ? 1 : 0;
 }

@@ -17,15 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "config.h"
-
-#define ERRLEN		512
-#define NAME		"t.yaml"
-
-/* Dummy Ed25519 public keys (as in test_config.c); K3 is controller.pub. */
-#define K1	"bdG3GbfNofpFzrcliCAgogwcL/O/BZDptga0wJpm4zg="
-#define K2	"l/aTYvGbbX29pcNA8ShED4X2QVdUc7bnqMzhVtiy3KY="
-#define K3	"ZMQqFpOnoHa2TEke3BeSnvHJq3YVpC4NR4Cjd44GCUA="
+#include "config_cases.h"
 
 /* 57 and 58 characters: the longest fleet name and one more. */
 #define NAME57	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01234"
@@ -41,41 +33,6 @@
 #define EIGHT_EPS	"http://e1:1, http://e2:1, http://e3:1, http://e4:1, " \
 			"http://e5:1, http://e6:1, http://e7:1, http://e8:1"
 #define EIGHT_GROUPS	"g1, g2, g3, g4, g5, g6, g7, g8"
-
-static char configs_dir[PATH_MAX - 256];
-
-static int load(const char *text, struct pc_config *c, char *err)
-{
-	return pc_config_load_string(text, strlen(text), NAME, c, err, ERRLEN);
-}
-
-static void load_ok(const char *text, struct pc_config *c)
-{
-	char err[ERRLEN];
-
-	if (load(text, c, err))
-		fail_msg("config refused: %s\n--\n%s", err, text);
-}
-
-static void assert_has(const char *haystack, const char *needle)
-{
-	if (!strstr(haystack, needle))
-		fail_msg("'%s' does not contain '%s'", haystack, needle);
-}
-
-static void assert_prefix(const char *s, const char *prefix)
-{
-	if (strncmp(s, prefix, strlen(prefix)))
-		fail_msg("'%s' does not start with '%s'", s, prefix);
-}
-
-static void assert_key(const __u8 *pk, const char *b64)
-{
-	__u8 want[PC_PK_LEN];
-
-	assert_int_equal(pc_key_parse_public(b64, want), 0);
-	assert_memory_equal(pk, want, PC_PK_LEN);
-}
 
 /* ---- valid configs ---- */
 
@@ -294,13 +251,6 @@ static void test_endpoint_port(void **state)
 
 /* ---- malformed configs ---- */
 
-struct bad_case {
-	const char *name;
-	const char *text;
-	const char *pos;	/* "FILE:LINE:COLUMN:" the message starts with */
-	const char *words;	/* ... and something it says */
-};
-
 static const struct bad_case bad_cases[] = {
 	/* the section */
 	{ "fleet not a mapping", "policy: p\nhost_id: h\nfleet: 5\n",
@@ -436,62 +386,6 @@ static const struct bad_case bad_cases[] = {
 	  NAME ":7:12:", "duration needs a unit" },
 };
 
-static void test_bad_case(void **state)
-{
-	const struct bad_case *bc = *state;
-	static const struct pc_config zero;
-	char err[ERRLEN];
-	struct pc_config c;
-
-	memset(&c, 0xa5, sizeof(c));
-	if (load(bc->text, &c, err) != -EINVAL) {
-		pc_config_free(&c);
-		fail_msg("accepted: %s", bc->text);
-	}
-	assert_prefix(err, bc->pos);
-	assert_has(err, bc->words);
-	assert_null(strchr(err, '\n'));
-	/* A refused config leaves nothing behind, fleet fields included. */
-	assert_memory_equal(&c, &zero, sizeof(zero));
-}
-
-static int run_bad_cases(void)
-{
-	size_t i, n = sizeof(bad_cases) / sizeof(bad_cases[0]);
-	struct CMUnitTest tests[sizeof(bad_cases) / sizeof(bad_cases[0])];
-
-	for (i = 0; i < n; i++) {
-		struct CMUnitTest t = {
-			.name = bad_cases[i].name,
-			.test_func = test_bad_case,
-			.initial_state = (void *)&bad_cases[i],
-		};
-
-		tests[i] = t;
-	}
-	return _cmocka_run_group_tests("malformed fleet configs", tests, n,
-				       NULL, NULL);
-}
-
-/* tests/unit/test_config_fleet.c -> tests/configs, made absolute */
-static int find_configs_dir(void)
-{
-	char file[PATH_MAX], buf[PATH_MAX + 16], *abs;
-
-	snprintf(file, sizeof(file), "%s", __FILE__);
-	snprintf(buf, sizeof(buf), "%s/configs", dirname(dirname(file)));
-	abs = realpath(buf, NULL);
-	if (!abs || strlen(abs) >= sizeof(configs_dir)) {
-		fprintf(stderr, "cannot find %s: run from the source tree\n",
-			buf);
-		free(abs);
-		return -1;
-	}
-	strcpy(configs_dir, abs);
-	free(abs);
-	return chdir(configs_dir);
-}
-
 int main(void)
 {
 	const struct CMUnitTest parser[] = {
@@ -509,6 +403,7 @@ int main(void)
 		return 1;
 	failed += cmocka_run_group_tests_name("fleet config", parser, NULL,
 					      NULL);
-	failed += run_bad_cases();
+	failed += run_bad_cases("malformed fleet configs", bad_cases,
+				 sizeof(bad_cases) / sizeof(bad_cases[0]));
 	return failed ? 1 : 0;
 }

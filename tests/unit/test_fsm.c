@@ -20,30 +20,49 @@ struct row {
 	enum pc_mode requested;
 	bool change;
 	enum pc_mode to;
+	enum pc_mode floor;	/* what the fleet demanded before (normal: none) */
 };
 
 static const struct row table[] = {
-	{ "hb loss escalates normal", N, PC_TRIG_START, PC_TRIG_HEARTBEAT_LOSS, N, true, L },
-	{ "hb loss never lowers quarantine", Q, PC_TRIG_COMMAND, PC_TRIG_HEARTBEAT_LOSS, N, false, Q },
-	{ "hb loss in lockdown: stay", L, PC_TRIG_COMMAND, PC_TRIG_HEARTBEAT_LOSS, N, false, L },
-	{ "deadman escalates", N, PC_TRIG_START, PC_TRIG_DEADMAN, N, true, L },
-	{ "anomaly to quarantine", N, PC_TRIG_START, PC_TRIG_ANOMALY, Q, true, Q },
-	{ "anomaly lockdown from quarantine: stay", Q, PC_TRIG_ANOMALY, PC_TRIG_ANOMALY, L, false, Q },
-	{ "anomaly cannot ask for normal", L, PC_TRIG_ANOMALY, PC_TRIG_ANOMALY, N, false, L },
-	{ "command quarantine", L, PC_TRIG_HEARTBEAT_LOSS, PC_TRIG_COMMAND, Q, true, Q },
-	{ "command lockdown from quarantine: stay", Q, PC_TRIG_COMMAND, PC_TRIG_COMMAND, L, false, Q },
-	{ "command release from quarantine", Q, PC_TRIG_ANOMALY, PC_TRIG_COMMAND, N, true, N },
-	{ "command release when normal: stay", N, PC_TRIG_START, PC_TRIG_COMMAND, N, false, N },
-	{ "break-glass release", Q, PC_TRIG_COMMAND, PC_TRIG_BREAK_GLASS, N, true, N },
-	{ "break-glass to lockdown from quarantine", Q, PC_TRIG_COMMAND, PC_TRIG_BREAK_GLASS, L, true, L },
-	{ "break-glass same mode: stay", L, PC_TRIG_COMMAND, PC_TRIG_BREAK_GLASS, L, false, L },
-	{ "break-glass unknown mode: stay", L, PC_TRIG_COMMAND, PC_TRIG_BREAK_GLASS, 7, false, L },
-	{ "restored lifts a heartbeat lockdown", L, PC_TRIG_HEARTBEAT_LOSS, PC_TRIG_HEARTBEAT_RESTORED, N, true, N },
-	{ "restored lifts a deadman lockdown", L, PC_TRIG_DEADMAN, PC_TRIG_HEARTBEAT_RESTORED, N, true, N },
-	{ "restored never lifts an anomaly", Q, PC_TRIG_ANOMALY, PC_TRIG_HEARTBEAT_RESTORED, N, false, Q },
-	{ "restored never lifts a command", L, PC_TRIG_COMMAND, PC_TRIG_HEARTBEAT_RESTORED, N, false, L },
-	{ "restored never lifts break-glass", L, PC_TRIG_BREAK_GLASS, PC_TRIG_HEARTBEAT_RESTORED, N, false, L },
-	{ "external is not decided here", N, PC_TRIG_START, PC_TRIG_EXTERNAL, Q, false, N },
+	{ "hb loss escalates normal", N, PC_TRIG_START, PC_TRIG_HEARTBEAT_LOSS, N, true, L, N },
+	{ "hb loss never lowers quarantine", Q, PC_TRIG_COMMAND, PC_TRIG_HEARTBEAT_LOSS, N, false, Q, N },
+	{ "hb loss in lockdown: stay", L, PC_TRIG_COMMAND, PC_TRIG_HEARTBEAT_LOSS, N, false, L, N },
+	{ "deadman escalates", N, PC_TRIG_START, PC_TRIG_DEADMAN, N, true, L, N },
+	{ "anomaly to quarantine", N, PC_TRIG_START, PC_TRIG_ANOMALY, Q, true, Q, N },
+	{ "anomaly lockdown from quarantine: stay", Q, PC_TRIG_ANOMALY, PC_TRIG_ANOMALY, L, false, Q, N },
+	{ "anomaly cannot ask for normal", L, PC_TRIG_ANOMALY, PC_TRIG_ANOMALY, N, false, L, N },
+	{ "command quarantine", L, PC_TRIG_HEARTBEAT_LOSS, PC_TRIG_COMMAND, Q, true, Q, N },
+	{ "command lockdown from quarantine: stay", Q, PC_TRIG_COMMAND, PC_TRIG_COMMAND, L, false, Q, N },
+	{ "command release from quarantine", Q, PC_TRIG_ANOMALY, PC_TRIG_COMMAND, N, true, N, N },
+	{ "command release when normal: stay", N, PC_TRIG_START, PC_TRIG_COMMAND, N, false, N, N },
+	{ "break-glass release", Q, PC_TRIG_COMMAND, PC_TRIG_BREAK_GLASS, N, true, N, N },
+	{ "break-glass to lockdown from quarantine", Q, PC_TRIG_COMMAND, PC_TRIG_BREAK_GLASS, L, true, L, N },
+	{ "break-glass same mode: stay", L, PC_TRIG_COMMAND, PC_TRIG_BREAK_GLASS, L, false, L, N },
+	{ "break-glass unknown mode: stay", L, PC_TRIG_COMMAND, PC_TRIG_BREAK_GLASS, 7, false, L, N },
+	{ "restored lifts a heartbeat lockdown", L, PC_TRIG_HEARTBEAT_LOSS, PC_TRIG_HEARTBEAT_RESTORED, N, true, N, N },
+	{ "restored lifts a deadman lockdown", L, PC_TRIG_DEADMAN, PC_TRIG_HEARTBEAT_RESTORED, N, true, N, N },
+	{ "restored never lifts an anomaly", Q, PC_TRIG_ANOMALY, PC_TRIG_HEARTBEAT_RESTORED, N, false, Q, N },
+	{ "restored never lifts a command", L, PC_TRIG_COMMAND, PC_TRIG_HEARTBEAT_RESTORED, N, false, L, N },
+	{ "restored never lifts break-glass", L, PC_TRIG_BREAK_GLASS, PC_TRIG_HEARTBEAT_RESTORED, N, false, L, N },
+	{ "external is not decided here", N, PC_TRIG_START, PC_TRIG_EXTERNAL, Q, false, N, N },
+	/* With a fleet floor */
+	{ "fleet escalates to its floor", N, PC_TRIG_START, PC_TRIG_FLEET, Q, true, Q, N },
+	{ "fleet escalates past a local lockdown", L, PC_TRIG_ANOMALY, PC_TRIG_FLEET, Q, true, Q, N },
+	{ "fleet lifts what it imposed", Q, PC_TRIG_FLEET, PC_TRIG_FLEET, N, true, N, Q },
+	{ "fleet lifts only to the new floor", Q, PC_TRIG_FLEET, PC_TRIG_FLEET, L, true, L, Q },
+	{ "fleet lift leaves a local quarantine", Q, PC_TRIG_ANOMALY, PC_TRIG_FLEET, N, false, Q, L },
+	{ "fleet lift leaves a quarantine above its floor", Q, PC_TRIG_COMMAND, PC_TRIG_FLEET, N, false, Q, N },
+	{ "fleet same mode: stay", L, PC_TRIG_FLEET, PC_TRIG_FLEET, L, false, L, L },
+	{ "fleet out-of-range mode is quarantine", N, PC_TRIG_START, PC_TRIG_FLEET, 9, true, Q, N },
+	{ "host release lifts an anomaly quarantine", Q, PC_TRIG_ANOMALY, PC_TRIG_FLEET_RELEASE, N, true, N, N },
+	{ "host release stops at the group's floor", Q, PC_TRIG_ANOMALY, PC_TRIG_FLEET_RELEASE, L, true, L, Q },
+	{ "host release at the floor: stay", L, PC_TRIG_FLEET, PC_TRIG_FLEET_RELEASE, L, false, L, L },
+	{ "command release stops at the floor", Q, PC_TRIG_COMMAND, PC_TRIG_COMMAND, N, true, L, L },
+	{ "command release at the floor: stay", L, PC_TRIG_FLEET, PC_TRIG_COMMAND, N, false, L, L },
+	{ "restored lifts only to the floor", Q, PC_TRIG_HEARTBEAT_LOSS, PC_TRIG_HEARTBEAT_RESTORED, N, false, Q, L },
+	{ "restored stops at a lockdown floor", L, PC_TRIG_HEARTBEAT_LOSS, PC_TRIG_HEARTBEAT_RESTORED, N, false, L, L },
+	{ "hb loss escalates over a floor", N, PC_TRIG_FLEET, PC_TRIG_HEARTBEAT_LOSS, N, true, L, N },
+	{ "break-glass ignores the floor", Q, PC_TRIG_FLEET, PC_TRIG_BREAK_GLASS, N, true, N, Q },
 };
 
 static const struct pc_fsm_cfg cfg = {
@@ -60,6 +79,7 @@ static void test_table(void **state)
 		};
 		struct pc_fsm_step s;
 
+		pc_fsm_set_floor(&f, r->floor);
 		s = pc_fsm_decide(&f, &cfg, r->t, r->requested, 5000);
 		if (s.change != r->change || s.to != r->to)
 			fail_msg("%s: got change=%d to=%s, want change=%d to=%s",
@@ -155,52 +175,6 @@ static void test_commit_bookkeeping(void **state)
 	assert_int_equal(f.since_ms, 200);
 }
 
-/* Rows with a fleet floor: what the fleet demanded before the trigger. */
-struct floor_row {
-	const char *what;
-	enum pc_mode from, floor;
-	enum pc_trigger cause, t;
-	enum pc_mode requested;
-	bool change;
-	enum pc_mode to;
-};
-
-static const struct floor_row floor_table[] = {
-	{ "fleet escalates to its floor", N, N, PC_TRIG_START, PC_TRIG_FLEET, Q, true, Q },
-	{ "fleet escalates past a local lockdown", L, N, PC_TRIG_ANOMALY, PC_TRIG_FLEET, Q, true, Q },
-	{ "fleet lifts what it imposed", Q, Q, PC_TRIG_FLEET, PC_TRIG_FLEET, N, true, N },
-	{ "fleet lifts only to the new floor", Q, Q, PC_TRIG_FLEET, PC_TRIG_FLEET, L, true, L },
-	{ "fleet lift leaves a local quarantine", Q, L, PC_TRIG_ANOMALY, PC_TRIG_FLEET, N, false, Q },
-	{ "fleet lift leaves a quarantine above its floor", Q, N, PC_TRIG_COMMAND, PC_TRIG_FLEET, N, false, Q },
-	{ "fleet same mode: stay", L, L, PC_TRIG_FLEET, PC_TRIG_FLEET, L, false, L },
-	{ "fleet out-of-range mode is quarantine", N, N, PC_TRIG_START, PC_TRIG_FLEET, 9, true, Q },
-	{ "host release lifts an anomaly quarantine", Q, N, PC_TRIG_ANOMALY, PC_TRIG_FLEET_RELEASE, N, true, N },
-	{ "host release stops at the group's floor", Q, Q, PC_TRIG_ANOMALY, PC_TRIG_FLEET_RELEASE, L, true, L },
-	{ "host release at the floor: stay", L, L, PC_TRIG_FLEET, PC_TRIG_FLEET_RELEASE, L, false, L },
-	{ "command release stops at the floor", Q, L, PC_TRIG_COMMAND, PC_TRIG_COMMAND, N, true, L },
-	{ "command release at the floor: stay", L, L, PC_TRIG_FLEET, PC_TRIG_COMMAND, N, false, L },
-	{ "restored lifts only to the floor", Q, L, PC_TRIG_HEARTBEAT_LOSS, PC_TRIG_HEARTBEAT_RESTORED, N, false, Q },
-	{ "restored stops at a lockdown floor", L, L, PC_TRIG_HEARTBEAT_LOSS, PC_TRIG_HEARTBEAT_RESTORED, N, false, L },
-	{ "hb loss escalates over a floor", N, N, PC_TRIG_FLEET, PC_TRIG_HEARTBEAT_LOSS, N, true, L },
-	{ "break-glass ignores the floor", Q, Q, PC_TRIG_FLEET, PC_TRIG_BREAK_GLASS, N, true, N },
-};
-
-static void test_floor_table(void **state)
-{
-	for (size_t i = 0; i < sizeof(floor_table) / sizeof(floor_table[0]); i++) {
-		const struct floor_row *r = &floor_table[i];
-		struct pc_fsm f = { .mode = r->from, .cause = r->cause, .valid_hb = 3 };
-		struct pc_fsm_step s;
-
-		pc_fsm_set_floor(&f, r->floor);
-		s = pc_fsm_decide(&f, &cfg, r->t, r->requested, 5000);
-		if (s.change != r->change || s.to != r->to)
-			fail_msg("%s: got change=%d to=%s, want change=%d to=%s",
-				 r->what, s.change, pc_mode_name(s.to), r->change,
-				 pc_mode_name(r->to));
-		assert_non_null(s.why);
-	}
-}
 
 /* A heartbeat quarantine (action quarantine) lifts down to a lockdown
  * floor, not to normal; an out-of-range floor clamps to the strictest. */
@@ -238,7 +212,6 @@ int main(void)
 		cmocka_unit_test(test_restored_conditions),
 		cmocka_unit_test(test_no_flapping),
 		cmocka_unit_test(test_commit_bookkeeping),
-		cmocka_unit_test(test_floor_table),
 		cmocka_unit_test(test_floor_restored_to_floor),
 		cmocka_unit_test(test_names),
 	};
