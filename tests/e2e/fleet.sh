@@ -605,7 +605,7 @@ test_refused()
 
 	note "fleet status after all that"
 	expect_status 3 true normal normal false "refusals changed nothing"
-	refused1=$(status_refused 3)
+	refused1=$(status_refused 3 "${refused0:-0}")
 	pass_if "fleet status $(h 3): refused $refused0 -> $refused1" \
 		"fleet status $(h 3): refused $refused0 -> $refused1, expected more" \
 		[ "${refused1:-0}" -gt "${refused0:-0}" ] 2>/dev/null
@@ -613,12 +613,21 @@ test_refused()
 	expect_mode 2 normal "untouched by $(h 3)'s refusals"
 }
 
-# status_refused I: the reported refused count (after a report interval).
+# status_refused I [ABOVE]: node I's reported refused count; with ABOVE,
+# polled (a report interval and margin) until it is more than that.
 status_refused()
 {
-	sleep 2.5
-	status_row "$1" >/dev/null
-	fleet_status_get "$STATUS_JSON" "$(h "$1")" refused
+	local n deadline
+	deadline=$(($(now_ms) + REPORT_WAIT_S * 1000))
+	while :; do
+		status_row "$1" >/dev/null
+		n=$(fleet_status_get "$STATUS_JSON" "$(h "$1")" refused)
+		[ -z "${2:-}" ] && break
+		[ "${n:-0}" -gt "$2" ] 2>/dev/null && break
+		[ "$(now_ms)" -lt "$deadline" ] || break
+		sleep 0.3
+	done
+	echo "$n"
 }
 
 # ---- 5. racing writers ----
@@ -725,8 +734,8 @@ test_conflict()
 	done
 	pass_if "every racing command exited 0 or 3, each round had a winner" \
 		"$bad racing commands exited other than 0/3 (or rounds without a winner)" [ "$bad" -eq 0 ]
-	# The agent must end where etcd says.
-	sleep 1
+	# The agent must end where etcd says (the CLI calls have returned:
+	# etcd holds the outcome, the agent is polled for it below).
 	row=$(status_row 2)
 	want=$(echo "$row" | awk '{ print $3 }')
 	case $want in
@@ -842,9 +851,11 @@ test_policy()
 		fail "fleet policy without management: exit $CLI_RC, no anti-lockout message"
 	fi
 	# ... and an agent refuses it even when an operator forces it into etcd.
+	before=$(audit_n 2 policy_refused)
 	if cli "$FL_WORK/nomgmt.out" policy "$FL_WORK/nomgmt.yaml" --host "$(h 2)" --force; then
 		pass "fleet policy --force stored it anyway (exit 0)"
-		sleep 3
+		wait_audit 2 "$before" 5 policy_refused ||
+			fail "$(h 2): no policy_refused audit line 5 s after the push"
 		# The agent keeps its policy: fleet status must flag the drift.
 		expect_status 2 true normal normal true "desired policy refused by the agent: drift"
 		if grep '"event":"policy_refused"' "$(fl_audit 2)" | tail -n 1 | grep -q 'anti-lockout'; then
@@ -970,9 +981,15 @@ test_floor()
 	wait_mode_timed 2 lockdown "$t0" "$COMMAND_BOUND_MS" "group web"
 	wait_mode_timed 3 quarantine "$t0" "$COMMAND_BOUND_MS" "host quarantine"
 	n=$(audit_n 1 heartbeat_restored)
+	local lost1 lost3
+	lost1=$(audit_n 1 heartbeat_lost)
+	lost3=$(audit_n 3 heartbeat_lost)
 	fleet_etcd_stop KILL
 	pass "etcd SIGKILLed"
-	sleep $(((HB_TIMEOUT_MS + SECURE_MARGIN_MS) / 1000 + 1))
+	pass_if "$(h 1), $(h 3): heartbeat loss detected" \
+		"$(h 1), $(h 3): no heartbeat_lost audit line within the timeout and margin" \
+		wait_audit 1 "$lost1" $(((HB_TIMEOUT_MS + SECURE_MARGIN_MS) / 1000 + 1)) heartbeat_lost
+	wait_audit 3 "$lost3" 2 heartbeat_lost || fail "$(h 3): no heartbeat_lost audit line"
 	expect_mode 1 lockdown "heartbeat loss on top of a fleet lockdown"
 	expect_mode 2 lockdown "heartbeat loss on top of a fleet lockdown"
 	expect_mode 3 quarantine "heartbeat loss never lowers a quarantine"
