@@ -20,6 +20,11 @@ USER_CFLAGS := $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter 
 	-D_GNU_SOURCE -Iinclude -Iuser -I$(OUTPUT) $(NL_CFLAGS)
 BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Wall -Werror \
 	-Iinclude -Ivmlinux/$(ARCH)
+# BPF objects built on UAPI headers (<linux/bpf.h>) rather than vmlinux.h:
+# Debian keeps asm/types.h under the multiarch directory, which clang
+# -target bpf does not search by itself.
+BPF_UAPI_CFLAGS := -g -O2 -target bpf -Wall -Werror \
+	-I/usr/include/$(shell gcc -dumpmachine)
 LDLIBS := -lbpf -lelf -lz -lyaml -lsodium -lsystemd -lnl-3 -lmicrohttpd \
 	-lcurl -ljson-c
 
@@ -240,8 +245,14 @@ $(OUTPUT)/flood: tests/bench/flood.c | $(OUTPUT)
 	$(call msg,BENCH,$@)
 	$(Q)$(CC) $(USER_CFLAGS) $< -lbpf -o $@
 
+# The veth bench's floor (XDP_DROP) and its live-frames sender.
+$(OUTPUT)/bench/%.bpf.o: tests/bench/veth/%.bpf.c
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_UAPI_CFLAGS) -c $< -o $@
+
 BENCH_TOOLS := $(OUTPUT)/bench_pkt $(OUTPUT)/trivial.bpf.o $(OUTPUT)/probe.bpf.o \
-	$(OUTPUT)/flood
+	$(OUTPUT)/flood $(OUTPUT)/bench/xdp_drop.bpf.o $(OUTPUT)/bench/flood_xdp.bpf.o
 bench: deps
 	$(MAKE) all $(BENCH_TOOLS)
 	bash tests/bench/run.sh

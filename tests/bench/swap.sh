@@ -52,13 +52,14 @@ SRC_B=198.51.100.77
 PORT=5000
 PIN_DIR=/sys/fs/bpf/pcb-swap-$$
 WORK=
-PC_WRAP=
 RECV_WRAP=
 SEND_PIDS=()
 FLOOD=
 MAC_R=
 
 log() { printf 'swap: %s\n' "$*" >&2; }
+# shellcheck source=SCRIPTDIR/pc_agent.sh
+. "$ROOT/tests/bench/pc_agent.sh"
 
 cleanup()
 {
@@ -123,45 +124,6 @@ cidrs()
 
 # ---- Portcullis ----
 
-pc_env()
-{
-	PORTCULLIS_PIN_DIR=$PIN_DIR PORTCULLIS_STATE_DIR=$WORK/pc-state \
-	PORTCULLIS_AUDIT_LOG=$WORK/pc-audit.jsonl \
-	PORTCULLIS_CONTROL_SOCKET=$WORK/pc-control.sock "$@"
-}
-
-pc() { pc_env timeout 60 nsenter --net="/run/netns/$NS_R" -- "$PCCLI" --pin-dir "$PIN_DIR" "$@"; }
-
-pc_start()
-{
-	local i
-	unset SSH_CONNECTION
-	mkdir -p "$WORK/pc-state"
-	pc_env timeout 600 nsenter --net="/run/netns/$NS_R" -- "$PCD" \
-		--policy "$1" --pin-dir "$PIN_DIR" \
-		--state-dir "$WORK/pc-state" --audit-log "$WORK/pc-audit.jsonl" \
-		--control-socket "$WORK/pc-control.sock" >"$WORK/pc.log" 2>&1 &
-	PC_WRAP=$!
-	for ((i = 0; i < 300; i++)); do
-		grep -q 'portcullisd: ready' "$WORK/pc.log" && return 0
-		kill -0 "$PC_WRAP" 2>/dev/null || break
-		sleep 0.1
-	done
-	log "portcullisd did not get ready:"
-	sed 's/^/    /' "$WORK/pc.log" >&2
-	return 1
-}
-
-pc_stop()
-{
-	[ -n "$PC_WRAP" ] || return 0
-	[ -d "$PIN_DIR" ] && pc detach >/dev/null 2>&1
-	kill -s TERM "$PC_WRAP" 2>/dev/null
-	wait "$PC_WRAP" 2>/dev/null
-	PC_WRAP=
-}
-
-pc_reason() { pc status | awk -v r="$1" '$1 == r { print $2; exit }'; }
 
 # ---- policies ----
 

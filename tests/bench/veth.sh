@@ -76,12 +76,13 @@ ADDR_R=192.0.2.1
 ADDR_FLOOD=203.0.113.5
 PIN_DIR=/sys/fs/bpf/pcb-veth-$$
 WORK=
-PC_WRAP=		# timeout(1) around portcullisd
 XDPF_MNT=		# the private mount namespace xdp-filter runs in
 FLOOD=
 MAC_R=
 
 log() { printf 'veth: %s\n' "$*" >&2; }
+# shellcheck source=SCRIPTDIR/pc_agent.sh
+. "$ROOT/tests/bench/pc_agent.sh"
 
 # ---- set-up and teardown ----
 
@@ -101,20 +102,19 @@ cleanup()
 in_r() { ip netns exec "$NS_R" "$@"; }
 in_s() { ip netns exec "$NS_S" "$@"; }
 
+# The flood sender and the two BPF objects come from the Makefile (make
+# bench builds them; its BPF rule knows Debian's multiarch include path).
 build_tools()
 {
-	if [ -n "${FLOOD_BIN:-}" ]; then
-		FLOOD=$FLOOD_BIN
-	else
-		FLOOD=$WORK/flood
-		gcc -g -O2 -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
-			-D_GNU_SOURCE "$ROOT/tests/bench/flood.c" -lbpf -o "$FLOOD" ||
-			return 1
+	local obj=$ROOT/build/bench
+	FLOOD=${FLOOD_BIN:-$ROOT/build/flood}
+	if [ ! -x "$FLOOD" ] || [ ! -f "$obj/xdp_drop.bpf.o" ] ||
+		[ ! -f "$obj/flood_xdp.bpf.o" ]; then
+		make -C "$ROOT" -s build/flood build/bench/xdp_drop.bpf.o \
+			build/bench/flood_xdp.bpf.o || return 1
 	fi
-	clang -g -O2 -target bpf -Wall -Werror \
-		-c "$ROOT/tests/bench/veth/xdp_drop.bpf.c" -o "$WORK/xdp_drop.o" &&
-	clang -g -O2 -target bpf -Wall -Werror \
-		-c "$ROOT/tests/bench/veth/flood_xdp.bpf.c" -o "$WORK/flood_xdp.o"
+	cp "$obj/xdp_drop.bpf.o" "$WORK/xdp_drop.o" &&
+	cp "$obj/flood_xdp.bpf.o" "$WORK/flood_xdp.o"
 }
 
 net_up()
@@ -162,16 +162,7 @@ veth_stats()
 		awk -v x="${xdp:-0}" '/RX:/ { getline; print $2, $4, x; exit }'
 }
 
-# ---- Portcullis ----
-
-pc_env()
-{
-	PORTCULLIS_PIN_DIR=$PIN_DIR PORTCULLIS_STATE_DIR=$WORK/pc-state \
-	PORTCULLIS_AUDIT_LOG=$WORK/pc-audit.jsonl \
-	PORTCULLIS_CONTROL_SOCKET=$WORK/pc-control.sock "$@"
-}
-
-pc() { pc_env timeout 60 nsenter --net="/run/netns/$NS_R" -- "$PCCLI" --pin-dir "$PIN_DIR" "$@"; }
+# ---- Portcullis (tests/bench/pc_agent.sh runs it) ----
 
 policies_write()
 {
@@ -199,41 +190,6 @@ management:
 	}' >"$WORK/block1m.txt" &&
 	echo "$ADDR_FLOOD/32" >>"$WORK/block1m.txt"
 }
-
-pc_start()
-{
-	local policy=$1 i
-	unset SSH_CONNECTION
-	mkdir -p "$WORK/pc-state"
-	pc_env timeout 600 nsenter --net="/run/netns/$NS_R" -- "$PCD" \
-		--policy "$policy" --pin-dir "$PIN_DIR" \
-		--state-dir "$WORK/pc-state" --audit-log "$WORK/pc-audit.jsonl" \
-		--control-socket "$WORK/pc-control.sock" --xdp-mode native \
-		>"$WORK/pc.log" 2>&1 &
-	PC_WRAP=$!
-	for ((i = 0; i < 600; i++)); do
-		grep -q 'portcullisd: ready' "$WORK/pc.log" && return 0
-		kill -0 "$PC_WRAP" 2>/dev/null || break
-		sleep 0.1
-	done
-	log "portcullisd did not get ready:"
-	sed 's/^/    /' "$WORK/pc.log" >&2
-	return 1
-}
-
-pc_stop()
-{
-	[ -n "$PC_WRAP" ] || return 0
-	[ -d "$PIN_DIR" ] && pc detach >/dev/null 2>&1
-	kill -s TERM "$PC_WRAP" 2>/dev/null
-	wait "$PC_WRAP" 2>/dev/null
-	PC_WRAP=
-	[ -d "$PIN_DIR" ] && rm -rf -- "$PIN_DIR"
-	rm -rf -- "$WORK/pc-state"
-}
-
-# pc_reason REASON: ingress packets counted under it.
-pc_reason() { pc status | awk -v r="$1" '$1 == r { print $2; exit }'; }
 
 # ---- xdp-filter, in a mount namespace of its own ----
 # xdp-filter pins its maps under the first bpffs it finds (/sys/fs/bpf/
@@ -273,9 +229,11 @@ cfg_up()
 	xdp-drop)
 		ip -n "$NS_R" link set dev "$IF_R" xdpdrv obj "$WORK/xdp_drop.o" sec xdp ;;
 	pc-*)
-		pc_start "$WORK/$1.yaml" ;;
+		pc_start "$WORK/$1.yaml" --xdp-mode native ;;
 	xdp-filter)
-		xdpf load "$IF_R" --mode native --policy deny >/dev/null &&
+		# --policy allow: pass by default, drop what is listed (under
+		# "deny" a listed address is the one passed).
+		xdpf load "$IF_R" --mode native --policy allow >/dev/null &&
 		xdpf ip "$ADDR_FLOOD" --mode src >/dev/null ;;
 	nft-netdev)
 		in_r nft -f - <<-EOF
@@ -391,9 +349,10 @@ measure()
 report()
 {
 	"$PY" - "$BENCH_OUT/veth.tsv" "$BENCH_OUT/veth.md" "$VETH_ROUNDS" \
-		"$VETH_DURATION" "$VETH_BLOCKLIST" "$VETH_TX_CPU" "$VETH_RX_CPU" <<'PYEOF'
+		"$VETH_DURATION" "$VETH_BLOCKLIST" "$VETH_TX_CPU" "$VETH_RX_CPU" \
+		"$VETH_CONFIGS" <<'PYEOF'
 import statistics, sys
-tsv, md, rounds, dur, nblock, txcpu, rxcpu = sys.argv[1:8]
+tsv, md, rounds, dur, nblock, txcpu, rxcpu, configs = sys.argv[1:9]
 rows = [l.rstrip("\n").split("\t") for l in open(tsv)][1:]
 names = {
     "none": "no filter (closed UDP port)",
@@ -401,7 +360,7 @@ names = {
     "pc-default": "Portcullis default-deny",
     "pc-block1": "Portcullis blocklist, 1 entry",
     "pc-block1m": "Portcullis blocklist, %s entries" % format(int(nblock), ","),
-    "xdp-filter": "xdp-filter deny (native)",
+    "xdp-filter": "xdp-filter, source denied (native)",
     "nft-netdev": "nft netdev ingress, set",
     "nft-inet": "nft inet input, set",
     "iptables": "iptables INPUT (iptables-nft)",
@@ -481,12 +440,20 @@ for pc in ("pc-block1", "pc-default"):
 if "pc-block1m" in med and "pc-block1" in med:
     check("pc-block1m pps / pc-block1 pps", pps_ratio("pc-block1m", "pc-block1"), 0.9)
     check("pc-block1m CPU: block1 ns / block1m ns", cpu_ratio("pc-block1m", "pc-block1"), 0.9)
+# A configuration measured in fewer rounds than asked is named, never
+# shown as if it were a full median; the script then exits non-zero.
+short = ["%s (%d of %s rounds)" % (c, len(res.get(c, {}).get("pps", [])), rounds)
+         for c in configs.split() if len(res.get(c, {}).get("pps", [])) < int(rounds)]
+if short:
+    out.append("**Not fully measured:** %s: see the log for why; their medians "
+               "above come from fewer samples, or are missing.\n" % ", ".join(short))
 out.append("| target | value | target | result |")
 out.append("|---|---:|---:|---|")
 out.extend(checks)
 out.append("")
 open(md, "w").write("\n".join(out) + "\n")
 print("\n".join(out))
+sys.exit(1 if short else 0)
 PYEOF
 }
 
@@ -519,8 +486,12 @@ main()
 				cfg_down "$cfg" >/dev/null 2>&1
 				continue
 			fi
-			row=$(measure "$r" "$cfg") && printf '%s\n' "$row" >>"$BENCH_OUT/veth.tsv"
-			[ -n "$row" ] && log "$(tr '\t' ' ' <<<"$row")"
+			if row=$(measure "$r" "$cfg") && [ -n "$row" ]; then
+				printf '%s\n' "$row" >>"$BENCH_OUT/veth.tsv"
+				log "$(tr '\t' ' ' <<<"$row")"
+			else
+				log "round $r: $cfg: not measured (the report names it)"
+			fi
 			cfg_down "$cfg" || log "round $r: $cfg: teardown failed"
 		done
 	done
