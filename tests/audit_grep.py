@@ -4,11 +4,24 @@
 
     audit_grep.py count FILE EVENT [KEY=VALUE...]   how many
     audit_grep.py last  FILE EVENT [KEY=VALUE...]   the last one, as written
+    audit_grep.py ms    FILE EVENT [KEY=VALUE...]   the last one's "ts", as
+                                                    Unix ms ("" if none)
 
 A missing file counts as empty; lines that are not JSON are skipped.
 """
+import datetime
 import json
 import sys
+
+
+def unix_ms(line):
+    """The "ts" of an audit line (2026-12-02T18:28:06.271Z) as Unix ms."""
+    try:
+        ts = json.loads(line)["ts"].rstrip("Z")
+        d = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%f")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return ""
+    return int(d.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000 + 0.5)
 
 
 def main():
@@ -28,7 +41,12 @@ def main():
                     last = line.rstrip("\n")
     except OSError:
         pass
-    print(n if mode == "count" else last)
+    if mode == "count":
+        print(n)
+    elif mode == "ms":
+        print(unix_ms(last) if last else "")
+    else:
+        print(last)
 
 
 if __name__ == "__main__":

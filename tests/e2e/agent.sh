@@ -122,38 +122,6 @@ reason_packets()
 		END { if (!f) print -1 }'
 }
 
-# hold_begin NAME FROM HOST PORT: one connection, 3 round trips seen.
-hold_begin()
-{
-	local log=$WORK/hold-$1.log
-	tcp_hold_start "$2" "$3" "$4" 25 "$log"
-	eval "HOLD_PID_$1=\$BG_LAST"
-	if wait_for_count "$log" '^rtt [0-9]+ ok' 3 5; then
-		pass "hold $1 ($2 -> $3:$4) established, round trips ok"
-		return 0
-	fi
-	fail "hold $1 ($2 -> $3:$4) never worked: $(tail -n 1 "$log")"
-	return 1
-}
-
-# hold_end NAME: the connection must have been cut after working.
-hold_end_cut()
-{
-	local name=$1 pid res ok first
-	eval "pid=\$HOLD_PID_$name"
-	wait "$pid" 2>/dev/null
-	res=$(sed -n 's/^summary ok=\([0-9]*\) first_fail=\(.*\)$/\1 \2/p' \
-		"$WORK/hold-$name.log")
-	read -r ok first <<<"$res"
-	if [ -z "$res" ]; then
-		fail "hold $name: no summary ($(tail -n 1 "$WORK/hold-$name.log"))"
-	elif [ "$first" != none ] && [ "$ok" -ge 3 ]; then
-		pass "hold $name cut: $ok round trips, then failed at #$first"
-	else
-		fail "hold $name expected cut, got ok=$ok first_fail=$first"
-	fi
-}
-
 # agent_start CONFIG: the daemon from an agent config; PASS/FAIL.
 agent_start()
 {
@@ -176,7 +144,7 @@ ensure_normal()
 	fi
 	[ "$(mode_now)" = normal ] && return 0
 	pc release >/dev/null 2>&1
-	wait_mode normal 5 || { fail "cannot get the node back to normal"; return 1; }
+	wait_mode normal 15 || { fail "cannot get the node back to normal"; return 1; }
 }
 
 # ---- 1. configuration check ----
@@ -248,16 +216,19 @@ test_heartbeat()
 
 # ---- 3. heartbeat loss: lockdown ----
 
-# probe_until_blocked T0_MS: fast pings until one fails (at most 15 s);
-# sets SECURED_MS to the time from T0_MS, empty if never.
+# probe_until_blocked T0_MS: fast pings until two in a row fail (at most
+# 15 s); sets SECURED_MS to the time of the first of them from T0_MS,
+# empty if never. One late reply on a loaded machine is not a lockdown.
 probe_until_blocked()
 {
-	local t0=$1 i
+	local t0=$1 i first=
 	SECURED_MS=
-	for ((i = 0; i < 60; i++)); do
+	for ((i = 0; i < 120; i++)); do
 		if ! ping_fast >/dev/null 2>&1; then
-			SECURED_MS=$(($(now_ms) - t0))
-			return 0
+			[ -n "$first" ] && { SECURED_MS=$first; return 0; }
+			first=$(($(now_ms) - t0))
+		else
+			first=
 		fi
 		[ $(($(now_ms) - t0)) -gt 15000 ] && break
 		sleep 0.1
@@ -291,7 +262,7 @@ test_hbloss()
 	probe_until_blocked "$t0"
 	expect_secured_in "heartbeat loss" \
 		"the heartbeats stopped (the last <= 200 ms before)"
-	wait_mode lockdown 3
+	wait_mode lockdown 15
 	expect_mode lockdown "heartbeat loss"
 	if pc status 2>/dev/null | grep -q 'mode cause: *heartbeat_loss'; then
 		pass "status: mode cause heartbeat_loss"
@@ -324,7 +295,7 @@ test_release()
 	if [ "$(mode_now)" != lockdown ]; then
 		ensure_normal || return 1
 		hb_stop
-		wait_mode lockdown 6 || { fail "no heartbeat-loss lockdown to release"; return 1; }
+		wait_mode lockdown 15 || { fail "no heartbeat-loss lockdown to release"; return 1; }
 	fi
 	# Two valid heartbeats are not enough.
 	ctl heartbeat --to "$AGENT_TO" --key "$CTL_KEY" --host-id "$AGENT_HOST_ID" \
@@ -335,7 +306,7 @@ test_release()
 	blocked "peer -> node ping after 2 heartbeats" ping4
 	n=$(audit_count transition trigger=heartbeat_restored)
 	hb_start
-	if wait_mode normal 5; then
+	if wait_mode normal 15; then
 		pass "heartbeats resumed: back to normal by itself"
 	else
 		fail "heartbeats resumed: still $(mode_now) after 5 s"
@@ -421,7 +392,7 @@ test_deadman()
 	expect_mode lockdown "stays locked down"
 	blocked "peer -> node ping, still locked down" ping4
 	pc release >/dev/null 2>&1
-	wait_mode normal 5
+	wait_mode normal 15
 	expect_mode normal "after portcullis release"
 	allowed "peer -> node ping after release" ping4
 }
@@ -516,10 +487,10 @@ test_command()
 	hold_begin out node "$LAB_PEER4" 7000 || return 1
 	hold_begin in peer "$LAB_NODE_PEER4" 8080 || return 1
 	check "signed quarantine sent" ctl_send quarantine
-	wait_mode quarantine 5
+	wait_mode quarantine 15
 	expect_mode quarantine "signed quarantine"
-	hold_end_cut out
-	hold_end_cut in
+	hold_end out cut
+	hold_end in cut
 	blocked "peer -> node tcp/8080 in quarantine" web4
 	blocked "node -> peer tcp/7000 in quarantine" out4
 	blocked "peer -> node ping in quarantine" ping4
@@ -530,19 +501,19 @@ test_command()
 	expect_mode quarantine "a signed lockdown does not de-escalate"
 	blocked "peer -> node tcp/8080 still (lockdown would allow it)" web4
 	check "signed release sent (captured)" ctl_send release --raw-out "$WORK/release2.bin"
-	wait_mode normal 5
+	wait_mode normal 15
 	expect_mode normal "signed release"
 	allowed "peer -> node tcp/8080 after release" web4
 	allowed "node -> peer tcp/7000 after release" out4
 	# The same release once more, replayed in a later quarantine: refused.
 	check "signed quarantine again" ctl_send quarantine
-	wait_mode quarantine 5
+	wait_mode quarantine 15
 	ctl replay "$WORK/release2.bin" --to "$AGENT_TO" >/dev/null 2>&1
 	sleep 0.5
 	expect_mode quarantine "a replayed release lifts nothing"
 	blocked "peer -> node tcp/8080 after the replayed release" web4
 	show pc release
-	wait_mode normal 5
+	wait_mode normal 15
 	expect_mode normal "local portcullis release"
 	allowed "peer -> node tcp/8080 after portcullis release" web4
 	n2=$(audit_count command_accepted)
@@ -604,7 +575,7 @@ test_anomaly()
 	allowed "node -> peer tcp/7000 after the small burst" out4
 	note "above: 40 new flows/s for 4 s"
 	burst 40 4 | sed 's/^/      /'
-	wait_mode quarantine 3
+	wait_mode quarantine 15
 	expect_mode quarantine "40 new flows/s for 4 s"
 	audit_more_than "$n" "anomaly, trigger scan" anomaly trigger=scan
 	expect_audit "transition normal -> quarantine, trigger anomaly" \
@@ -614,24 +585,33 @@ test_anomaly()
 	blocked "peer -> node tcp/8080 in anomaly quarantine" web4
 	allowed "mgmt -> node tcp/22 in anomaly quarantine" ssh4
 	pc release >/dev/null 2>&1
-	wait_mode normal 5
+	wait_mode normal 15
 	expect_mode normal "after portcullis release"
 	allowed "node -> peer tcp/7000 after release" out4
 }
 
 # ---- 9. policy pushed by the controller ----
 
+# push_policy DESC ARGS...: a signed apply-policy, then wait (15 s at most)
+# for its command_accepted audit line, written once the policy is loaded.
+push_policy()
+{
+	local desc=$1 n
+	shift
+	n=$(audit_count command_accepted command=apply-policy)
+	check "$desc" ctl_send apply-policy "$@"
+	wait_audit "$n" 15 command_accepted command=apply-policy ||
+		fail "$desc: no command_accepted within 15 s"
+}
+
 test_pushpolicy()
 {
 	local n hash
 	ensure_normal || return 1
 	blocked "peer -> node tcp/9090 before the push" alt4
-	n=$(audit_count command_accepted command=apply-policy)
-	check "signed apply-policy --policy open.yaml (adds tcp/9090)" \
-		ctl_send apply-policy --policy "$WORK/open.yaml"
-	wait_audit "$n" 5 command_accepted command=apply-policy
+	push_policy "signed apply-policy --policy open.yaml (adds tcp/9090)" \
+		--policy "$WORK/open.yaml"
 	expect_audit "policy_loaded after the push" policy_loaded
-	sleep 0.3
 	allowed "peer -> node tcp/9090 after the push" alt4
 	allowed "peer -> node tcp/8080 after the push" web4
 	blocked "peer 203.0.113.5 -> node tcp/8080 after the push (deny blocked)" \
@@ -648,19 +628,13 @@ test_pushpolicy()
 	expect_mode normal "after the restart"
 	# The lab policy back inline, then each by hash: the agent keeps what
 	# was pushed.
-	check "signed apply-policy --policy policy.yaml (the lab policy)" \
-		ctl_send apply-policy --policy "$WORK/policy.yaml"
-	sleep 0.5
+	push_policy "signed apply-policy --policy policy.yaml (the lab policy)" --policy "$WORK/policy.yaml"
 	blocked "peer -> node tcp/9090 after pushing the lab policy back" alt4
 	hash=$(sha256sum "$WORK/open.yaml" | cut -d' ' -f1)
-	check "signed apply-policy --policy-hash (open.yaml, held since its push)" \
-		ctl_send apply-policy --policy-hash "$hash"
-	sleep 0.5
+	push_policy "signed apply-policy --policy-hash (open.yaml, held since its push)" --policy-hash "$hash"
 	allowed "peer -> node tcp/9090 after apply by hash" alt4
 	hash=$(sha256sum "$WORK/policy.yaml" | cut -d' ' -f1)
-	check "signed apply-policy --policy-hash (policy.yaml)" \
-		ctl_send apply-policy --policy-hash "$hash"
-	sleep 0.5
+	push_policy "signed apply-policy --policy-hash (policy.yaml)" --policy-hash "$hash"
 	blocked "peer -> node tcp/9090 after apply of the lab policy by hash" alt4
 	pass_if "audit: still no command_failed" \
 		"audit: command_failed: $(audit_last command_failed)" \
@@ -674,7 +648,7 @@ test_reboot()
 	local ifc xdp tcf
 	ensure_normal || return 1
 	check "signed quarantine" ctl_send quarantine
-	wait_mode quarantine 5
+	wait_mode quarantine 15
 	expect_mode quarantine "before the reboot"
 	daemon_stop KILL
 	pass "portcullisd SIGKILLed"
@@ -708,7 +682,7 @@ test_reboot()
 	blocked "peer -> node tcp/9090 after the reboot" alt4
 	allowed "mgmt -> node tcp/22 after the reboot (management)" ssh4
 	check "signed release" ctl_send release
-	wait_mode normal 5
+	wait_mode normal 15
 	expect_mode normal "signed release after the reboot"
 	allowed "peer -> node tcp/8080 after release" web4
 }
@@ -754,7 +728,7 @@ test_relink()
 
 test_adopt()
 {
-	local n
+	local n t_start t_loss
 	ensure_normal || return 1
 	hb_stop
 	daemon_stop TERM
@@ -771,19 +745,24 @@ test_adopt()
 	n=$(audit_count transition trigger=heartbeat_loss)
 	note "portcullisd --config agent.yaml over the same pins, no heartbeats yet"
 	agent_start "$WORK/agent.yaml" || return 1
-	sleep 0.5
-	expect_mode normal "0.5 s after the start, inside the 2 s grace"
+	expect_mode normal "at the start, inside the 2 s grace"
 	allowed "peer -> node ping inside the grace" ping4
-	if [ "$(audit_count transition trigger=heartbeat_loss)" -eq "$n" ]; then
-		pass "no heartbeat_loss inside the grace"
-	else
-		fail "heartbeat_loss inside the grace: $(grep -m1 'heartbeat_loss' "$DAEMON_LOG")"
-	fi
-	wait_mode lockdown 5
+	wait_mode lockdown 15
 	expect_mode lockdown "grace over, still no heartbeat"
+	# When the grace ended is the agent's own record: how fast the probes
+	# above ran does not matter.
+	t_start=$(audit_ms mode_at_start)
+	t_loss=$(audit_ms transition trigger=heartbeat_loss)
+	if [ "$(audit_count transition trigger=heartbeat_loss)" -le "$n" ]; then
+		fail "no heartbeat_loss transition after the grace"
+	elif [ $((t_loss - t_start)) -ge 1800 ]; then
+		pass "heartbeat_loss $((t_loss - t_start)) ms after mode_at_start: not inside the 2 s grace"
+	else
+		fail "heartbeat_loss $((t_loss - t_start)) ms after mode_at_start: inside the 2 s grace"
+	fi
 	hb_start
 	pc release >/dev/null 2>&1
-	wait_mode normal 5
+	wait_mode normal 15
 	expect_mode normal "heartbeats back, released"
 }
 

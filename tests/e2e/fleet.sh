@@ -61,9 +61,11 @@ NODES=(1 2 3)
 declare -A GROUPS_OF=([1]=web [2]=web [3]=db)
 HB_TIMEOUT_MS=2000	# fleet-agent.yaml heartbeat.timeout
 SECURE_MARGIN_MS=2500	# allowed on top of it (2 shared CPUs in CI)
-COMMAND_BOUND_MS=${FLEET_COMMAND_BOUND_MS:-3000}	# signed write -> mode
+# signed write -> mode: that it happens is the check here; how fast is
+# measured by tests/bench/fleet_fanout.sh, not judged on a loaded machine.
+COMMAND_BOUND_MS=${FLEET_COMMAND_BOUND_MS:-10000}
 LIFT_BOUND_S=15		# etcd back -> normal (release_after 3, backoff 1 s)
-REPORT_WAIT_S=6		# report_interval 2 s, plus margin
+REPORT_WAIT_S=15	# report_interval 2 s, plus margin for a loaded machine
 HOLD_S=3		# how long a refused value must change nothing
 
 summary() { check_summary; }
@@ -813,10 +815,10 @@ test_policy()
 	ha=$(sha256sum "$FL_WORK/policy.yaml" | cut -d' ' -f1)
 
 	cli_ok "variant without ping-in" policy "$FL_WORK/noping.yaml" --host "$(h 2)" || return 1
-	if wait_rules 2 ping-in no 5; then
+	if wait_rules 2 ping-in no 15; then
 		pass "$(h 2): rule ping-in gone from its live policy"
 	else
-		fail "$(h 2): rule ping-in still live 5 s after the push"
+		fail "$(h 2): rule ping-in still live 15 s after the push"
 	fi
 	expect_mode 2 normal "a policy push does not change the mode"
 	blocked_ping 2 "normal, pushed policy has no ping-in"
@@ -854,7 +856,7 @@ test_policy()
 	before=$(audit_n 2 policy_refused)
 	if cli "$FL_WORK/nomgmt.out" policy "$FL_WORK/nomgmt.yaml" --host "$(h 2)" --force; then
 		pass "fleet policy --force stored it anyway (exit 0)"
-		wait_audit 2 "$before" 5 policy_refused ||
+		wait_audit 2 "$before" 15 policy_refused ||
 			fail "$(h 2): no policy_refused audit line 5 s after the push"
 		# The agent keeps its policy: fleet status must flag the drift.
 		expect_status 2 true normal normal true "desired policy refused by the agent: drift"
@@ -875,10 +877,10 @@ test_policy()
 	expect_lease_ok 2 "after the no-management push"
 
 	cli_ok "back to the lab policy" policy "$FL_WORK/policy.yaml" --host "$(h 2)" || return 1
-	if wait_rules 2 ping-in yes 5; then
+	if wait_rules 2 ping-in yes 15; then
 		pass "$(h 2): rule ping-in live again"
 	else
-		fail "$(h 2): rule ping-in not back 5 s after pushing the lab policy"
+		fail "$(h 2): rule ping-in not back 15 s after pushing the lab policy"
 	fi
 	allowed_ping 2 "lab policy again"
 	expect_policy_status 2 "$ha" "lab policy pushed"
@@ -908,10 +910,10 @@ test_policy()
 	# Put the right text back: the agent re-reads etcd while a named
 	# policy is pending (every 5 s) and applies it, with no new envelope.
 	put_b64 "$key" "$(base64 -w0 "$FL_WORK/noping.yaml")"
-	if wait_rules 3 ping-in no 12; then
+	if wait_rules 3 ping-in no 20; then
 		pass "$(h 3): the signed policy applied once its right text was in etcd (retried)"
 	else
-		fail "$(h 3): the signed policy not applied 12 s after its right text was in etcd"
+		fail "$(h 3): the signed policy not applied 20 s after its right text was in etcd"
 	fi
 	# And name the lab policy for node-3 (no drift).
 	cli_ok "back to the lab policy" policy "$FL_WORK/policy.yaml" --host "$(h 3)"
@@ -989,7 +991,7 @@ test_floor()
 	pass_if "$(h 1), $(h 3): heartbeat loss detected" \
 		"$(h 1), $(h 3): no heartbeat_lost audit line within the timeout and margin" \
 		wait_audit 1 "$lost1" $(((HB_TIMEOUT_MS + SECURE_MARGIN_MS) / 1000 + 1)) heartbeat_lost
-	wait_audit 3 "$lost3" 2 heartbeat_lost || fail "$(h 3): no heartbeat_lost audit line"
+	wait_audit 3 "$lost3" 10 heartbeat_lost || fail "$(h 3): no heartbeat_lost audit line"
 	expect_mode 1 lockdown "heartbeat loss on top of a fleet lockdown"
 	expect_mode 2 lockdown "heartbeat loss on top of a fleet lockdown"
 	expect_mode 3 quarantine "heartbeat loss never lowers a quarantine"

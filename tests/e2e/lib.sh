@@ -82,6 +82,18 @@ wait_for_count()
 	return 1
 }
 
+# wait_until SECONDS CMD...: run CMD every 0.1 s until it succeeds or
+# SECONDS (whole) have passed on the clock; returns CMD's last status.
+wait_until()
+{
+	local end=$(($(date +%s%3N) + $1 * 1000))
+	shift
+	until "$@"; do
+		[ "$(date +%s%3N)" -ge "$end" ] && { "$@"; return; }
+		sleep 0.1
+	done
+}
+
 # bg_start LOG SECONDS CMD...: bounded background command, PID in BG_LAST.
 bg_start()
 {
@@ -98,7 +110,7 @@ server_start()
 	log=$WORK/server-$where-$proto-$port.log
 	bg_start "$log" $((SERVER_LIFETIME + 30)) ip netns exec "$(ns_of "$where")" \
 		"$PY" "$TRAFFIC" "$proto-server" "$port" --timeout "$SERVER_LIFETIME"
-	wait_for_line "$log" "^listening $proto $port" 5 "$BG_LAST" || {
+	wait_for_line "$log" "^listening $proto $port" 20 "$BG_LAST" || {
 		echo "e2e: $proto server on $where:$port did not start:" >&2
 		cat "$log" >&2
 		return 1
@@ -137,8 +149,8 @@ daemon_start()
 		sleep 0.1
 	done
 	[ -n "$DAEMON_PID" ] || { echo "e2e: portcullisd did not start" >&2; return 1; }
-	wait_for_line "$DAEMON_LOG" 'portcullisd: ready' 10 "$DAEMON_PID" || {
-		echo "e2e: portcullisd not ready after 10s; its log:" >&2
+	wait_for_line "$DAEMON_LOG" 'portcullisd: ready' 30 "$DAEMON_PID" || {
+		echo "e2e: portcullisd not ready after 30 s; its log:" >&2
 		sed 's/^/    /' "$DAEMON_LOG" >&2
 		return 1
 	}
@@ -210,9 +222,52 @@ ping_probe()
 # every 0.2s, at most COUNT of them.
 tcp_hold_start()
 {
-	bg_start "$5" 60 ip netns exec "$(ns_of "$1")" \
+	bg_start "$5" 90 ip netns exec "$(ns_of "$1")" \
 		"$PY" "$TRAFFIC" tcp-hold "$2" "$3" --interval 0.2 --count "$4" \
-		--timeout 1
+		--timeout 2
+}
+
+# hold_begin NAME FROM HOST PORT: one held connection, a round trip every
+# 0.2 s until hold_end (60 s at most); PASS once 3 round trips worked.
+hold_begin()
+{
+	local log=$WORK/hold-$1.log
+	tcp_hold_start "$2" "$3" "$4" 300 "$log"
+	eval "HOLD_PID_$1=\$BG_LAST"
+	if wait_for_count "$log" '^rtt [0-9]+ ok' 3 20; then
+		pass "hold $1 ($2 -> $3:$4) established, round trips ok"
+		return 0
+	fi
+	fail "hold $1 ($2 -> $3:$4) never worked: $(tail -n 1 "$log")"
+	return 1
+}
+
+# hold_end NAME cut|kept: end the hold and judge it. cut: a round trip
+# failed after 3 worked (waited for, 15 s at most). kept: none failed, and
+# 3 more worked since hold_end was called (the connection is alive now).
+hold_end()
+{
+	local name=$1 expect=$2 pid res ok first log=$WORK/hold-$1.log n
+	eval "pid=\$HOLD_PID_$name"
+	if [ "$expect" = cut ]; then
+		wait_for_line "$log" '^rtt [0-9]+ fail' 15 "$pid"
+	else
+		n=$(grep -Ec '^rtt [0-9]+ ok' "$log")
+		wait_for_count "$log" '^rtt [0-9]+ ok' $((n + 3)) 15
+	fi
+	kill -s TERM "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	res=$(sed -n 's/^summary ok=\([0-9]*\) first_fail=\(.*\)$/\1 \2/p' "$log")
+	read -r ok first <<<"$res"
+	if [ -z "$res" ]; then
+		fail "hold $name: no summary ($(tail -n 1 "$log"))"
+	elif [ "$expect" = cut ] && [ "$first" != none ] && [ "$ok" -ge 3 ]; then
+		pass "hold $name cut: $ok round trips, then failed at #$first"
+	elif [ "$expect" = kept ] && [ "$first" = none ] && [ "$ok" -ge $((n + 3)) ]; then
+		pass "hold $name kept: all $ok round trips ok"
+	else
+		fail "hold $name expected $expect, got ok=$ok first_fail=$first"
+	fi
 }
 
 # ---- The agent with a controller (tests/e2e/agent.sh, tests/demo.sh) ----
@@ -304,6 +359,9 @@ audit_count() { "$PY" "$E2E_ROOT/tests/audit_grep.py" count "$AUDIT_LOG" "$@"; }
 
 # audit_last EVENT [KEY=VALUE...]: the last such line, as written.
 audit_last() { "$PY" "$E2E_ROOT/tests/audit_grep.py" last "$AUDIT_LOG" "$@"; }
+
+# audit_ms EVENT [KEY=VALUE...]: the last such line's time, Unix ms.
+audit_ms() { "$PY" "$E2E_ROOT/tests/audit_grep.py" ms "$AUDIT_LOG" "$@"; }
 
 # Policy files for one run: the daemon's own copy and generated variants.
 policies_prepare()

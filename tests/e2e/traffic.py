@@ -18,6 +18,7 @@ prints "rtt I ok" per round trip, then "summary ok=N first_fail=I|none".
 
 import argparse
 import select
+import signal
 import socket
 import sys
 import threading
@@ -171,8 +172,13 @@ def tcp_hold(args):
         say("summary ok=0 first_fail=0")
         return EXIT_FAIL
     ok, first_fail = 0, None
+    # SIGTERM ends the hold after the current round, with its summary.
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
     with sock:
         for i in range(count):
+            if stop:
+                break
             if not hold_round(sock, i, bounded(args.timeout)):
                 first_fail = i
                 say("rtt", i, "fail")

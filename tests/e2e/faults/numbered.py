@@ -7,7 +7,8 @@ Run with Debian's /usr/bin/python3 (stdlib only) inside a lab namespace:
   recv --ports P,P.. --out FILE [--duration S]
         On the node: bind UDP on each port, record which numbered
         datagrams of which stream arrived (and when, and from where) until
-        SIGTERM/SIGINT or --duration; write FILE (JSON). Prints "listening"
+        SIGTERM/SIGINT (then until the sockets are quiet for 0.5 s, at
+        most 5 s) or --duration; write FILE (JSON). Prints "listening"
         once bound.
   send --dst ADDR --stream NAME:SRC:PORT... --rate R --duration S --out FILE
         On the peer: every 1/R s, one datagram per stream, from SRC to
@@ -43,6 +44,8 @@ import sys
 import time
 
 MAX_LIFETIME = 600.0
+QUIET = 0.5     # recv: after SIGTERM, stop once quiet this long ...
+DRAIN = 5.0     # ... or after this long at most
 MAGIC = b"PCF1"
 
 
@@ -78,8 +81,20 @@ def recv_main(args):
     junk = 0
     deadline = time.monotonic() + bounded(args.duration)
     say("listening", args.ports)
-    while not stop and time.monotonic() < deadline:
-        ready, _, _ = select.select(socks, [], [], 0.2)
+    # After SIGTERM keep reading until the sockets have been quiet for
+    # QUIET s (at most DRAIN s): datagrams still in flight or queued when
+    # a loaded machine delivered the signal are counted, not called lost.
+    quiet_until = drain_until = None
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        if stop and quiet_until is None:
+            quiet_until, drain_until = now + QUIET, now + DRAIN
+        if quiet_until is not None and (now >= quiet_until or
+                                        now >= drain_until):
+            break
+        ready, _, _ = select.select(socks, [], [], 0.1)
+        if ready and quiet_until is not None:
+            quiet_until = time.monotonic() + QUIET
         for s in ready:
             for _ in range(256):
                 try:
