@@ -114,7 +114,7 @@ idle_cpu()
 }
 
 # enforce_times SINCE_MS MODE N: per node 1..N, the ms (from SINCE_MS) of
-# its first transition to MODE with trigger fleet stamped at or after
+# its first transition to MODE with trigger fleet (any trigger for normal) at or after
 # SINCE_MS, as "host ms" lines; waits up to ENFORCE_WAIT_S for all of
 # them; status 1 if some never came (listed with ms "-").
 enforce_times()
@@ -145,8 +145,11 @@ while True:
                         t = ms(e["ts"])
                     except (ValueError, KeyError, TypeError):
                         continue
+                    # Back to normal may come by another trigger (a node
+                    # that lost heartbeats under load lifts on their return).
                     if (t >= since and e.get("event") == "transition"
-                            and e.get("to") == mode and e.get("trigger") == "fleet"):
+                            and e.get("to") == mode
+                            and (e.get("trigger") == "fleet" or mode == "normal")):
                         found[i] = t - since
                         break
         except OSError:
@@ -219,7 +222,7 @@ c = http.client.HTTPConnection(host, port, timeout=600)
 body = json.dumps({"create_request": {"key": base64.b64encode(key.encode()).decode()}})
 c.request("POST", "/v3/watch", body, {"Content-Type": "application/json"})
 r = c.getresponse()
-print("ready", flush=True)
+ready = False
 while True:
     line = r.readline()
     if not line:
@@ -229,6 +232,10 @@ while True:
         res = json.loads(line).get("result", {})
     except ValueError:
         continue
+    # Ready once etcd says the watch exists: a put before that is missed.
+    if not ready and res.get("created"):
+        ready = True
+        print("ready", flush=True)
     for ev in res.get("events") or []:
         v = base64.b64decode(ev.get("kv", {}).get("value", "")).decode(errors="replace")
         print(now, v, flush=True)
@@ -245,9 +252,8 @@ def reader():
     for line in w.stdout:
         q.put((time.time_ns(), line.strip()))
 threading.Thread(target=reader, daemon=True).start()
-t, line = q.get(timeout=10)
+t, line = q.get(timeout=30)
 assert line == "ready", line
-time.sleep(0.5)
 def wait_for(val):
     end = time.time() + 5
     while time.time() < end:

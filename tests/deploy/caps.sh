@@ -104,8 +104,10 @@ if [ ${#METRICS_OPT[@]} -gt 0 ]; then
 	fi
 fi
 # SIGHUP re-reads the policy: map updates under the reduced set too.
+n=$(grep -c 'reloaded policy' "$DAEMON_LOG")
 kill -HUP "$DAEMON_PID"
-sleep 1
+wait_for_count "$DAEMON_LOG" 'reloaded policy' $((n + 1)) 15 ||
+	fail "reload (SIGHUP): no 'reloaded policy' within 15 s"
 if daemon_alive && ! grep -Eqi "operation not permitted|EPERM" "$DAEMON_LOG"; then
 	pass "reload (SIGHUP) without EPERM"
 else
@@ -169,7 +171,7 @@ filter_lists()
 
 syscall_check()
 {
-	local trace=$WORK/strace.out bad
+	local trace=$WORK/strace.out bad n
 	command -v strace >/dev/null || { fail "system calls: strace is not installed"; return; }
 	cat >"$WORK/pcd-strace" <<WRAP
 #!/bin/sh
@@ -186,8 +188,10 @@ WRAP
 	pc mode normal >/dev/null 2>&1
 	pc status >/dev/null 2>&1
 	[ ${#METRICS_OPT[@]} -gt 0 ] && metrics_get
+	n=$(grep -c 'reloaded policy' "$DAEMON_LOG")
 	kill -HUP "$DAEMON_PID"
-	sleep 1.5
+	wait_for_count "$DAEMON_LOG" 'reloaded policy' $((n + 1)) 15 ||
+		fail "system calls: no 'reloaded policy' after SIGHUP within 15 s"
 	daemon_stop TERM
 	awk '{ s = $2; sub(/\(.*/, "", s); if (s ~ /^[a-z_0-9]+$/) print s }' \
 		"$trace" | sort -u >"$WORK/used.txt"

@@ -1208,9 +1208,10 @@ scenario_bpffs()
 		--state-dir "$WORK/priv-state" --audit-log "$WORK/priv-audit.jsonl" \
 		--control-socket "$WORK/priv.sock" --xdp-mode "$E2E_XDP_MODE" -v
 	PRIV_WRAP=$BG_LAST
-	for ((i = 0; i < 50; i++)); do
+	for ((i = 0; i < 300; i++)); do
 		PRIV_PID=$(pgrep -P "$PRIV_WRAP" | head -n 1)
 		[ -n "$PRIV_PID" ] && grep -q 'portcullisd: ready' "$WORK/priv.log" && break
+		kill -0 "$PRIV_WRAP" 2>/dev/null || break
 		sleep 0.1
 	done
 	if ! grep -q 'portcullisd: ready' "$WORK/priv.log"; then
