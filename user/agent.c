@@ -65,6 +65,10 @@ struct agent {
 	struct pc_fsm_cfg fcfg;
 	struct pc_replay replay;
 	struct pc_persist saved;
+	/* The state file existed but was not to be trusted: why, and where
+	 * it was kept (empty if it could not be moved). */
+	char state_untrusted[160];
+	char state_aside[PATH_MAX];
 	struct pc_anomaly an;
 	struct pc_linkwatch lw;
 	struct pc_metrics_server *metrics;
@@ -1398,12 +1402,20 @@ static void start_mode(struct agent *a, bool adopted, bool have_saved)
 	__u64 last = deadman_read(a, PC_DM_LAST_HB_NS);
 	__u64 timeout = deadman_read(a, PC_DM_TIMEOUT_NS);
 	__u32 kmode = PC_MODE_NORMAL;
-	enum pc_mode mode;
+	enum pc_mode mode, from = PC_MODE_NORMAL;
 	char detail[64];
 
 	if (adopted) {
 		pc_state_get(&a->m, PC_STATE_MODE, &kmode);
-		mode = kmode < PC_MODE_COUNT ? kmode : PC_MODE_QUARANTINE;
+		from = kmode < PC_MODE_COUNT ? kmode : PC_MODE_QUARANTINE;
+	}
+	if (a->state_untrusted[0]) {
+		/* Even over live pins: the strictest, audited, an operator
+		 * releases it. */
+		mode = PC_MODE_QUARANTINE;
+		snprintf(detail, sizeof(detail), "state file untrusted");
+	} else if (adopted) {
+		mode = from;
 		snprintf(detail, sizeof(detail), "adopted pinned mode");
 	} else if (have_saved) {
 		mode = a->saved.mode;
@@ -1419,8 +1431,8 @@ static void start_mode(struct agent *a, bool adopted, bool have_saved)
 	a->fsm.since_ms = boot_ms();
 	pc_state_set(&a->m, PC_STATE_MODE, mode);
 	/* A saved quarantine coming back after a reboot is a transition. */
-	if (!adopted && mode != PC_MODE_NORMAL)
-		record_transition(a, PC_MODE_NORMAL, mode, PC_TRIG_START, detail,
+	if ((!adopted || a->state_untrusted[0]) && mode != from)
+		record_transition(a, from, mode, PC_TRIG_START, detail,
 				  clock_ns(CLOCK_MONOTONIC) - detect);
 	audit_checked(a, pc_audit("mode_at_start", "mode", pc_mode_name(mode),
 				  "detail", detail, PC_AUDIT_END));
@@ -1547,7 +1559,18 @@ int agent_run(const struct agent_opts *o)
 	if (err)
 		return 1;
 	/* A policy the controller pushed outlives reboots and the config. */
-	have_saved = !pc_persist_load(a.cfg.state_dir, &a.saved);
+	err = pc_persist_load(a.cfg.state_dir, &a.saved, a.state_untrusted,
+			      sizeof(a.state_untrusted));
+	have_saved = !err;
+	if (err == -EBADMSG) {
+		/* Start as strict as the file could have meant (the loader set
+		 * quarantine); keep it for the operator, never overwrite it. */
+		have_saved = true;
+		a.saved.cause = PC_TRIG_START;
+		if (pc_persist_set_aside(a.cfg.state_dir, a.state_aside,
+					 sizeof(a.state_aside)))
+			a.state_aside[0] = '\0';
+	}
 	a.policy_path = a.cfg.policy_path;
 	if (have_saved && a.saved.has_policy) {
 		static char pushed[PATH_MAX];
@@ -1567,6 +1590,11 @@ int agent_run(const struct agent_opts *o)
 	if (pc_audit_open(a.cfg.audit_log))
 		pr_warn("audit log %s cannot be opened: auditing to syslog only\n",
 			a.cfg.audit_log);
+	if (a.state_untrusted[0])
+		audit_checked(&a, pc_audit("state_untrusted", "reason",
+					   a.state_untrusted, "kept_as",
+					   a.state_aside[0] ? a.state_aside : "-",
+					   "mode", "quarantine", PC_AUDIT_END));
 
 	/* One agent per pin dir: a second would fight over the maps, the
 	 * control socket and the mode. */

@@ -6,15 +6,22 @@
  *   since 1795741234567
  *   key <pubkey hex> <heartbeat seq> <command seq>
  *   policy <sha256 hex>
- * Unknown lines are refused: a corrupt state file must not be read as a
- * milder state than it was (the caller then stays at its strictest).
+ * A file that exists but cannot be fully trusted -- a known key whose value
+ * does not parse, a line that is no "key value" at all, no mode line or two,
+ * a file that cannot be read -- is untrusted (-EBADMSG): what parsed is kept
+ * (replay state, the policy hash) but the caller must start at its
+ * strictest, quarantine. A well-formed line with a key this version does
+ * not know ("word value", as a newer agent may add) is ignored, so
+ * forward compatibility never quarantines a host.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include "fsm.h"
@@ -79,50 +86,146 @@ static int parse_fleet_line(const char *line, struct pc_persist *out)
 	return 0;
 }
 
-int pc_persist_load(const char *state_dir, struct pc_persist *out)
+/* "word value": a key of lowercase letters, digits, '_' or '-'. */
+static bool is_key_line(const char *line)
 {
-	char path[PATH_MAX], line[512], a[160];
+	const char *p = line;
+
+	if (*p < 'a' || *p > 'z')
+		return false;
+	while ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+	       *p == '_' || *p == '-')
+		p++;
+	if (*p != ' ' || !p[1])
+		return false;
+	for (p++; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
+			return false;
+	return true;
+}
+
+static bool key_is(const char *line, const char *key)
+{
+	size_t n = strlen(key);
+
+	return !strncmp(line, key, n) && line[n] == ' ';
+}
+
+/* One line into OUT: 0, 1 for an ignorable unknown key, -EINVAL. */
+static int parse_line(const char *line, struct pc_persist *out, int *modes)
+{
 	unsigned long long x, y;
-	int lineno = 0, err = 0;
+	enum pc_trigger t;
+	enum pc_mode m;
+	char a[160];
+
+	if (!is_key_line(line))
+		return -EINVAL;
+	if (key_is(line, "mode")) {
+		if (sscanf(line, "mode %159s", a) != 1 || pc_mode_parse(a, &m))
+			return -EINVAL;
+		out->mode = m;
+		(*modes)++;
+	} else if (key_is(line, "cause")) {
+		if (sscanf(line, "cause %159s", a) != 1 || pc_trigger_parse(a, &t))
+			return -EINVAL;
+		out->cause = t;
+	} else if (key_is(line, "since")) {
+		if (sscanf(line, "since %llu", &x) != 1)
+			return -EINVAL;
+		out->since_wall_ms = x;
+	} else if (key_is(line, "key")) {
+		if (sscanf(line, "key %159s %llu %llu", a, &x, &y) != 3 ||
+		    out->nkeys >= PC_MAX_KEYS ||
+		    pc_unhex(a, out->keys[out->nkeys].pk, PC_PK_LEN))
+			return -EINVAL;
+		out->keys[out->nkeys].seq[0] = x;
+		out->keys[out->nkeys].seq[1] = y;
+		out->nkeys++;
+	} else if (key_is(line, "fleet")) {
+		return parse_fleet_line(line, out);
+	} else if (key_is(line, "policy")) {
+		if (sscanf(line, "policy %159s", a) != 1 ||
+		    pc_unhex(a, out->policy_hash, PC_HASH_LEN))
+			return -EINVAL;
+		out->has_policy = 1;
+	} else {
+		return 1;
+	}
+	return 0;
+}
+
+int pc_persist_load(const char *state_dir, struct pc_persist *out,
+		    char *why, size_t why_len)
+{
+	char path[PATH_MAX], line[512], msg[160];
+	int lineno = 0, modes = 0, rc;
 	FILE *f;
 
 	memset(out, 0, sizeof(*out));
+	if (why_len)
+		why[0] = '\0';
+	msg[0] = '\0';
 	snprintf(path, sizeof(path), "%s/state", state_dir);
 	f = fopen(path, "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f) && !err) {
-		enum pc_trigger t;
-		enum pc_mode m;
-
+	if (!f) {
+		if (errno == ENOENT)
+			return -ENOENT;
+		snprintf(msg, sizeof(msg), "cannot be read: %s", strerror(errno));
+		goto untrusted;
+	}
+	while (fgets(line, sizeof(line), f)) {
 		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			snprintf(msg, sizeof(msg), "line %d is over %zu bytes",
+				 lineno, sizeof(line) - 2);
+			fclose(f);
+			goto untrusted;
+		}
 		line[strcspn(line, "\n")] = '\0';
-		if (sscanf(line, "mode %159s", a) == 1 && !pc_mode_parse(a, &m))
-			out->mode = m;
-		else if (sscanf(line, "cause %159s", a) == 1 &&
-			 !pc_trigger_parse(a, &t))
-			out->cause = t;
-		else if (sscanf(line, "since %llu", &x) == 1)
-			out->since_wall_ms = x;
-		else if (sscanf(line, "key %159s %llu %llu", a, &x, &y) == 3 &&
-			 out->nkeys < PC_MAX_KEYS &&
-			 !pc_unhex(a, out->keys[out->nkeys].pk, PC_PK_LEN)) {
-			out->keys[out->nkeys].seq[0] = x;
-			out->keys[out->nkeys].seq[1] = y;
-			out->nkeys++;
-		} else if (!strncmp(line, "fleet ", 6)) {
-			err = parse_fleet_line(line, out);
-		} else if (sscanf(line, "policy %159s", a) == 1 &&
-			   !pc_unhex(a, out->policy_hash, PC_HASH_LEN))
-			out->has_policy = 1;
-		else
-			err = -EINVAL;
+		rc = parse_line(line, out, &modes);
+		if (rc < 0) {
+			snprintf(msg, sizeof(msg), "line %d is not understood: '%.60s'",
+				 lineno, line);
+			fclose(f);
+			goto untrusted;
+		}
+		if (rc > 0)
+			pr_warn("state file %s: line %d: unknown key ignored: '%.60s'\n",
+				path, lineno, line);
+	}
+	if (ferror(f)) {
+		snprintf(msg, sizeof(msg), "read error: %s", strerror(errno));
+		fclose(f);
+		goto untrusted;
 	}
 	fclose(f);
-	if (err)
-		pr_warn("state file %s: line %d is not understood: '%s'\n", path,
-			lineno, line);
-	return err;
+	if (modes != 1) {
+		snprintf(msg, sizeof(msg), "%s mode line", modes ? "more than one" :
+								 "no");
+		goto untrusted;
+	}
+	return 0;
+untrusted:
+	pr_warn("state file %s is untrusted: %s\n", path, msg);
+	if (why_len)
+		snprintf(why, why_len, "%s", msg);
+	out->mode = PC_MODE_QUARANTINE;
+	return -EBADMSG;
+}
+
+int pc_persist_set_aside(const char *state_dir, char *aside, size_t len)
+{
+	char path[PATH_MAX];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(path, sizeof(path), "%s/state", state_dir);
+	snprintf(aside, len, "%s/state.untrusted-%lld%03ld", state_dir,
+		 (long long)ts.tv_sec, ts.tv_nsec / 1000000);
+	if (rename(path, aside))
+		return -errno;
+	return 0;
 }
 
 int pc_persist_save(const char *state_dir, const struct pc_persist *p)

@@ -36,8 +36,16 @@ struct pc_persist {
 
 /* State dir from the option, else $PORTCULLIS_STATE_DIR, else default. */
 const char *pc_state_dir(const char *opt);
-/* -ENOENT if there is no state yet; -EINVAL for a corrupt file (logged). */
-int pc_persist_load(const char *state_dir, struct pc_persist *out);
+/*
+ * 0; -ENOENT if there is no state yet; -EBADMSG if the file exists but is
+ * not to be trusted (WHY says why, logged): OUT then holds what parsed, its
+ * mode set to quarantine, the strictest the file could have meant.
+ */
+int pc_persist_load(const char *state_dir, struct pc_persist *out,
+		    char *why, size_t why_len);
+/* Keep an untrusted state file for the operator: STATE_DIR/state becomes
+ * STATE_DIR/state.untrusted-<unix ms> (its name in ASIDE). */
+int pc_persist_set_aside(const char *state_dir, char *aside, size_t len);
 int pc_persist_save(const char *state_dir, const struct pc_persist *p);
 /* Pushed policies live in STATE_DIR/policies/<sha256 hex>.yaml. */
 void pc_persist_policy_path(const char *state_dir, const __u8 *hash,

@@ -4,6 +4,7 @@
  * directly, so it works the same whether portcullisd runs or not.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -377,6 +378,7 @@ static int set_mode_directly(enum pc_mode mode, const char *why)
 {
 	struct pc_transition tr = {}, cur;
 	struct pc_persist saved;
+	char why_state[160], aside[PATH_MAX];
 	const char *state_dir = pc_state_dir(NULL);
 	const char *audit = getenv("PORTCULLIS_AUDIT_LOG");
 	struct pc_maps m;
@@ -408,8 +410,13 @@ static int set_mode_directly(enum pc_mode mode, const char *why)
 	bpf_map_update_elem(m.transitions, &key, &tr, BPF_ANY);
 	pc_maps_close(&m);
 
-	if (pc_persist_load(state_dir, &saved) && errno != ENOENT)
-		memset(&saved, 0, sizeof(saved));
+	/* An untrusted file is kept aside; what of it parsed (replay state,
+	 * the pushed policy) carries over under the operator's mode. */
+	if (pc_persist_load(state_dir, &saved, why_state, sizeof(why_state)) ==
+		    -EBADMSG &&
+	    !pc_persist_set_aside(state_dir, aside, sizeof(aside)))
+		pr_warn("warning: state file untrusted (%s): kept as %s\n",
+			why_state, aside);
 	saved.mode = mode;
 	saved.cause = PC_TRIG_BREAK_GLASS;
 	saved.since_wall_ms = tr.wall_ms;
@@ -654,7 +661,7 @@ static int do_detach(int argc, char **argv)
 	printf("detached: enforcement removed, pins under %s deleted\n", pin_dir);
 	/* Nothing enforces any more: a saved mode must not come back on the
 	 * next start as if it still held. */
-	if (!pc_persist_load(pc_state_dir(NULL), &saved)) {
+	if (!pc_persist_load(pc_state_dir(NULL), &saved, NULL, 0)) {
 		saved.mode = PC_MODE_NORMAL;
 		saved.cause = PC_TRIG_BREAK_GLASS;
 		pc_persist_save(pc_state_dir(NULL), &saved);
