@@ -103,18 +103,16 @@ in_r() { ip netns exec "$NS_R" "$@"; }
 in_s() { ip netns exec "$NS_S" "$@"; }
 
 # The flood sender and the two BPF objects come from the Makefile (make
-# bench builds them; its BPF rule knows Debian's multiarch include path).
+# bench builds them; its BPF rule knows Debian's multiarch include path);
+# make here only rebuilds what is missing or stale.
+XDP_DROP_OBJ=$ROOT/build/bench/xdp_drop.bpf.o
+FLOOD_XDP_OBJ=$ROOT/build/bench/flood_xdp.bpf.o
 build_tools()
 {
-	local obj=$ROOT/build/bench
+	local targets=(build/bench/xdp_drop.bpf.o build/bench/flood_xdp.bpf.o)
+	[ -n "${FLOOD_BIN:-}" ] || targets+=(build/flood)
 	FLOOD=${FLOOD_BIN:-$ROOT/build/flood}
-	if [ ! -x "$FLOOD" ] || [ ! -f "$obj/xdp_drop.bpf.o" ] ||
-		[ ! -f "$obj/flood_xdp.bpf.o" ]; then
-		make -C "$ROOT" -s build/flood build/bench/xdp_drop.bpf.o \
-			build/bench/flood_xdp.bpf.o || return 1
-	fi
-	cp "$obj/xdp_drop.bpf.o" "$WORK/xdp_drop.o" &&
-	cp "$obj/flood_xdp.bpf.o" "$WORK/flood_xdp.o"
+	make -C "$ROOT" -s "${targets[@]}"
 }
 
 net_up()
@@ -227,7 +225,7 @@ cfg_up()
 	case $1 in
 	none) ;;
 	xdp-drop)
-		ip -n "$NS_R" link set dev "$IF_R" xdpdrv obj "$WORK/xdp_drop.o" sec xdp ;;
+		ip -n "$NS_R" link set dev "$IF_R" xdpdrv obj "$XDP_DROP_OBJ" sec xdp ;;
 	pc-*)
 		pc_start "$WORK/$1.yaml" --xdp-mode native ;;
 	xdp-filter)
@@ -321,7 +319,7 @@ measure()
 {
 	local round=$1 cfg=$2 pid c0 c1 k0 k1 v0 v1 out sent busy el sender
 	sender=(send)
-	[ "$VETH_SENDER" = xdp ] && sender=(xdp --obj "$WORK/flood_xdp.o")
+	[ "$VETH_SENDER" = xdp ] && sender=(xdp --obj "$FLOOD_XDP_OBJ")
 	pid=$(napi_pin) || return 1
 	c0=$(cfg_count "$cfg")
 	read -r -a v0 < <(veth_stats)
@@ -471,7 +469,7 @@ main()
 	net_up || { log "cannot set up the namespaces"; exit 1; }
 	policies_write || exit 1
 	xdpf_setup || { log "cannot make xdp-filter's mount namespace"; exit 1; }
-	if [ "$VETH_SENDER" = xdp ] && ! in_s "$FLOOD" xdp --obj "$WORK/flood_xdp.o" \
+	if [ "$VETH_SENDER" = xdp ] && ! in_s "$FLOOD" xdp --obj "$FLOOD_XDP_OBJ" \
 		--ifname "$IF_S" --dst-mac "$MAC_R" --src "$ADDR_FLOOD" \
 		--dst "$ADDR_R" --duration 1 --count 64 >/dev/null; then
 		log "live-frames sender failed: using the AF_PACKET sender"
