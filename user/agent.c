@@ -1564,7 +1564,8 @@ int agent_run(const struct agent_opts *o)
 	have_saved = !err;
 	if (err == -EBADMSG) {
 		/* Start as strict as the file could have meant (the loader set
-		 * quarantine); keep it for the operator, never overwrite it. */
+		 * quarantine) and keep it aside for the operator: what is saved
+		 * from now on says quarantine, never the milder damaged mode. */
 		have_saved = true;
 		a.saved.cause = PC_TRIG_START;
 		if (pc_persist_set_aside(a.cfg.state_dir, a.state_aside,
