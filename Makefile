@@ -148,6 +148,7 @@ check-e2e: $(BINS)
 	bash tests/e2e/telemetry.sh
 	bash tests/e2e/faults.sh
 	bash tests/e2e/fleet.sh
+	bash tests/e2e/failsecure.sh
 	FANOUT_TRIALS=2 FANOUT_BASELINE=10 BENCH_OUT=$(OUTPUT)/fanout \
 		bash tests/bench/fleet_fanout.sh
 	bash tests/deploy/check.sh

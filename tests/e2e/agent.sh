@@ -21,6 +21,8 @@ CHECK_NAME="agent e2e"
 CHECK_WIDTH=11
 # shellcheck source=SCRIPTDIR/checks.sh
 . "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
+# shellcheck source=SCRIPTDIR/agent_lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/agent_lib.sh"
 
 # Our own pin dir; lib.sh's teardown removes it by this exact name.
 PIN_DIR=/sys/fs/bpf/pc-agent-$$
@@ -29,123 +31,9 @@ export PORTCULLIS_PIN_DIR
 LAB_POLICY=$AGENT_POLICY_SRC	# open.yaml = lab-agent.yaml + tcp/9090
 
 ALL_TESTS=(checkconfig heartbeat hbloss release deadman refused command
-	anomaly pushpolicy reboot statefile relink adopt)
+	anomaly pushpolicy reboot relink adopt)
 HB_TIMEOUT_MS=2000	# lab-agent.yaml heartbeat.timeout
 SECURE_MARGIN_MS=2500	# allowed on top of it (2 shared CPUs in CI)
-
-# The probes.
-web4() { tcp_probe peer "$LAB_NODE_PEER4" 8080; }
-alt4() { tcp_probe peer "$LAB_NODE_PEER4" 9090; }
-ssh4() { tcp_probe mgmt "$LAB_NODE_MGMT4" 22; }
-ssh6() { tcp_probe mgmt "$LAB_NODE_MGMT6" 22; }
-out4() { tcp_probe node "$LAB_PEER4" 7000; }
-ping4() { ping_probe peer "$LAB_NODE_PEER4"; }
-# A fast ping for timing loops: fails in 0.3s.
-ping_fast() { ip netns exec "$LAB_PEER" timeout 3 ping -n -q -c 1 -W 0.3 "$LAB_NODE_PEER4"; }
-
-now_ms() { echo $(($(date +%s%N) / 1000000)); }
-
-# expect_mode MODE WHY: status must report MODE.
-expect_mode()
-{
-	local got
-	got=$(mode_now)
-	if [ "$got" = "$1" ]; then
-		pass "status: mode $1 ($2)"
-	else
-		fail "status: mode '$got', expected $1 ($2)"
-	fi
-}
-
-# expect_audit DESC EVENT [KEY=VALUE...]: at least one such audit line.
-expect_audit()
-{
-	local desc=$1 n line
-	shift
-	n=$(audit_count "$@")
-	if [ "$n" -gt 0 ]; then
-		line=$(audit_last "$@")
-		pass "audit: $desc"
-		note "$line"
-	else
-		fail "audit: no $* line ($desc)"
-	fi
-}
-
-# audit_more_than N DESC EVENT [KEY=VALUE...]: more than N such lines now.
-audit_more_than()
-{
-	local before=$1 desc=$2 n
-	shift 2
-	n=$(audit_count "$@")
-	if [ "$n" -gt "$before" ]; then
-		pass "audit: $desc"
-		note "$(audit_last "$@")"
-	else
-		fail "audit: no new $* line ($desc; $n lines, $before before)"
-	fi
-}
-
-# wait_audit N SECONDS EVENT [KEY=VALUE...]: more than N such lines.
-wait_audit()
-{
-	local before=$1 tenths=$(($2 * 10)) i
-	shift 2
-	for ((i = 0; i < tenths; i += 2)); do
-		[ "$(audit_count "$@")" -gt "$before" ] && return 0
-		sleep 0.2
-	done
-	return 1
-}
-
-# msg_count hb|cmd NAME: a number from status "messages:", 0 if not shown.
-msg_count()
-{
-	pc status 2>/dev/null | "$PY" -c '
-import re, sys
-part, name = sys.argv[1], sys.argv[2]
-for line in sys.stdin:
-    if line.startswith("messages:"):
-        hb, _, cmd = line[len("messages:"):].partition(";")
-        m = re.search(r"\b%s (\d+)" % re.escape(name), hb if part == "hb" else cmd)
-        print(m.group(1) if m else 0)
-        break
-else:
-    print(-1)
-' "$1" "$2"
-}
-
-# reason_packets REASON: ingress packets of one reason in `portcullis status`.
-reason_packets()
-{
-	pc status 2>/dev/null | awk -v r="$1" '$1 == r { print $2; f = 1 }
-		END { if (!f) print -1 }'
-}
-
-# agent_start CONFIG: the daemon from an agent config; PASS/FAIL.
-agent_start()
-{
-	DAEMON_CONFIG=$1
-	if daemon_start; then
-		pass "portcullisd ($(basename "$1")): $(grep -m1 'portcullisd: ready' "$DAEMON_LOG")"
-		return 0
-	fi
-	fail "portcullisd ($(basename "$1")) not ready: $(tail -n 1 "$DAEMON_LOG")"
-	return 1
-}
-
-# ensure_normal: daemon up, heartbeats flowing, mode normal (a test's
-# starting point; silent when it already is).
-ensure_normal()
-{
-	hb_running || hb_start
-	if ! daemon_alive; then
-		agent_start "${DAEMON_CONFIG:-$WORK/agent.yaml}" || return 1
-	fi
-	[ "$(mode_now)" = normal ] && return 0
-	pc release >/dev/null 2>&1
-	wait_mode normal 15 || { fail "cannot get the node back to normal"; return 1; }
-}
 
 # ---- 1. configuration check ----
 
@@ -645,57 +533,6 @@ test_pushpolicy()
 
 # state_start WHY: the agent over removed pins (as after a reboot), so the
 # mode can only come from the state file.
-state_start()
-{
-	local ifc
-	daemon_stop KILL
-	rm -rf -- "$PIN_DIR"
-	for ifc in "$LAB_NODE_PEER_IF" "$LAB_NODE_MGMT_IF"; do
-		tc -n "$LAB_NODE" qdisc del dev "$ifc" clsact 2>/dev/null
-	done
-	agent_start "$DAEMON_CONFIG"
-}
-
-# A state file the agent does not fully understand: a newer agent's extra
-# key keeps the saved quarantine; a damaged file starts in quarantine, is
-# kept aside and audited, and is not overwritten with a milder mode.
-test_statefile()
-{
-	local n aside
-	ensure_normal || return 1
-	check "signed quarantine" ctl_send quarantine
-	wait_mode quarantine 15
-	expect_mode quarantine "saved in the state file"
-	echo "lease_id 7587881224" >>"$STATE_DIR/state"
-	note "appended an unknown well-formed line: 'lease_id 7587881224'"
-	state_start || return 1
-	expect_mode quarantine "restart with an extra key in the state file (forward compatible)"
-	blocked "peer -> node tcp/8080 (quarantine kept)" web4
-	allowed "mgmt -> node tcp/22 (management)" ssh4
-	check "signed release" ctl_send release
-	wait_mode normal 15
-	expect_mode normal "released"
-	# Bit rot: the saved mode says normal, a line after it is garbage.
-	n=$(audit_count state_untrusted)
-	printf 'mode normal\ncause command\n\001\377 garbage\n' >"$STATE_DIR/state"
-	note "state file overwritten with 'mode normal' and a garbage line"
-	state_start || return 1
-	expect_mode quarantine "restart with a damaged state file (saved normal)"
-	blocked "peer -> node tcp/8080 (damaged state: quarantine)" web4
-	blocked "node -> peer tcp/7000 (damaged state: quarantine)" out4
-	allowed "mgmt -> node tcp/22 (management)" ssh4
-	pass_if "audit: state_untrusted recorded: $(audit_last state_untrusted)" \
-		"audit: no state_untrusted line" [ "$(audit_count state_untrusted)" -gt "$n" ]
-	aside=$(ls "$STATE_DIR"/state.untrusted-* 2>/dev/null | tail -n 1)
-	pass_if "the damaged file kept aside as $(basename "${aside:-none}")" \
-		"the damaged file was not kept" [ -n "$aside" ] && grep -q garbage "$aside"
-	pass_if "the state file now says quarantine, not the damaged normal" \
-		"state file: $(head -n 1 "$STATE_DIR/state")" \
-		grep -qx 'mode quarantine' "$STATE_DIR/state"
-	check "signed release" ctl_send release
-	wait_mode normal 15
-	expect_mode normal "released by the controller"
-}
 
 test_reboot()
 {
