@@ -33,13 +33,10 @@ BPF_OBJS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.bpf.o,$(BPF_SRCS))
 SKELS := $(patsubst bpf/%.bpf.c,$(OUTPUT)/%.skel.h,$(BPF_SRCS))
 SHARED_HDR := include/portcullis.h
 
-# Userspace library shared by the daemon, the CLI and the tests.
-LIB_SRCS := user/log.c user/policy.c user/compile.c user/model.c \
-	user/pins.c user/apply.c user/attach.c user/lockout.c user/stats.c \
-	user/msg.c user/config.c user/audit.c user/fsm.c user/persist.c \
-	user/control.c user/anomaly.c user/linkwatch.c user/controller.c \
-	user/monitor.c user/metrics.c user/top.c user/etcd.c user/fleet.c \
-	user/agent_fleet.c user/fleet_cli.c
+# Userspace library shared by the daemon, the CLI and the tests: every
+# user/*.c but the two programs' mains and the agent's loop.
+LIB_SRCS := $(filter-out user/portcullisd.c user/portcullis.c user/agent.c,\
+	$(wildcard user/*.c))
 LIB_OBJS := $(patsubst user/%.c,$(OUTPUT)/user/%.o,$(LIB_SRCS))
 BINS := $(OUTPUT)/portcullisd $(OUTPUT)/portcullis
 
