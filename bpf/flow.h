@@ -6,6 +6,9 @@
  * mode are the ones that last allowed it, or the opening direction still
  * passes when re-decided under the current policy and mode. So a lockdown,
  * a quarantine or a reload cuts exactly the flows it no longer allows.
+ * A cut is for good: a flow that lived through a strict mode is re-decided
+ * under it (the cut epochs, struct pc_cuts), and only a SYN opens a TCP
+ * flow, so a connection that was cut cannot resume mid-stream.
  */
 #ifndef PC_BPF_FLOW_H
 #define PC_BPF_FLOW_H
@@ -70,6 +73,9 @@ static __always_inline int flow_idle(const struct pc_flow_key *k,
 	return now - f->last_ns > idle;
 }
 
+#define PC_TCP_SYN 0x02
+#define PC_TCP_ACK 0x10
+
 /* Only connection-like traffic opens flows: not ICMP errors or replies. */
 static __always_inline int flow_opens(const struct pc_pkt *pkt)
 {
@@ -82,10 +88,39 @@ static __always_inline int flow_opens(const struct pc_pkt *pkt)
 	return 1;
 }
 
+/* A new TCP flow only from a connection's first SYN: a mid-stream segment
+ * (a cut connection's retransmission) refreshes a flow, never creates one. */
+static __always_inline int flow_creates(const struct pc_pkt *pkt)
+{
+	if (pkt->proto == IPPROTO_TCP_)
+		return (pkt->tcp_flags & (PC_TCP_SYN | PC_TCP_ACK)) == PC_TCP_SYN;
+	return 1;
+}
+
+static __always_inline struct pc_cuts *cuts_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&pc_cuts, &zero);
+}
+
+/* Vouched for since the last lockdown and quarantine began? */
+static __always_inline int flow_cuts_seen(const struct pc_flow *f,
+					  const struct pc_cuts *c)
+{
+	return c && f->cut_lockdown == (__u8)c->epoch[PC_MODE_LOCKDOWN] &&
+	       f->cut_quarantine == (__u8)c->epoch[PC_MODE_QUARANTINE];
+}
+
+__noinline int pc_flow_vouch(const struct pc_flow_key *k, __u32 slot,
+			     __u32 mode);
+
 static __always_inline void flow_open(const struct pc_flow_key *k, __u8 dir,
-				      __u32 generation, __u32 mode)
+				      __u32 slot, __u32 generation,
+				      __u32 mode, int create)
 {
 	struct pc_flow *f = bpf_map_lookup_elem(&pc_flows, k);
+	struct pc_cuts *c = cuts_get();
 	__u64 now = flow_clock();
 	struct pc_flow nf = {};
 
@@ -98,9 +133,17 @@ static __always_inline void flow_open(const struct pc_flow_key *k, __u8 dir,
 			f->last_ns = now;
 		return;
 	}
+	/* Lived through a strict mode that cut it: gone for good. */
+	if (f && !fresh && !flow_cuts_seen(f, c) &&
+	    !pc_flow_vouch(k, slot, mode)) {
+		f = NULL;
+		fresh = true;
+	}
+	if (fresh && !create)
+		return;
 	/* Avoid a map write per packet: refresh once a second at most. */
 	if (f && f->generation == generation && f->mode == mode &&
-	    now - f->last_ns < 1000000000ULL)
+	    flow_cuts_seen(f, c) && now - f->last_ns < 1000000000ULL)
 		return;
 	if (fresh) {
 		__u32 ev = dir == PC_DIR_EGRESS ? PC_EV_FLOW_NEW_EGRESS :
@@ -115,18 +158,44 @@ static __always_inline void flow_open(const struct pc_flow_key *k, __u8 dir,
 	nf.generation = generation;
 	nf.mode = mode;
 	nf.dir = dir;
+	if (c) {
+		nf.cut_lockdown = c->epoch[PC_MODE_LOCKDOWN];
+		nf.cut_quarantine = c->epoch[PC_MODE_QUARANTINE];
+	}
 	bpf_map_update_elem(&pc_flows, k, &nf, BPF_ANY);
 }
 
-/* Is this flow still allowed under the current policy and mode? Cuts it
+/* Would the packet that opened this flow pass now, under mode? */
+static __always_inline int flow_opener_passes(const struct pc_flow_key *k,
+					      const struct pc_flow *f,
+					      const struct pc_settings *s,
+					      __u32 slot, __u32 mode)
+{
+	struct pc_query q = {};
+	struct pc_verdict v;
+
+	q.slot = slot;
+	q.mode = mode;
+	q.dir = f->dir & 1;
+	q.family = k->family;
+	q.pclass = proto_class(k->family, k->proto);
+	q.port = q.dir == PC_DIR_EGRESS ? k->rport : k->lport;
+	__builtin_memcpy(q.raddr, k->raddr, 16);
+	v = verdict_unpack(pc_rules_verdict(&q));
+	if (v.reason == VERDICT_MISS)
+		v = default_verdict(s, mode, q.dir);
+	return v.pass;
+}
+
+/* Is this flow still allowed under the current policy and mode, and was it
+ * under every strict mode entered since it was last vouched for? Cuts it
  * if not. Global, so the verifier checks it once. */
 __noinline int pc_flow_vouch(const struct pc_flow_key *k, __u32 slot,
 			     __u32 mode)
 {
 	__u64 now = flow_clock();
-	struct pc_query q = {};
 	struct pc_settings *s;
-	struct pc_verdict v;
+	struct pc_cuts *c;
 	struct pc_flow *f;
 
 	if (!k)
@@ -135,34 +204,34 @@ __noinline int pc_flow_vouch(const struct pc_flow_key *k, __u32 slot,
 	mode = mode_sane(mode);
 	s = bpf_map_lookup_elem(&pc_settings, &slot);
 	f = bpf_map_lookup_elem(&pc_flows, k);
-	if (!s || !f)
+	c = cuts_get();
+	if (!s || !f || !c)
 		return 0;
-	if (flow_idle(k, f, now)) {
-		bpf_map_delete_elem(&pc_flows, k);
-		return 0;
+	if (flow_idle(k, f, now))
+		goto cut;
+	if (!flow_cuts_seen(f, c)) {
+		if (f->cut_quarantine != (__u8)c->epoch[PC_MODE_QUARANTINE] &&
+		    !flow_opener_passes(k, f, s, slot, PC_MODE_QUARANTINE))
+			goto cut;
+		if (f->cut_lockdown != (__u8)c->epoch[PC_MODE_LOCKDOWN] &&
+		    !flow_opener_passes(k, f, s, slot, PC_MODE_LOCKDOWN))
+			goto cut;
+		f->cut_lockdown = c->epoch[PC_MODE_LOCKDOWN];
+		f->cut_quarantine = c->epoch[PC_MODE_QUARANTINE];
 	}
 	if (f->generation != s->generation || f->mode != mode) {
 		/* Re-decide the packet that opened the flow, as of now. */
-		q.slot = slot;
-		q.mode = mode;
-		q.dir = f->dir & 1;
-		q.family = k->family;
-		q.pclass = proto_class(k->family, k->proto);
-		q.port = q.dir == PC_DIR_EGRESS ? k->rport : k->lport;
-		__builtin_memcpy(q.raddr, k->raddr, 16);
-		v = verdict_unpack(pc_rules_verdict(&q));
-		if (v.reason == VERDICT_MISS)
-			v = default_verdict(s, mode, q.dir);
-		if (!v.pass) {
-			bpf_map_delete_elem(&pc_flows, k);
-			return 0;
-		}
+		if (!flow_opener_passes(k, f, s, slot, mode))
+			goto cut;
 		f->generation = s->generation;
 		f->mode = mode;
 	}
 	if (now - f->last_ns >= 1000000000ULL)
 		f->last_ns = now;
 	return 1;
+cut:
+	bpf_map_delete_elem(&pc_flows, k);
+	return 0;
 }
 
 /* A reply: the flow exists, was opened the other way, and is vouched for. */
@@ -182,15 +251,35 @@ static __always_inline int flow_reply(__u32 slot, __u32 mode,
 	return pc_flow_vouch(&k, slot, mode);
 }
 
-/* An ICMP error quoting a packet of a vouched-for flow. The quoted packet
- * went the other way, so its source is our side for an ingress error. */
+static __always_inline int addr_eq(const __u8 *a, const __u8 *b)
+{
+	const __u32 *x = (const void *)a, *y = (const void *)b;
+
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]));
+}
+
+/*
+ * An ICMP error quoting a packet of a vouched-for flow. The quoted packet
+ * went the other way, so its source is the error's destination. The error
+ * must come from the flow's far end -- or, only inbound and only in normal
+ * mode, from a router on the path -- be unfragmented and no longer than an
+ * error needs: otherwise quoting a management flow would carry anything to
+ * anyone in quarantine. bytes: the frame's length, L2 included.
+ */
 static __always_inline int flow_related(__u32 slot, __u32 mode,
-					const struct pc_pkt *pkt, __u8 dir)
+					const struct pc_pkt *pkt, __u8 dir,
+					__u32 bytes)
 {
 	const struct pc_inner *in = &pkt->inner;
+	__u32 max = pkt->family == 4 ? PC_ICMP_ERR_MAX4 : PC_ICMP_ERR_MAX6;
 	struct pc_flow_key k;
 
-	if (!in->ok)
+	if (!in->ok || pkt->frag != FRAG_NONE || bytes > max + pkt->l3_off)
+		return 0;
+	if (!addr_eq(pkt->daddr, in->saddr))
+		return 0;
+	if (!addr_eq(pkt->saddr, in->daddr) &&
+	    (dir != PC_DIR_INGRESS || mode != PC_MODE_NORMAL))
 		return 0;
 	flow_key_build(&k, pkt->family, in->proto, !dir, in->saddr, in->daddr,
 		       in->sport, in->dport, in->icmp_type);

@@ -13,6 +13,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pc_state SEC(".maps");
 
+/* Cut epochs (struct pc_cuts): one value. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pc_cuts);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_cuts SEC(".maps");
+
 /* Defaults, flags and per-mode rule masks of each policy slot. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -58,6 +58,8 @@ struct pc_pkt {
 				 * same in first and later fragments */
 	__u8 icmp_type;
 	__u8 hop_limit;
+	__u8 tcp_flags;		/* TCP only */
+	__u8 l3_off;		/* bytes before the IP header (L2, VLANs) */
 	__u16 sport;		/* network order; ICMP echo: id both ways */
 	__u16 dport;
 	__u32 frag_id;
@@ -321,6 +323,7 @@ static __always_inline int parse_packet(void *data, void *data_end,
 
 	if (parse_eth(&c, &proto) < 0)
 		return PARSE_MALFORMED;
+	pkt->l3_off = c.pos - data;
 	if (proto == ETH_P_ARP)
 		return PARSE_ARP;
 	if (proto == ETH_P_IP)
@@ -337,6 +340,13 @@ static __always_inline int parse_packet(void *data, void *data_end,
 	if (parse_ports(&c, pkt->family, pkt->proto, &pkt->sport, &pkt->dport,
 			&pkt->icmp_type) < 0)
 		return PARSE_MALFORMED;
+	if (pkt->proto == IPPROTO_TCP_) {
+		__u8 *tcp = c.pos;
+
+		if (tcp + 14 > (__u8 *)c.end)
+			return PARSE_MALFORMED;
+		pkt->tcp_flags = tcp[13];
+	}
 	if ((pkt->proto == IPPROTO_ICMP_ || pkt->proto == IPPROTO_ICMPV6_) &&
 	    is_icmp_error(pkt->family, pkt->icmp_type))
 		parse_icmp_inner(&c, pkt);

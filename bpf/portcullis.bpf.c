@@ -190,7 +190,7 @@ decide_later_fragment(__u32 slot, const struct pc_settings *s, __u32 mode,
 /* Rules first, then the flow table, then the mode's default. */
 static __always_inline struct pc_verdict
 decide_ip(__u32 slot, const struct pc_settings *s, __u32 mode,
-	  const struct pc_pkt *pkt, __u8 dir)
+	  const struct pc_pkt *pkt, __u8 dir, __u32 bytes)
 {
 	struct pc_verdict v;
 
@@ -200,7 +200,7 @@ decide_ip(__u32 slot, const struct pc_settings *s, __u32 mode,
 		return v;
 	if (flow_reply(slot, mode, pkt, dir))
 		return (struct pc_verdict){ 1, PC_R_PASS_FLOW, PC_RULE_NONE };
-	if (flow_related(slot, mode, pkt, dir))
+	if (flow_related(slot, mode, pkt, dir, bytes))
 		return (struct pc_verdict){ 1, PC_R_PASS_RELATED, PC_RULE_NONE };
 	return default_verdict(s, mode, dir);
 }
@@ -215,8 +215,8 @@ static __always_inline int is_nd(const struct pc_pkt *pkt)
 
 /* Remember an IP packet's verdict where later packets will need it. */
 static __always_inline void remember(const struct pc_pkt *pkt, __u8 dir,
-				     struct pc_verdict v, __u32 generation,
-				     __u32 mode)
+				     struct pc_verdict v, __u32 slot,
+				     __u32 generation, __u32 mode)
 {
 	if (v.pass && v.reason != PC_R_PASS_FLOW &&
 	    v.reason != PC_R_PASS_RELATED && flow_opens(pkt)) {
@@ -224,7 +224,8 @@ static __always_inline void remember(const struct pc_pkt *pkt, __u8 dir,
 
 		flow_key_build(&fk, pkt->family, pkt->proto, dir, pkt->saddr,
 			       pkt->daddr, pkt->sport, pkt->dport, pkt->icmp_type);
-		flow_open(&fk, dir, generation, mode);
+		flow_open(&fk, dir, slot, generation, mode,
+			  flow_creates(pkt));
 	}
 	if (pkt->frag == FRAG_FIRST) {
 		struct pc_frag fv = {
@@ -236,6 +237,27 @@ static __always_inline void remember(const struct pc_pkt *pkt, __u8 dir,
 		frag_key_build(&fk, pkt, dir);
 		bpf_map_update_elem(&pc_frags, &fk, &fv, BPF_ANY);
 	}
+}
+
+/*
+ * A dead-man trip enters a strict mode with no agent to bump its cut epoch
+ * (struct pc_cuts): the datapath does, once per trip -- the stale heartbeat's
+ * stamp names the trip. Two CPUs racing may bump twice: still a new epoch.
+ */
+static __always_inline void deadman_cut(__u32 dm)
+{
+	__u32 k = PC_DM_LAST_HB_NS;
+	__u64 *last = bpf_map_lookup_elem(&pc_deadman, &k);
+	struct pc_cuts *c = cuts_get();
+	__u64 trip = (last ? *last : 0) + 1;
+
+	if (!c || c->dm_trip == trip)
+		return;
+	c->dm_trip = trip;
+	if (dm == PC_MODE_LOCKDOWN)
+		__sync_fetch_and_add(&c->epoch[PC_MODE_LOCKDOWN], 1);
+	else
+		__sync_fetch_and_add(&c->epoch[PC_MODE_QUARANTINE], 1);
 }
 
 /*
@@ -257,6 +279,7 @@ __noinline int pc_decide(const struct pc_pkt *pkt, __u32 parse_res, __u32 dir,
 	mode = mode_sane(state_get(PC_STATE_MODE));
 	dm = deadman_mode();
 	if (dm > mode) {
+		deadman_cut(dm);
 		mode = dm;
 		deadman = true;
 	}
@@ -280,8 +303,8 @@ __noinline int pc_decide(const struct pc_pkt *pkt, __u32 parse_res, __u32 dir,
 	} else if (pkt->frag == FRAG_LATER) {
 		v = decide_later_fragment(slot, s, mode, pkt, dir);
 	} else {
-		v = decide_ip(slot, s, mode, pkt, dir);
-		remember(pkt, dir, v, s->generation, mode);
+		v = decide_ip(slot, s, mode, pkt, dir, bytes);
+		remember(pkt, dir, v, slot, s->generation, mode);
 	}
 
 	/* The dead-man switch's drops are told apart from a chosen mode's. */

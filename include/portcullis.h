@@ -23,6 +23,10 @@
 #define PC_MAX_EXTHDRS		6
 #define PC_FLOW_IDLE_TCP_NS	(3600ULL * 1000000000ULL)	/* idle flows expire */
 #define PC_FLOW_IDLE_NS		(120ULL * 1000000000ULL)	/* UDP, ICMP, other */
+/* The largest ICMP error related to a flow, IP header on (RFC 1812: 576;
+ * RFC 4443: the IPv6 minimum MTU): all an error needs to quote. */
+#define PC_ICMP_ERR_MAX4	576
+#define PC_ICMP_ERR_MAX6	1280
 
 /* Map names: the pins under the pin dir carry exactly these names. */
 #define PC_MAP_STATE		"pc_state"
@@ -41,6 +45,7 @@
 #define PC_MAP_TRANSITIONS	"pc_transitions"
 #define PC_MAP_AGENT_STATS	"pc_agent_stats"
 #define PC_MAP_DROPS		"pc_drops"
+#define PC_MAP_CUTS		"pc_cuts"
 #define PC_DEFAULT_PIN_DIR	"/sys/fs/bpf/portcullis"
 
 /* Host modes, in escalation order. */
@@ -106,6 +111,21 @@ enum pc_deadman_key {
 	PC_DM_TIMEOUT_NS = 1,	/* 0: switch off */
 	PC_DM_ACTION = 2,	/* enum pc_mode to enforce when stale */
 	PC_DM_COUNT,
+};
+
+/*
+ * Cut epochs, pc_cuts' one value: how many times the host has entered each
+ * strict mode. A flow records the epochs it was last vouched under; one
+ * that lived through a lockdown or quarantine since is re-decided under
+ * that mode at its next packet and cut for good if the mode would have
+ * dropped it, even if no packet of it came by meanwhile. Whoever writes the
+ * mode word bumps the epoch first (pc_mode_write); the datapath bumps it
+ * itself when the dead-man switch trips (dm_trip: the heartbeat stamp of
+ * the trip it has counted).
+ */
+struct pc_cuts {
+	__u64 epoch[PC_MODE_COUNT];	/* [PC_MODE_NORMAL] unused */
+	__u64 dm_trip;
 };
 
 /* pc_events indices: per-CPU __u64 counts the agent samples. */
@@ -275,7 +295,8 @@ struct pc_flow {
 	__u32 generation;	/* policy generation that last vouched for it */
 	__u8 mode;		/* mode in which it was last vouched for */
 	__u8 dir;		/* direction of the packet that opened it */
-	__u8 pad[2];
+	__u8 cut_lockdown;	/* low bytes of the cut epochs it was last */
+	__u8 cut_quarantine;	/* vouched under (struct pc_cuts) */
 };
 
 struct pc_frag_key {

@@ -269,7 +269,7 @@ static bool transition(struct agent *a, enum pc_trigger t,
 		return false;
 	}
 	/* The moment of truth: one word in a pinned map. */
-	err = pc_state_set(&a->m, PC_STATE_MODE, step.to);
+	err = pc_mode_write(&a->m, step.to);
 	tts_ns = clock_ns(CLOCK_MONOTONIC) - detect_ns;
 	if (err) {
 		pr_warn("Couldn't set mode %s: %s\n", pc_mode_name(step.to),
@@ -1429,7 +1429,7 @@ static void start_mode(struct agent *a, bool adopted, bool have_saved)
 	a->fsm.cause = have_saved && (!adopted || a->saved.mode == mode) ?
 			       a->saved.cause : PC_TRIG_START;
 	a->fsm.since_ms = boot_ms();
-	pc_state_set(&a->m, PC_STATE_MODE, mode);
+	pc_mode_write(&a->m, mode);
 	/* A saved quarantine coming back after a reboot is a transition. */
 	if ((!adopted || a->state_untrusted[0]) && mode != from)
 		record_transition(a, from, mode, PC_TRIG_START, detail,

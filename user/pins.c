@@ -89,6 +89,7 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 		{ &m->transitions, PC_MAP_TRANSITIONS },
 		{ &m->agent_stats, PC_MAP_AGENT_STATS },
 		{ &m->drops, PC_MAP_DROPS },
+		{ &m->cuts, PC_MAP_CUTS },
 	};
 	size_t i;
 
@@ -124,6 +125,7 @@ void pc_maps_from_skel(struct portcullis_bpf *skel, struct pc_maps *m)
 	m->transitions = bpf_map__fd(skel->maps.pc_transitions);
 	m->agent_stats = bpf_map__fd(skel->maps.pc_agent_stats);
 	m->drops = bpf_map__fd(skel->maps.pc_drops);
+	m->cuts = bpf_map__fd(skel->maps.pc_cuts);
 }
 
 void pc_maps_close(struct pc_maps *m)
@@ -170,4 +172,31 @@ int pc_state_set(const struct pc_maps *m, enum pc_state_key k, __u32 val)
 	__u32 key = k;
 
 	return bpf_map_update_elem(m->state, &key, &val, BPF_ANY) ? -errno : 0;
+}
+
+static __u32 mode_enforced(__u32 mode)
+{
+	return mode < PC_MODE_COUNT ? mode : PC_MODE_QUARANTINE;
+}
+
+/*
+ * The epoch first: a packet that sees the new epoch under the old mode is
+ * re-decided under the new one early, never late. Read-modify-write: a
+ * dead-man trip counted by the datapath at the same instant may be lost,
+ * and is then counted again at its next packet (dm_trip is rewritten too).
+ */
+int pc_mode_write(const struct pc_maps *m, __u32 mode)
+{
+	__u32 old = PC_MODE_NORMAL, to = mode_enforced(mode), key = 0;
+	struct pc_cuts c;
+
+	pc_state_get(m, PC_STATE_MODE, &old);
+	if (to != PC_MODE_NORMAL && to != mode_enforced(old)) {
+		if (bpf_map_lookup_elem(m->cuts, &key, &c))
+			return -errno;
+		c.epoch[to]++;
+		if (bpf_map_update_elem(m->cuts, &key, &c, BPF_ANY))
+			return -errno;
+	}
+	return pc_state_set(m, PC_STATE_MODE, mode);
 }

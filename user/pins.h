@@ -25,6 +25,7 @@ struct pc_maps {
 	int transitions;
 	int agent_stats;
 	int drops;
+	int cuts;
 };
 
 /* Pin dir from --pin-dir, else $PORTCULLIS_PIN_DIR, else the default. */
@@ -42,5 +43,8 @@ void pc_unlock(int fd);
 
 int pc_state_get(const struct pc_maps *m, enum pc_state_key k, __u32 *val);
 int pc_state_set(const struct pc_maps *m, enum pc_state_key k, __u32 val);
+/* Set the mode word, every writer's one way to: entering lockdown or
+ * quarantine bumps that mode's cut epoch first (struct pc_cuts). */
+int pc_mode_write(const struct pc_maps *m, __u32 mode);
 
 #endif /* PC_PINS_H */

@@ -390,7 +390,7 @@ static int set_mode_directly(enum pc_mode mode, const char *why)
 		return 1;
 	pc_state_get(&m, PC_STATE_MODE, &old);
 	/* One word in a pinned map: the datapath enforces it at once. */
-	err = pc_state_set(&m, PC_STATE_MODE, mode);
+	err = pc_mode_write(&m, mode);
 	if (err) {
 		pr_warn("Couldn't set mode: %s\n", strerror(-err));
 		pc_maps_close(&m);

@@ -45,6 +45,7 @@ struct pkt {
 	__u8 proto;		/* IPPROTO_* of the transport */
 	__u16 sport;		/* host order */
 	__u16 dport;
+	__u8 tcp_flags;		/* 0: SYN */
 	__u8 icmp_type;
 	__u8 icmp_code;
 	__u16 echo_id;		/* host order */
@@ -116,7 +117,7 @@ static int build_l4(__u8 *b, int cap, const struct pkt *p)
 		put16(b + 2, p->dport);
 		put32(b + 4, 1);		/* seq */
 		b[12] = 5 << 4;			/* data offset */
-		b[13] = 0x02;			/* SYN */
+		b[13] = p->tcp_flags ? p->tcp_flags : 0x02;	/* SYN */
 		put16(b + 14, 65535);
 		n = 20;
 	} else if (p->proto == IPP_UDP) {

@@ -156,7 +156,7 @@ static int env_apply(struct env *e, const char *yaml)
 
 static int env_mode(struct env *e, enum pc_mode mode)
 {
-	return pc_state_set(&e->maps, PC_STATE_MODE, mode);
+	return pc_mode_write(&e->maps, mode);
 }
 
 static __u32 active_slot(struct env *e)
@@ -893,7 +893,8 @@ static const struct vcase related[] = {
 	{ "time exceeded about another ping", NORMAL, IN, { ICMP_ERR("100.64.0.254", L4, 11, 0, &quoted_ping4b) }, PC_R_DROP_DEFAULT, .cont = true },
 	/* the error about our reply to an ingress flow */
 	{ "mgmt ssh in", NORMAL, IN, { TCP("192.0.2.10", L4, 50000, 22) }, PC_R_PASS_MGMT, R(0) },
-	{ "unreachable about our reply, quarantine", QUARANTINE, IN, { ICMP_ERR("100.64.0.254", L4, 3, 1, &quoted_reply4) }, PC_R_PASS_RELATED, .cont = true },
+	{ "a router's unreachable about our reply, quarantine", QUARANTINE, IN, { ICMP_ERR("100.64.0.254", L4, 3, 1, &quoted_reply4) }, PC_R_DROP_QUARANTINE, .cont = true },
+	{ "the peer's unreachable about our reply, quarantine", QUARANTINE, IN, { ICMP_ERR("192.0.2.10", L4, 3, 1, &quoted_reply4) }, PC_R_PASS_RELATED, .cont = true },
 	{ "unreachable quoting the peer's packet", QUARANTINE, IN, { ICMP_ERR("100.64.0.254", L4, 3, 1, &quoted_in4) }, PC_R_DROP_QUARANTINE, .cont = true },
 	/* IPv6 packet too big */
 	{ "tcp6 out", NORMAL, OUT, { TCP(L6, "2001:db8:ffff::1", 40000, 443) }, PC_R_PASS_DEFAULT },
@@ -912,6 +913,71 @@ static const struct vcase related[] = {
 	/* errors do not open flows */
 	{ "unreachable out", NORMAL, OUT, { ICMP_ERR(L4, "100.64.0.1", 3, 3, &quoted_in4) }, PC_R_PASS_DEFAULT },
 	{ "an error back about it", NORMAL, IN, { .src = "100.64.0.1", .dst = L4, .proto = IPP_ICMP, .icmp_type = 3, .icmp_code = 3, .inner = &quoted_in4 }, PC_R_DROP_DEFAULT, .cont = true },
+};
+
+/*
+ * An error is related only from and to its flow's own endpoints (a router
+ * on the path: inbound, normal mode only), unfragmented and no longer than
+ * an error needs (576 B IPv4, 1280 B IPv6, IP header on). Otherwise quoting
+ * a management flow would carry anything to anyone in quarantine.
+ * Sizes: IP 20 + ICMP 8 + quote 28 (IPv6: 40 + 8 + 48) + payload.
+ */
+static const struct vcase related_outer[] = {
+	{ "mgmt ssh in, quarantine", QUARANTINE, IN, { TCP("192.0.2.10", L4, 50000, 22) }, PC_R_PASS_MGMT, R(0) },
+	{ "our error quoting it, to another host", QUARANTINE, OUT, { ICMP_ERR(L4, "198.51.100.99", 3, 3, &quoted_in4) }, PC_R_DROP_QUARANTINE, .cont = true },
+	{ "the same, 1000 B of payload on", QUARANTINE, OUT, { ICMP_ERR(L4, "198.51.100.99", 3, 3, &quoted_in4), .payload = 1000 }, PC_R_DROP_QUARANTINE, .cont = true },
+	{ "our error to its peer, 1000 B on", QUARANTINE, OUT, { ICMP_ERR(L4, "192.0.2.10", 3, 3, &quoted_in4), .payload = 1000 }, PC_R_DROP_QUARANTINE, .cont = true },
+	{ "our error to its peer, 576 B", QUARANTINE, OUT, { ICMP_ERR(L4, "192.0.2.10", 3, 3, &quoted_in4), .payload = 520 }, PC_R_PASS_RELATED, .cont = true },
+	{ "our error to its peer, 577 B", QUARANTINE, OUT, { ICMP_ERR(L4, "192.0.2.10", 3, 3, &quoted_in4), .payload = 521 }, PC_R_DROP_QUARANTINE, .cont = true },
+	{ "an error to its peer from another address", QUARANTINE, OUT, { ICMP_ERR("192.0.2.77", "192.0.2.10", 3, 3, &quoted_in4) }, PC_R_DROP_QUARANTINE, .cont = true },
+	{ "an error in from another host", QUARANTINE, IN, { ICMP_ERR("198.51.100.99", L4, 3, 3, &quoted_reply4) }, PC_R_DROP_QUARANTINE, .cont = true },
+	{ "an error in from another host, 1000 B on", QUARANTINE, IN, { ICMP_ERR("198.51.100.99", L4, 3, 3, &quoted_reply4), .payload = 1000 }, PC_R_DROP_QUARANTINE, .cont = true },
+	{ "an error in from the peer", QUARANTINE, IN, { ICMP_ERR("192.0.2.10", L4, 3, 3, &quoted_reply4) }, PC_R_PASS_RELATED, .cont = true },
+	{ "an error from the peer to another address", QUARANTINE, IN, { ICMP_ERR("192.0.2.10", "192.0.2.99", 3, 3, &quoted_reply4) }, PC_R_DROP_QUARANTINE, .cont = true },
+	{ "a fragmented error from the peer", QUARANTINE, IN, { ICMP_ERR("192.0.2.10", L4, 3, 3, &quoted_reply4), .more_frags = true }, PC_R_DROP_QUARANTINE, .cont = true },
+	{ "a router's error about it, lockdown", LOCKDOWN, IN, { ICMP_ERR("100.64.0.254", L4, 3, 4, &quoted_reply4) }, PC_R_DROP_LOCKDOWN, .cont = true },
+	/* routers on the path: inbound, normal mode, bounded */
+	{ "tcp out", NORMAL, OUT, { TCP(L4, "100.64.0.1", 40000, 443) }, PC_R_PASS_DEFAULT },
+	{ "a router's frag needed, 576 B", NORMAL, IN, { ICMP_ERR("100.64.0.254", L4, 3, 4, &quoted_out4), .payload = 520 }, PC_R_PASS_RELATED, .cont = true },
+	{ "a router's frag needed, 577 B", NORMAL, IN, { ICMP_ERR("100.64.0.254", L4, 3, 4, &quoted_out4), .payload = 521 }, PC_R_DROP_DEFAULT, .cont = true },
+	{ "a router's error to another local address", NORMAL, IN, { ICMP_ERR("100.64.0.254", "192.0.2.99", 3, 4, &quoted_out4) }, PC_R_DROP_DEFAULT, .cont = true },
+	{ "tcp6 out", NORMAL, OUT, { TCP(L6, "2001:db8:ffff::1", 40000, 443) }, PC_R_PASS_DEFAULT },
+	{ "a router's packet too big, 1280 B", NORMAL, IN, { ICMP6_ERR("2001:db8:ffff::fe", L6, 2, 0, &quoted_out6), .payload = 1184 }, PC_R_PASS_RELATED, .cont = true },
+	{ "a router's packet too big, 1281 B", NORMAL, IN, { ICMP6_ERR("2001:db8:ffff::fe", L6, 2, 0, &quoted_out6), .payload = 1185 }, PC_R_DROP_DEFAULT, .cont = true },
+	{ "the peer's unreachable6 to another address", NORMAL, IN, { ICMP6_ERR("2001:db8:ffff::1", "2001:db8:1::99", 1, 4, &quoted_out6) }, PC_R_DROP_DEFAULT, .cont = true },
+	{ "the peer's unreachable6", NORMAL, IN, { ICMP6_ERR("2001:db8:ffff::1", L6, 1, 4, &quoted_out6) }, PC_R_PASS_RELATED, .cont = true },
+};
+
+/*
+ * A cut connection does not resume: only a SYN opens a TCP flow, and a flow
+ * that lived through a strict mode is re-decided under it at its next
+ * packet, even if none of its packets came by meanwhile.
+ */
+#define ACK	.tcp_flags = 0x10
+#define PSHACK	.tcp_flags = 0x18
+#define SYNACK	.tcp_flags = 0x12
+
+static const struct vcase tcp_cut[] = {
+	{ "syn out", NORMAL, OUT, { TCP(L4, "100.64.0.1", 40000, 443) }, PC_R_PASS_DEFAULT },
+	{ "syn-ack in", NORMAL, IN, { TCP("100.64.0.1", L4, 443, 40000), SYNACK }, PC_R_PASS_FLOW, .cont = true },
+	{ "data in", NORMAL, IN, { TCP("100.64.0.1", L4, 443, 40000), PSHACK }, PC_R_PASS_FLOW, .cont = true },
+	{ "quarantine: only management comes by", QUARANTINE, IN, { TCP("192.0.2.10", L4, 50000, 22) }, PC_R_PASS_MGMT, R(0), .cont = true },
+	{ "back to normal: its data in", NORMAL, IN, { TCP("100.64.0.1", L4, 443, 40000), PSHACK }, PC_R_DROP_DEFAULT, .cont = true },
+	{ "its retransmission out passes", NORMAL, OUT, { TCP(L4, "100.64.0.1", 40000, 443), PSHACK }, PC_R_PASS_DEFAULT, .cont = true },
+	{ "and opens nothing: data in", NORMAL, IN, { TCP("100.64.0.1", L4, 443, 40000), PSHACK }, PC_R_DROP_DEFAULT, .cont = true },
+	{ "a new syn on the same ports", NORMAL, OUT, { TCP(L4, "100.64.0.1", 40000, 443) }, PC_R_PASS_DEFAULT, .cont = true },
+	{ "its syn-ack", NORMAL, IN, { TCP("100.64.0.1", L4, 443, 40000), SYNACK }, PC_R_PASS_FLOW, .cont = true },
+	/* mid-stream with no flow: opens none */
+	{ "ack out, no flow", NORMAL, OUT, { TCP(L4, "100.64.0.2", 40001, 443), ACK }, PC_R_PASS_DEFAULT },
+	{ "its answer in", NORMAL, IN, { TCP("100.64.0.2", L4, 443, 40001), ACK }, PC_R_DROP_DEFAULT, .cont = true },
+	{ "syn-ack out, no flow", NORMAL, OUT, { TCP(L4, "100.64.0.2", 40001, 443), SYNACK }, PC_R_PASS_DEFAULT, .cont = true },
+	{ "its answer in, still none", NORMAL, IN, { TCP("100.64.0.2", L4, 443, 40001), ACK }, PC_R_DROP_DEFAULT, .cont = true },
+	/* a lockdown cuts alike; a management flow lives through both */
+	{ "mgmt ssh in", NORMAL, IN, { TCP("192.0.2.10", L4, 50001, 22) }, PC_R_PASS_MGMT, R(0) },
+	{ "syn out", NORMAL, OUT, { TCP(L4, "100.64.0.1", 40002, 443) }, PC_R_PASS_DEFAULT, .cont = true },
+	{ "lockdown: only management comes by", LOCKDOWN, IN, { TCP("192.0.2.10", L4, 50001, 22), ACK }, PC_R_PASS_MGMT, R(0), .cont = true },
+	{ "quarantine, then normal: its syn-ack", NORMAL, IN, { TCP("100.64.0.1", L4, 443, 40002), SYNACK }, PC_R_DROP_DEFAULT, .cont = true },
+	{ "our mgmt reply, quarantine", QUARANTINE, OUT, { TCP(L4, "192.0.2.10", 22, 50001), ACK }, PC_R_PASS_FLOW, .cont = true },
 };
 
 /* IPv6 neighbour discovery */
@@ -1755,6 +1821,8 @@ int main(void)
 	RUN_TABLE(&e, fragments);
 	RUN_TABLE(&e, flows);
 	RUN_TABLE(&e, related);
+	RUN_TABLE(&e, related_outer);
+	RUN_TABLE(&e, tcp_cut);
 	RUN_TABLE(&e, nd);
 	env_close(&e);
 

@@ -551,7 +551,10 @@ static void icmp_error(struct gen *g, struct gpkt *p)
 		const __u8 *hl = h->dir == PC_DIR_EGRESS ? h->src : h->dst;
 		const __u8 *hr = h->dir == PC_DIR_EGRESS ? h->dst : h->src;
 
-		set_ends(g, p, hl, rng_pct(g->r, 60) ? hr : remote);
+		/* mostly between the flow's own ends; else from a router,
+		 * or to another of our addresses */
+		set_ends(g, p, rng_pct(g->r, 90) ? hl : pick_local(g, p->family),
+			 rng_pct(g->r, 60) ? hr : remote);
 	} else {
 		set_ends(g, p, pick_local(g, p->family), remote);
 	}
@@ -569,6 +572,9 @@ static void icmp_error(struct gen *g, struct gpkt *p)
 		natural = GEN_QUOTE_MAX;
 	memcpy(p->quote, hf.buf + ipoff, natural);
 	p->quote_len = natural;
+	/* now and then more than an error needs: around the size bound */
+	if (rng_pct(g->r, 15))
+		p->payload = 400 + rng_below(g->r, 1000);
 	p->fill = rng_next(g->r);
 	if (rng_pct(g->r, 30))
 		decorate(g, p);

@@ -206,6 +206,8 @@ static bool parse_l4(const __u8 *f, size_t len, size_t l4, struct ref_pkt *p)
 			return false;
 		p->sport = rd16(f + l4);
 		p->dport = rd16(f + l4 + 2);
+		if (p->proto == P_TCP)
+			p->tcp_flags = f[l4 + 13];
 		return true;
 	}
 	if (!family_icmp(p->family, p->proto))
@@ -256,6 +258,7 @@ void ref_parse(const __u8 *f, size_t len, struct ref_pkt *p)
 	}
 	if (!ok)
 		return;
+	p->l3_len = len - off;
 	/* A head too short for its ports is malformed like any cut packet. */
 	if (p->frag != REF_TAIL && !parse_l4(f, len, l4, p))
 		return;
@@ -424,8 +427,15 @@ void ref_set_policy(struct ref *m, const struct pc_policy *p, __u32 gen)
 	m->gen = gen;
 }
 
+static __u32 mode_of(__u32 word)
+{
+	return word < PC_MODE_COUNT ? word : PC_MODE_QUARANTINE;
+}
+
 void ref_set_mode(struct ref *m, __u32 mode)
 {
+	if (mode_of(mode) != PC_MODE_NORMAL && mode_of(mode) != mode_of(m->mode))
+		m->cut[mode_of(mode)]++;
 	m->mode = mode;
 }
 
@@ -434,7 +444,7 @@ void ref_set_mode(struct ref *m, __u32 mode)
 /* An unknown mode word is enforced as quarantine (README "Modes"). */
 static __u32 mode_eff(const struct ref *m)
 {
-	return m->mode < PC_MODE_COUNT ? m->mode : PC_MODE_QUARANTINE;
+	return mode_of(m->mode);
 }
 
 static struct ref_verdict rv(bool pass, enum pc_reason reason, int rule)
@@ -497,19 +507,47 @@ static bool flow_key(__u8 family, __u8 proto, int dir, const __u8 *src,
 	return true;
 }
 
-/* Still allowed now? Re-decide the opener if the policy or mode moved
- * since it was last vouched for; cut the flow if that drops it. */
+static bool opener_passes(const struct ref *m, const struct ref_flow_key *k,
+			  const struct ref_flow_val *f, __u32 mode)
+{
+	__u16 port = f->dir == PC_DIR_EGRESS ? k->rport : k->lport;
+	__u16 pport = k->proto == P_TCP || k->proto == P_UDP ? port : 0;
+
+	return pc_model_decide(m->pol, mode, f->dir, k->family, k->raddr,
+			       k->proto, pport).pass;
+}
+
+static bool cuts_seen(const struct ref *m, const struct ref_flow_val *f)
+{
+	return f->cut[PC_MODE_LOCKDOWN] == (__u8)m->cut[PC_MODE_LOCKDOWN] &&
+	       f->cut[PC_MODE_QUARANTINE] == (__u8)m->cut[PC_MODE_QUARANTINE];
+}
+
+static void cuts_mark(const struct ref *m, struct ref_flow_val *f)
+{
+	f->cut[PC_MODE_LOCKDOWN] = m->cut[PC_MODE_LOCKDOWN];
+	f->cut[PC_MODE_QUARANTINE] = m->cut[PC_MODE_QUARANTINE];
+}
+
+/* Still allowed now, and under each strict mode entered since it was last
+ * vouched for? Re-decide the opener if so; cut the flow if that drops it. */
 static bool vouch(struct ref *m, const struct ref_flow_key *k,
 		  struct ref_flow_val *f)
 {
-	struct pc_model_verdict mv;
-	__u16 port;
+	static const __u32 strict[] = { PC_MODE_QUARANTINE, PC_MODE_LOCKDOWN };
 
+	for (size_t i = 0; i < 2; i++) {
+		__u32 s = strict[i];
+
+		if (f->cut[s] != (__u8)m->cut[s] && !opener_passes(m, k, f, s)) {
+			tab_del(&m->flows, k);
+			return false;
+		}
+	}
+	cuts_mark(m, f);
 	if (f->gen == m->gen && f->mode == mode_eff(m))
 		return true;
-	port = f->dir == PC_DIR_EGRESS ? k->rport : k->lport;
-	mv = judge(m, f->dir, k->family, k->raddr, k->proto, port);
-	if (!mv.pass) {
+	if (!opener_passes(m, k, f, mode_eff(m))) {
 		tab_del(&m->flows, k);
 		return false;
 	}
@@ -518,7 +556,9 @@ static bool vouch(struct ref *m, const struct ref_flow_key *k,
 	return true;
 }
 
-static void flow_open(struct ref *m, const struct ref_flow_key *k, int dir)
+/* create: a packet that may start a flow (for TCP only a SYN). */
+static void flow_open(struct ref *m, const struct ref_flow_key *k, int dir,
+		      bool create)
 {
 	struct ref_flow_val *f = tab_find(&m->flows, k);
 	struct ref_flow_val nf = { .dir = dir, .gen = m->gen,
@@ -527,6 +567,12 @@ static void flow_open(struct ref *m, const struct ref_flow_key *k, int dir)
 	/* A flow keeps the direction that opened it. */
 	if (f && f->dir != (__u32)dir)
 		return;
+	/* One that a strict mode cut since is gone for good. */
+	if (f && !cuts_seen(m, f) && !vouch(m, k, f))
+		f = NULL;
+	if (!f && !create)
+		return;
+	cuts_mark(m, &nf);
 	tab_put(&m->flows, k, &nf);
 }
 
@@ -552,7 +598,17 @@ static bool flow_related(struct ref *m, const struct ref_pkt *p, int dir)
 	struct ref_flow_key k;
 	struct ref_flow_val *f;
 
-	if (!p->icmp_error || !q->ok)
+	if (!p->icmp_error || !q->ok || p->frag != REF_WHOLE)
+		return false;
+	/* No bigger than an error needs, IP header on. */
+	if (p->l3_len > (p->family == 4 ? 576u : 1280u))
+		return false;
+	/* To the quoted packet's sender; from its receiver, or from a router
+	 * on the path when inbound in normal mode. */
+	if (memcmp(p->dst, q->src, 16))
+		return false;
+	if (memcmp(p->src, q->dst, 16) &&
+	    (dir != PC_DIR_INGRESS || mode_eff(m) != PC_MODE_NORMAL))
 		return false;
 	if (!flow_key(p->family, q->proto, !dir, q->src, q->dst, q->sport,
 		      q->dport, family_icmp(p->family, q->proto), q->echo,
@@ -601,7 +657,8 @@ static void remember(struct ref *m, const struct ref_pkt *p, int dir,
 	    (!p->icmp || p->echo == REF_ECHO_REQUEST) &&
 	    flow_key(p->family, p->proto, dir, p->src, p->dst, p->sport,
 		     p->dport, p->icmp, p->echo, p->echo_id, &k))
-		flow_open(m, &k, dir);
+		flow_open(m, &k, dir, p->proto != P_TCP ||
+				      (p->tcp_flags & 0x12) == 0x02);
 	if (p->frag == REF_HEAD) {
 		struct ref_frag_val fv = { .v = v, .gen = m->gen,
 					   .mode = mode_eff(m) };

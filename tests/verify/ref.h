@@ -55,6 +55,8 @@ struct ref_pkt {
 	bool icmp;		/* the family's own ICMP, header present */
 	__u8 icmp_type;
 	__u16 sport, dport;	/* host order; 0 unless TCP/UDP */
+	__u8 tcp_flags;
+	size_t l3_len;		/* bytes from the IP header to the frame's end */
 	enum ref_echo echo;
 	__u16 echo_id;
 	bool icmp_error;
@@ -74,6 +76,7 @@ struct ref_flow_val {
 	__u32 dir;		/* the direction that opened it */
 	__u32 gen;		/* generation and mode that last vouched */
 	__u32 mode;
+	__u8 cut[PC_MODE_COUNT];	/* low bytes of the cut epochs then */
 };
 
 struct ref_frag_key {
@@ -98,6 +101,7 @@ struct ref {
 	const struct pc_policy *pol;	/* borrowed */
 	__u32 gen;
 	__u32 mode;			/* the raw word in pc_state */
+	__u64 cut[PC_MODE_COUNT];	/* times each strict mode was entered */
 	struct ref_tab flows;
 	struct ref_tab frags;
 };
@@ -107,6 +111,7 @@ void ref_free(struct ref *m);
 /* Forget every flow and fragment (the runner clears the maps alike). */
 void ref_reset(struct ref *m);
 void ref_set_policy(struct ref *m, const struct pc_policy *p, __u32 gen);
+/* Entering lockdown or quarantine is a cut epoch (README "Datapath"). */
 void ref_set_mode(struct ref *m, __u32 mode);
 
 void ref_parse(const __u8 *f, size_t len, struct ref_pkt *out);

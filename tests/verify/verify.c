@@ -309,7 +309,7 @@ static int do_apply(struct run *r, int which)
 
 static int do_mode(struct run *r, __u32 mode)
 {
-	int ret = pc_state_set(&r->env.maps, PC_STATE_MODE, mode);
+	int ret = pc_mode_write(&r->env.maps, mode);
 
 	if (ret)
 		fprintf(stderr, "setting mode %u: %s\n", mode, strerror(-ret));
