@@ -93,6 +93,13 @@ reason_packets()
 		END { if (!f) print -1 }'
 }
 
+# reason_count REASON ingress|egress: packets of one reason, one direction.
+reason_count()
+{
+	pc status 2>/dev/null | awk -v r="$1" -v c="$([ "$2" = egress ] && echo 4 || echo 2)" \
+		'$1 == r { print $c; f = 1 } END { if (!f) print 0 }'
+}
+
 # agent_start CONFIG: the daemon from an agent config; PASS/FAIL.
 agent_start()
 {
