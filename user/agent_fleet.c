@@ -33,6 +33,8 @@ struct pc_fleet_link {
 	size_t nendpoints;
 	char prefix[PC_FLEET_PREFIX_MAX + 1];
 	char host[PC_FLEET_TARGET_LEN];
+	char hb_key[PC_FLEET_KEY_MAX];	/* PREFIX/heartbeat */
+	__s64 hb_rev;			/* its mod revision last handed on */
 	char keys[PC_FLEET_MAX_TARGETS][PC_FLEET_KEY_MAX];
 	size_t nkeys;
 	long request_ms, lease_request_ms, ttl_s;
@@ -401,11 +403,11 @@ static __s64 grant(struct pc_fleet_link *l, struct pc_etcd *e)
 	pthread_mutex_lock(&l->mu);
 	l->status_dirty = true;
 	pthread_mutex_unlock(&l->mu);
-	post_simple(l, PC_FE_HEARTBEAT, true, NULL);
 	return id;
 }
 
-/* One keep-alive (or grant); true if etcd answered with a live lease. */
+/* One keep-alive (or grant); true if etcd answered with a live lease.
+ * Only etcd's liveness: anything that speaks HTTP can answer one. */
 static bool keepalive_round(struct pc_fleet_link *l, struct pc_etcd *e,
 			    __s64 *id)
 {
@@ -416,15 +418,39 @@ static bool keepalive_round(struct pc_fleet_link *l, struct pc_etcd *e,
 		return *id != 0;
 	}
 	if (pc_etcd_lease_keepalive(e, *id, &ttl))
-		return false;	/* no answer, no heartbeat: the agent times it */
+		return false;
 	if (ttl > 0) {
-		post_simple(l, PC_FE_HEARTBEAT, true, NULL);
+		post_simple(l, PC_FE_KEEPALIVE, true, NULL);
 		return true;
 	}
 	/* Expired while we could not reach etcd. */
 	post_simple(l, PC_FE_LEASE, false, "lease expired: granting a new one");
 	*id = grant(l, e);
 	return *id != 0;
+}
+
+/*
+ * The controller's heartbeat, read every round: a new revision goes to
+ * the loop, which verifies it. Nothing here decides liveness; an absent,
+ * unreadable or unchanged value is simply no heartbeat.
+ */
+static void read_heartbeat(struct pc_fleet_link *l, struct pc_etcd *e)
+{
+	struct pc_fleet_event ev = { .type = PC_FE_HEARTBEAT };
+	struct pc_etcd_range r;
+
+	if (pc_etcd_get(e, l->hb_key, false, &r))
+		return;
+	if (r.n == 1 && r.kvs[0].value && r.kvs[0].mod_rev != l->hb_rev) {
+		l->hb_rev = r.kvs[0].mod_rev;
+		ev.revision = r.kvs[0].mod_rev;
+		snprintf(ev.key, sizeof(ev.key), "%s", l->hb_key);
+		ev.value = r.kvs[0].value;
+		ev.len = r.kvs[0].value_len;
+		r.kvs[0].value = NULL;
+		post(l, &ev);
+	}
+	pc_etcd_range_free(&r);
 }
 
 static void *leaser_main(void *arg)
@@ -444,6 +470,7 @@ static void *leaser_main(void *arg)
 		if (now >= next_keepalive) {
 			next_keepalive = now + l->keepalive_ms;
 			ok = keepalive_round(l, &e, &id);
+			read_heartbeat(l, &e);
 			/* Back from an outage: the watch stream may be a dead
 			 * TCP connection that has not noticed; start it over. */
 			if (ok && failing) {
@@ -495,10 +522,12 @@ int pc_fleet_link_start(struct pc_fleet_link **out, const struct pc_config *cfg,
 			l->nendpoints++;
 	snprintf(l->prefix, sizeof(l->prefix), "%s", cfg->fleet_prefix);
 	snprintf(l->host, sizeof(l->host), "%s", cfg->host_id);
+	pc_fleet_heartbeat_key(l->hb_key, sizeof(l->hb_key), cfg->fleet_prefix);
 	for (size_t i = 0; i < v->n; i++)
 		pc_fleet_desired_key(l->keys[l->nkeys++], PC_FLEET_KEY_MAX,
 				     cfg->fleet_prefix, v->target[i]);
-	/* Four keep-alives per heartbeat timeout: one late answer is no loss. */
+	/* Four rounds (keep-alive, heartbeat read) per heartbeat timeout:
+	 * one late answer is no loss. */
 	l->keepalive_ms = cfg->hb_timeout_ms / 4 ? cfg->hb_timeout_ms / 4 : 1;
 	l->ttl_s = (cfg->hb_timeout_ms + 999) / 1000 + 1;
 	l->request_ms = cfg->fleet_request_ms;
