@@ -85,10 +85,6 @@ struct agent {
 	struct pc_fleet_link *fleet;	/* the etcd threads */
 	struct pc_fleet_view view;	/* envelopes in force, per key */
 	__u64 fleet_refused;
-	/* Per followed key, the revision last refused: a re-read after a
-	 * reconnect is not a new offence. */
-	__s64 refused_rev[PC_FLEET_MAX_TARGETS];
-	bool fleet_linked;		/* watch stream up */
 	/* Signed fleet heartbeats: the last seq taken per signing key (by
 	 * public key, so a reload that reorders keys keeps it), and the
 	 * last one taken, for status. */
@@ -99,6 +95,10 @@ struct agent {
 	size_t fleet_hb_nseen;
 	struct pc_fleet_heartbeat fleet_hb_last;
 	__u64 fleet_hb_last_wall_ms;	/* when it was taken */
+	/* Per followed key, the revision last refused: a re-read after a
+	 * reconnect is not a new offence. */
+	__s64 refused_rev[PC_FLEET_MAX_TARGETS];
+	bool fleet_linked;		/* watch stream up */
 	/* The policy the envelopes name could not be had (not in etcd yet,
 	 * or its text wrong): re-read etcd now and then until it can. */
 	bool policy_pending;
