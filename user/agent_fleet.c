@@ -33,6 +33,7 @@ struct pc_fleet_link {
 	size_t nendpoints;
 	char prefix[PC_FLEET_PREFIX_MAX + 1];
 	char host[PC_FLEET_TARGET_LEN];
+	char *tls_ca, *tls_cert, *tls_key;
 	char hb_key[PC_FLEET_KEY_MAX];	/* PREFIX/heartbeat */
 	__s64 hb_rev;			/* its mod revision last handed on */
 	char keys[PC_FLEET_MAX_TARGETS][PC_FLEET_KEY_MAX];
@@ -204,6 +205,11 @@ void pc_fleet_link_report(struct pc_fleet_link *l,
 	pthread_mutex_unlock(&l->mu);
 }
 
+static int tls_setup(struct pc_fleet_link *l, struct pc_etcd *e)
+{
+	return pc_etcd_set_tls(e, l->tls_ca, l->tls_cert, l->tls_key);
+}
+
 /* ---- watcher ---- */
 
 struct watcher {
@@ -327,7 +333,8 @@ static void *watcher_main(void *arg)
 	int err;
 
 	if (pc_etcd_init(&e, l->endpoints, l->nendpoints, l->request_ms) ||
-	    pc_etcd_init(&w.fetch, l->endpoints, l->nendpoints, l->request_ms)) {
+	    pc_etcd_init(&w.fetch, l->endpoints, l->nendpoints, l->request_ms) ||
+	    tls_setup(l, &e) || tls_setup(l, &w.fetch)) {
 		post_simple(l, PC_FE_LINK, false, "cannot set up an etcd client");
 		return NULL;
 	}
@@ -461,7 +468,8 @@ static void *leaser_main(void *arg)
 	__s64 id = 0;
 	bool dirty, ok, failing = false;
 
-	if (pc_etcd_init(&e, l->endpoints, l->nendpoints, l->lease_request_ms)) {
+	if (pc_etcd_init(&e, l->endpoints, l->nendpoints, l->lease_request_ms) ||
+	    tls_setup(l, &e)) {
 		post_simple(l, PC_FE_LEASE, false, "cannot set up an etcd client");
 		return NULL;
 	}
@@ -523,6 +531,9 @@ int pc_fleet_link_start(struct pc_fleet_link **out, const struct pc_config *cfg,
 	snprintf(l->prefix, sizeof(l->prefix), "%s", cfg->fleet_prefix);
 	snprintf(l->host, sizeof(l->host), "%s", cfg->host_id);
 	pc_fleet_heartbeat_key(l->hb_key, sizeof(l->hb_key), cfg->fleet_prefix);
+	l->tls_ca = cfg->fleet_tls_ca ? strdup(cfg->fleet_tls_ca) : NULL;
+	l->tls_cert = cfg->fleet_tls_cert ? strdup(cfg->fleet_tls_cert) : NULL;
+	l->tls_key = cfg->fleet_tls_key ? strdup(cfg->fleet_tls_key) : NULL;
 	for (size_t i = 0; i < v->n; i++)
 		pc_fleet_desired_key(l->keys[l->nkeys++], PC_FLEET_KEY_MAX,
 				     cfg->fleet_prefix, v->target[i]);
@@ -542,7 +553,9 @@ int pc_fleet_link_start(struct pc_fleet_link **out, const struct pc_config *cfg,
 	pthread_cond_init(&l->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	l->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (l->efd < 0 || l->nendpoints != cfg->nendpoints) {
+	if (l->efd < 0 || l->nendpoints != cfg->nendpoints ||
+	    (cfg->fleet_tls_ca && !l->tls_ca) ||
+	    (cfg->fleet_tls_cert && (!l->tls_cert || !l->tls_key))) {
 		err = l->efd < 0 ? -errno : -ENOMEM;
 		pc_fleet_link_stop(l);
 		return err;
@@ -582,6 +595,9 @@ void pc_fleet_link_stop(struct pc_fleet_link *l)
 	for (size_t i = 0; i < l->nendpoints; i++)
 		free(l->endpoints[i]);
 	free(l->status_json);
+	free(l->tls_ca);
+	free(l->tls_cert);
+	free(l->tls_key);
 	pthread_cond_destroy(&l->cond);
 	pthread_mutex_destroy(&l->mu);
 	free(l);

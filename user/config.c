@@ -841,6 +841,39 @@ static int parse_groups(struct ctx *c, const struct field *f)
 	return err;
 }
 
+/* fleet.tls: {ca, cert, key}, files we can read; every endpoint https. */
+static int parse_fleet_tls(struct ctx *c, const struct field *sect)
+{
+	struct field f[] = { { .key = "ca" }, { .key = "cert" }, { .key = "key" } };
+	char **out[] = { &c->cfg->fleet_tls_ca, &c->cfg->fleet_tls_cert,
+			 &c->cfg->fleet_tls_key };
+	int err;
+
+	err = want_type(c, sect->val, sect->key, YAML_MAPPING_NODE);
+	if (!err)
+		err = collect(c, sect->val, f, 3);
+	if (!err && !f[0].val)
+		return node_err(c, sect->key_node,
+				"'tls' needs 'ca': the CA etcd's certificate must chain to");
+	if (!err && !f[1].val != !f[2].val)
+		return node_err(c, sect->key_node,
+				"'tls' needs 'cert' and 'key' together (or neither)");
+	for (size_t i = 0; !err && i < 3; i++) {
+		if (!f[i].val)
+			continue;
+		err = parse_path(c, &f[i], out[i]);
+		if (!err && access(*out[i], R_OK))
+			err = node_err(c, f[i].val, "cannot read '%.200s': %s",
+				       *out[i], strerror(errno));
+	}
+	for (size_t i = 0; !err && i < c->cfg->nendpoints; i++)
+		if (strncmp(c->cfg->fleet_endpoints[i], "https://", 8))
+			err = node_err(c, sect->key_node,
+				       "with 'tls', every endpoint must be https:// ('%.64s' is not)",
+				       c->cfg->fleet_endpoints[i]);
+	return err;
+}
+
 enum fleet_key {
 	F_ENDPOINTS,
 	F_PREFIX,
@@ -850,6 +883,7 @@ enum fleet_key {
 	F_REPORT,
 	F_REQUEST,
 	F_SKEW,
+	F_TLS,
 	F_COUNT,
 };
 
@@ -864,6 +898,7 @@ static int parse_fleet(struct ctx *c, const struct field *sect)
 		[F_REPORT] = { .key = "report_interval" },
 		[F_REQUEST] = { .key = "request_timeout" },
 		[F_SKEW] = { .key = "max_skew" },
+		[F_TLS] = { .key = "tls" },
 	};
 	struct pc_config *cfg = c->cfg;
 	int err;
@@ -908,6 +943,8 @@ static int parse_fleet(struct ctx *c, const struct field *sect)
 	if (!err && f[F_SKEW].val)
 		err = parse_duration(c, &f[F_SKEW], &fleet_skew_span,
 				     &cfg->fleet_skew_ms);
+	if (!err && f[F_TLS].val)
+		err = parse_fleet_tls(c, &f[F_TLS]);
 	/* The host's name becomes an etcd key and a signed target. */
 	if (!err && !pc_fleet_name_ok(cfg->host_id))
 		err = node_err(c, sect->key_node,
@@ -1584,5 +1621,8 @@ void pc_config_free(struct pc_config *c)
 	free(c->state_dir);
 	free(c->audit_log);
 	free(c->control_socket);
+	free(c->fleet_tls_ca);
+	free(c->fleet_tls_cert);
+	free(c->fleet_tls_key);
 	memset(c, 0, sizeof(*c));
 }

@@ -58,6 +58,9 @@ struct pc_config {
 	__u64 fleet_report_ms;		/* status refresh, default 10000 */
 	__u64 fleet_request_ms;		/* one etcd request, default 2000 */
 	__u64 fleet_skew_ms;		/* heartbeat clock allowance, default 1000 */
+	/* fleet.tls: etcd's CA (pinned), our client certificate and key;
+	 * NULL: plain (or system-CA https) endpoints. */
+	char *fleet_tls_ca, *fleet_tls_cert, *fleet_tls_key;
 
 	/* heartbeat (with a controller or a fleet) */
 	__u64 hb_timeout_ms;		/* default 5000 */

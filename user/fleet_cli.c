@@ -43,6 +43,7 @@ struct opts {
 	long timeout_ms;
 	__u64 every_ms;			/* heartbeat --every */
 	__u64 count;			/* heartbeat --count; 0: until a signal */
+	const char *cacert, *cert, *cert_key;	/* TLS to etcd */
 	/* keys: ours first, then --trust */
 	__u8 sk[PC_SK_LEN];
 	bool have_sk;
@@ -85,6 +86,10 @@ static void usage(FILE *f)
 "      --host H               (policy) a host\n"
 "      --expect-revision R    write only if the key is at revision R (0: absent)\n"
 "      --timeout MS           per etcd request (default 3000)\n"
+"      --cacert FILE          TLS: the CA etcd's certificate must chain to\n"
+"                             (pinned: the system's store is not used)\n"
+"      --cert FILE, --cert-key FILE\n"
+"                             TLS: our client certificate and its key\n"
 "      --json                 (status) machine-readable output\n"
 "      --force                (policy) store it despite the anti-lockout check\n"
 "      --every D              (heartbeat) interval: 500ms, 1s, ... (100ms..1h)\n"
@@ -771,7 +776,7 @@ static int do_heartbeat(struct pc_etcd *e, const struct opts *o, int argc)
 /* ---- entry ---- */
 
 enum { OPT_EXPECT = 256, OPT_JSON, OPT_TIMEOUT, OPT_HOST, OPT_FORCE, OPT_EVERY,
-       OPT_COUNT };
+       OPT_COUNT, OPT_CACERT, OPT_CERT, OPT_CERT_KEY };
 
 int pc_fleet_main(int argc, char **argv)
 {
@@ -789,6 +794,9 @@ int pc_fleet_main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "every", required_argument, NULL, OPT_EVERY },
 		{ "count", required_argument, NULL, OPT_COUNT },
+		{ "cacert", required_argument, NULL, OPT_CACERT },
+		{ "cert", required_argument, NULL, OPT_CERT },
+		{ "cert-key", required_argument, NULL, OPT_CERT_KEY },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -871,6 +879,15 @@ int pc_fleet_main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_CACERT:
+			o.cacert = optarg;
+			break;
+		case OPT_CERT:
+			o.cert = optarg;
+			break;
+		case OPT_CERT_KEY:
+			o.cert_key = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -896,8 +913,26 @@ int pc_fleet_main(int argc, char **argv)
 		free(list);
 		return 2;
 	}
+	if ((o.cert || o.cert_key || o.cacert) &&
+	    (!o.cacert || !o.cert != !o.cert_key)) {
+		pr_warn("TLS needs --cacert, and --cert with --cert-key (or neither)\n");
+		free(list);
+		return 2;
+	}
+	for (size_t i = 0; o.cacert && i < o.nendpoints; i++)
+		if (strncmp(o.endpoints[i], "https://", 8)) {
+			pr_warn("with --cacert, every endpoint must be https:// ('%s' is not)\n",
+				o.endpoints[i]);
+			free(list);
+			return 2;
+		}
 	if (load_keys(&o) || pc_etcd_global_init() ||
 	    pc_etcd_init(&e, o.endpoints, o.nendpoints, o.timeout_ms)) {
+		free(list);
+		return 1;
+	}
+	if (pc_etcd_set_tls(&e, o.cacert, o.cert, o.cert_key)) {
+		pc_etcd_free(&e);
 		free(list);
 		return 1;
 	}
