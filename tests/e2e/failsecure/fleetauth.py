@@ -5,11 +5,13 @@
 Run with Debian's /usr/bin/python3 (stdlib only) inside a namespace:
 
   gateway ADDR PORT [--timeout S] [--heartbeat-b64 FILE] [--prefix P]
+          [--tls-cert PEM --tls-key PEM]
       A fake etcd v3 JSON gateway: grants every lease, answers every
       keep-alive with TTL > 0, takes every put, and holds every watch
       open with nothing in it. A range finds nothing, except the
       heartbeat key if --heartbeat-b64 names a recorded value: the
       network attacker between agent and etcd, with no key of anyone.
+      With --tls-cert/--tls-key it speaks HTTPS with that certificate.
       Prints "listening" once bound, then one line per request path.
   udp-count PORT [--timeout S]
       Counts datagrams to PORT until SIGTERM or the timeout; prints
@@ -28,6 +30,7 @@ import json
 import signal
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -137,6 +140,10 @@ def gateway(args):
             value = base64.b64decode(f.read().strip())
         Gateway.heartbeat = ((args.prefix + "/heartbeat").encode(), value)
     srv = Server((args.addr, args.port), Gateway)
+    if args.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     say("listening")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -200,6 +207,8 @@ def main():
     s.add_argument("--timeout", default=300)
     s.add_argument("--heartbeat-b64")
     s.add_argument("--prefix", default="/portcullis")
+    s.add_argument("--tls-cert")
+    s.add_argument("--tls-key")
     s.set_defaults(fn=gateway)
     s = sub.add_parser("udp-count")
     s.add_argument("port", type=int)

@@ -11,7 +11,10 @@
 #      it: the node lifts to normal and stays there;
 #   3. the heartbeat publisher stopped (etcd still answers): lockdown;
 #   4. the agent restarted against a fake gateway that serves the last
-#      recorded heartbeat: refused as stale, lockdown kept.
+#      recorded heartbeat: refused as stale, lockdown kept;
+#   5. TLS, the CA pinned (fleet.tls): a fake gateway with another CA's
+#      certificate is not even spoken to, lockdown kept; a real etcd with
+#      client-certificate auth and the publisher over TLS: normal.
 # Denied traffic is a counted burst of UDP to node port 5002 (allowed in
 # normal only by this scenario's policy). At the end the suite's usual
 # agent (tests/configs/lab-agent.yaml) runs again, normal.
@@ -75,23 +78,27 @@ fa_kill()
 	return 0
 }
 
-# fa_gateway_start [RECORDED_B64_FILE]: the fake etcd on the etcd address
-# (in place of whatever of ours ran there).
+# fa_gateway_start [OPTION...]: the fake etcd on the etcd address (in
+# place of whatever of ours ran there), fleetauth.py gateway OPTIONs.
 fa_gateway_start()
 {
-	local extra=()
 	fa_stop_servers
-	[ -n "${1:-}" ] && extra=(--heartbeat-b64 "$1" --prefix "$FA_PREFIX")
-	fa_bg gateway "$PY" "$FA_PY" gateway "$LAB_MGMT4" "$FA_PORT" --timeout 300 "${extra[@]}"
+	fa_bg gateway "$PY" "$FA_PY" gateway "$LAB_MGMT4" "$FA_PORT" --timeout 300 "$@"
 	FA_GW_PID=$BG_LAST
 	FA_GW_LOG=$FA_LOG
 	wait_for_line "$FA_GW_LOG" '^listening' 10 "$FA_GW_PID"
 }
 
+# With FA_TLS=1, etcd, etcdctl and the publisher speak TLS (fa_certs).
+FA_TLS=0
+fa_url() { if [ "$FA_TLS" = 1 ]; then echo "https://$LAB_MGMT4:$FA_PORT"; else echo "$FA_URL"; fi; }
+
 fa_etcdctl()
 {
+	local tls=()
+	[ "$FA_TLS" = 1 ] && tls=(--cacert "$FA_T/ca.pem" --cert "$FA_T/client.pem" --key "$FA_T/client.key")
 	timeout 15 ip netns exec "$LAB_MGMT" env ETCDCTL_API=3 etcdctl \
-		--endpoints "$FA_URL" --dial-timeout 2s --command-timeout 3s "$@"
+		--endpoints "$(fa_url)" "${tls[@]}" --dial-timeout 2s --command-timeout 3s "$@"
 }
 
 # fa_stop_servers: whatever of ours answers on the etcd address.
@@ -106,11 +113,16 @@ fa_stop_servers()
 }
 
 # fa_etcd_start: a real etcd on the etcd address; waits until healthy.
+# FA_TLS=1: https only, client certificates from our CA required.
 fa_etcd_start()
 {
+	local tls=()
+	[ "$FA_TLS" = 1 ] && tls=(--cert-file "$FA_T/server.pem" --key-file "$FA_T/server.key"
+		--client-cert-auth --trusted-ca-file "$FA_T/ca.pem")
 	fa_stop_servers
-	fa_bg etcd etcd --name fa --data-dir "$WORK/fa-etcd.data" \
-		--listen-client-urls "$FA_URL" --advertise-client-urls "$FA_URL" \
+	rm -rf -- "$WORK/fa-etcd.data"
+	fa_bg etcd etcd --name fa --data-dir "$WORK/fa-etcd.data" "${tls[@]}" \
+		--listen-client-urls "$(fa_url)" --advertise-client-urls "$(fa_url)" \
 		--listen-peer-urls http://127.0.0.1:2380 \
 		--initial-advertise-peer-urls http://127.0.0.1:2380 \
 		--initial-cluster fa=http://127.0.0.1:2380 \
@@ -122,8 +134,11 @@ fa_etcd_start()
 # fa_publisher_start: signed heartbeats into etcd every 500 ms.
 fa_publisher_start()
 {
-	fa_bg publisher "$PCCLI" fleet --endpoints "$FA_URL" --prefix "$FA_PREFIX" \
-		--key "$CTL_KEY" heartbeat --every 500ms
+	local tls=()
+	[ "$FA_TLS" = 1 ] && tls=(--cacert "$FA_T/ca.pem" --cert "$FA_T/client.pem"
+		--cert-key "$FA_T/client.key")
+	fa_bg publisher "$PCCLI" fleet --endpoints "$(fa_url)" --prefix "$FA_PREFIX" \
+		--key "$CTL_KEY" "${tls[@]}" heartbeat --every 500ms
 	FA_PUB_PID=$BG_LAST
 	wait_for_line "$FA_LOG" '^signing a heartbeat' 10 "$FA_PUB_PID"
 }
@@ -207,6 +222,10 @@ fa_restore()
 	fa_stop_servers
 	daemon_stop TERM
 	agent_start "$WORK/agent.yaml"
+	# Its UDP heartbeats lift the heartbeat lockdown (release_after 3); a
+	# break-glass release before the first one would be undone by it (the
+	# dead-man switch's stale stamp is recorded then).
+	wait_mode normal 15
 	ensure_normal
 }
 
@@ -290,7 +309,8 @@ fa_replay()
 	[ -s "$WORK/fa-recorded.b64" ] || { fail "no heartbeat recorded from etcd"; return 1; }
 	# It must be past timeout + skew old: a recording, not a relay.
 	wait_until 10 fa_recording_old
-	fa_gateway_start "$WORK/fa-recorded.b64" || { fail "fake gateway did not start"; return 1; }
+	fa_gateway_start --heartbeat-b64 "$WORK/fa-recorded.b64" --prefix "$FA_PREFIX" ||
+		{ fail "fake gateway did not start"; return 1; }
 	n=$(audit_count fleet_heartbeat_refused reason=stale)
 	fa_agent "$WORK/fa-agent.yaml" || return 1
 	if wait_audit "$n" 10 fleet_heartbeat_refused reason=stale; then
@@ -300,6 +320,78 @@ fa_replay()
 	fi
 	fa_hold_mode lockdown 3 "a replayed signed heartbeat is no heartbeat"
 	expect_none_delivered "peer -> node udp/5002, $FA_BURST datagrams (replayed heartbeat, lockdown)" "$(fa_burst)"
+}
+
+# fa_certs: in FA_T, a CA, etcd's certificate (IP $LAB_MGMT4) and a
+# client certificate signed by it, and a rogue CA's certificate for the
+# same address; the TLS agent config next to them.
+FA_T=
+fa_certs()
+{
+	local n
+	FA_T=$WORK/fa-tls
+	mkdir -p "$FA_T" || return 1
+	for n in ca rogue-ca; do
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout "$FA_T/$n.key" -out "$FA_T/$n.pem" -days 1 -subj "/CN=fa-$n" \
+			>>"$FA_T/openssl.log" 2>&1 || return 1
+	done
+	# etcd's own gateway dials etcd with the server certificate: clientAuth too.
+	fa_cert server ca "subjectAltName=IP:$LAB_MGMT4
+extendedKeyUsage=serverAuth,clientAuth" &&
+	fa_cert rogue rogue-ca "subjectAltName=IP:$LAB_MGMT4
+extendedKeyUsage=serverAuth" &&
+	fa_cert client ca "extendedKeyUsage=clientAuth" || return 1
+	sed -e "s|^\(  endpoints:\).*|\1 [https://$LAB_MGMT4:$FA_PORT]|" \
+		-e "/^  request_timeout:/a\\
+  tls: {ca: fa-tls/ca.pem, cert: fa-tls/client.pem, key: fa-tls/client.key}" \
+		"$WORK/fa-agent.yaml" >"$WORK/fa-agent-tls.yaml"
+}
+
+# fa_cert NAME CA EXTENSIONS: NAME.pem/.key signed by CA.
+fa_cert()
+{
+	printf '%s\n' "$3" >"$FA_T/$1.ext"
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$FA_T/$1.key" -out "$FA_T/$1.csr" -subj "/CN=fa-$1" \
+		>>"$FA_T/openssl.log" 2>&1 &&
+	openssl x509 -req -in "$FA_T/$1.csr" -CA "$FA_T/$2.pem" -CAkey "$FA_T/$2.key" \
+		-CAcreateserial -out "$FA_T/$1.pem" -days 1 -extfile "$FA_T/$1.ext" \
+		>>"$FA_T/openssl.log" 2>&1
+}
+
+fa_tls()
+{
+	local ka got
+	note "5. TLS to etcd, the CA pinned (fleet.tls {ca, cert, key})"
+	fa_certs || { fail "openssl: cannot make the test certificates: $(tail -n 2 "$FA_T/openssl.log")"; return 1; }
+	check "the TLS agent config is valid" "$PCD" --check-config "$WORK/fa-agent-tls.yaml"
+	fa_gateway_start --tls-cert "$FA_T/rogue.pem" --tls-key "$FA_T/rogue.key" ||
+		{ fail "TLS fake gateway did not start: $(tail -n 2 "$FA_GW_LOG")"; return 1; }
+	note "a fake gateway on https://$LAB_MGMT4:$FA_PORT with a certificate from another CA"
+	fa_agent "$WORK/fa-agent-tls.yaml" || return 1
+	fa_hold_mode lockdown 3 "TLS agent, fake gateway with a rogue certificate"
+	ka=$(grep -c '^/v3/' "$FA_GW_LOG")
+	pass_if "the fake gateway got no request through the TLS handshake ($ka)" \
+		"the fake gateway got $ka requests past TLS with a rogue certificate" [ "$ka" -eq 0 ]
+	note "agent: $(grep -m1 -o 'etcd watch broken: .*' "$DAEMON_LOG" | cut -c1-140)"
+	expect_none_delivered "peer -> node udp/5002, $FA_BURST datagrams (rogue TLS gateway, lockdown)" "$(fa_burst)"
+	FA_TLS=1
+	fa_etcd_start || { fail "TLS etcd not healthy: $(tail -n 3 "$FA_LOG")"; FA_TLS=0; return 1; }
+	pass "etcd on https://$LAB_MGMT4:$FA_PORT, client certificates required"
+	fa_publisher_start || { fail "TLS publisher did not start: $(tail -n 2 "$FA_LOG")"; FA_TLS=0; return 1; }
+	if wait_mode normal 15; then
+		pass "normal: the TLS agent takes the signed heartbeats over TLS"
+	else
+		fail "mode '$(mode_now)' 15 s after the TLS publisher started"
+		grep -E 'fleet|etcd|heartbeat' "$DAEMON_LOG" | tail -n 5 | sed 's/^/      | /'
+		tail -n 3 "$FA_LOG" | sed 's/^/      | publisher: /'
+	fi
+	fa_hold_mode normal 3 "signed heartbeats over TLS"
+	got=$(fa_burst)
+	pass_if "peer -> node udp/5002: $got of $FA_BURST delivered in normal" \
+		"peer -> node udp/5002: $got of $FA_BURST delivered in normal" [ "$got" -gt 0 ]
+	FA_TLS=0
 }
 
 test_fleetauth()
@@ -313,6 +405,10 @@ test_fleetauth()
 	fa_fake_gateway
 	fa_real_etcd
 	fa_replay
+	fa_tls
 	fa_restore
 	expect_mode normal "the suite's agent back, UDP heartbeats flowing"
+	# FA_KEEP=DIR: a copy of the run's logs, for a look afterwards.
+	[ -n "${FA_KEEP:-}" ] && cp -r "$WORK" "$FA_KEEP"
+	return 0
 }
