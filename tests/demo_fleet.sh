@@ -4,7 +4,9 @@
 # etcd in its own namespace and three nodes (tests/fleet-lab.sh), each with
 # an agent following its desired state. Narrates fleet status, quarantine
 # of one host, a group lockdown, an unsigned value refused, a conflict
-# between two operators, and etcd lost. Exits non-zero if any step does not
+# between two operators, and etcd lost. The controller's signed heartbeat
+# (portcullis fleet heartbeat) runs throughout: without it every node
+# would lock down. Exits non-zero if any step does not
 # behave as described.
 
 set -u
@@ -68,6 +70,9 @@ main()
 	fleet_lab_init || exit 1
 	step "Fleet lab: etcd in its own namespace, three nodes, one agent each"
 	fleet_lab_up 3 && fleet_etcd_start && fleet_keygen || { surprise "lab setup"; exit 1; }
+	printf '  ops$ portcullis fleet heartbeat --every 500ms &\n'
+	fleet_heartbeat_start || { surprise "heartbeat publisher"; exit 1; }
+	note "-> a signed heartbeat at /portcullis/heartbeat every 500 ms: the agents' only proof that the controller lives"
 	for i in 1 2 3; do
 		fleet_agent_config "$i" "$([ "$i" = 3 ] && echo db || echo web)" &&
 			fleet_agent_start "$i" && fleet_agent_wait_ready "$i" 30 ||

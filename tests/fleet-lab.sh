@@ -9,6 +9,7 @@
 #   fleet_lab_up 3               # etcd namespace + nodes 1..3, wired
 #   fleet_etcd_start             # etcd in <prefix>-etcd
 #   fleet_keygen                 # controller key pair for the run
+#   fleet_heartbeat_start        # the controller's signed heartbeats
 #   fleet_agent_config 1 "web"   # WORK/n1/agent.yaml from the template
 #   fleet_agent_start 1 && fleet_agent_wait_ready 1 20
 #   fleet_cli quarantine node-1  # portcullis fleet, in the etcd namespace
@@ -23,6 +24,13 @@
 # FLEET_HA_PEER_PORTS (12380 22380 32380) on 127.0.0.1, data in
 # WORK/etcd-mK.data. Set FL_POLICY_HA=1 before fleet_lab_init for a node
 # policy whose etcd management entry names those client ports as well.
+#
+# Agents count only the controller's signed heartbeats as liveness
+# (README "Fleet liveness is authenticated"): without
+# fleet_heartbeat_start [EVERY] (`portcullis fleet heartbeat --every
+# EVERY`, 500ms, in the etcd namespace, to the single etcd and the
+# cluster's members in turn) every node locks down after its heartbeat
+# timeout. fleet_heartbeat_stop stops it (fleet_lab_down does too).
 #
 #                <prefix>-etcd   etcd on http://192.0.2.1:PORT (192.0.2.1/32
 #                                on lo) and http://127.0.0.1:PORT
@@ -92,6 +100,9 @@ FL_MEMBER_STARTS=()	# by index: how many times started (log names)
 # takes the first): the single etcd unless set (the cluster's members).
 FL_CLI_ENDPOINTS=
 FL_BG=()		# other background processes we started
+FL_HB_WRAP=		# timeout(1) around the heartbeat publisher
+FL_HB_STARTS=0
+FL_HB_EVERY=${FLEET_HB_EVERY:-500ms}	# a quarter of the lab's 2 s timeout
 FL_KEY=			# the controller's secret key file
 FL_PUB=			# its public half
 FL_DOWN_DONE=
@@ -532,6 +543,46 @@ elif op == "rev":
 PYEOF
 }
 
+# ---- the controller's heartbeat ----
+
+fleet_heartbeat_alive() { [ -n "$FL_HB_WRAP" ] && kill -0 "$FL_HB_WRAP" 2>/dev/null; }
+
+# fleet_heartbeat_start [EVERY]: `portcullis fleet heartbeat` in the etcd
+# namespace (the run's key), to the single etcd and the cluster members'
+# local endpoints, tried in turn, so it survives any of them going away;
+# waits for its first line. Call after fleet_keygen.
+# shellcheck disable=SC2120 # EVERY is optional
+fleet_heartbeat_start()
+{
+	local log
+	fleet_heartbeat_alive && return 0
+	FL_HB_STARTS=$((FL_HB_STARTS + 1))
+	log=$FL_WORK/heartbeat-$FL_HB_STARTS.log
+	timeout -s TERM "$FL_ETCD_LIFETIME" ip netns exec "$FL_NS_ETCD" \
+		env PORTCULLIS_ETCD="$FL_ETCD_LOCAL,$(fleet_cluster_locals 1 2 3)" \
+		PORTCULLIS_FLEET_PREFIX="$FL_KEY_PREFIX" \
+		"$PCCLI" fleet --key "$FL_KEY" --timeout 1000 heartbeat \
+		--every "${1:-$FL_HB_EVERY}" >"$log" 2>&1 &
+	FL_HB_WRAP=$!
+	local i
+	for ((i = 0; i < 100; i++)); do
+		grep -q '^signing a heartbeat' "$log" 2>/dev/null && return 0
+		fleet_heartbeat_alive || break
+		sleep 0.1
+	done
+	fl_log "heartbeat publisher did not start: $(tail -n 2 "$log")"
+	return 1
+}
+
+# fleet_heartbeat_stop: TERM the publisher (timeout(1) passes it on), reap.
+fleet_heartbeat_stop()
+{
+	[ -n "$FL_HB_WRAP" ] || return 0
+	kill -s TERM "$FL_HB_WRAP" 2>/dev/null
+	wait "$FL_HB_WRAP" 2>/dev/null
+	FL_HB_WRAP=
+}
+
 # ---- keys and agent configs ----
 
 # fleet_keygen: the controller key pair of this run (FL_KEY, FL_PUB).
@@ -819,6 +870,7 @@ fleet_lab_down()
 	for pid in "${FL_BG[@]}"; do
 		wait "$pid" 2>/dev/null
 	done
+	fleet_heartbeat_stop
 	fleet_etcd_stop TERM
 	fleet_cluster_down
 	# Each node's pins: detach in its namespace, then the exact dir.

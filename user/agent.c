@@ -85,6 +85,16 @@ struct agent {
 	struct pc_fleet_link *fleet;	/* the etcd threads */
 	struct pc_fleet_view view;	/* envelopes in force, per key */
 	__u64 fleet_refused;
+	/* Signed fleet heartbeats: the last seq taken per signing key (by
+	 * public key, so a reload that reorders keys keeps it), and the
+	 * last one taken, for status. */
+	struct {
+		__u8 pk[PC_PK_LEN];
+		__u64 seq;
+	} fleet_hb_seen[PC_MAX_KEYS];
+	size_t fleet_hb_nseen;
+	struct pc_fleet_heartbeat fleet_hb_last;
+	__u64 fleet_hb_last_wall_ms;	/* when it was taken */
 	/* Per followed key, the revision last refused: a re-read after a
 	 * reconnect is not a new offence. */
 	__s64 refused_rev[PC_FLEET_MAX_TARGETS];
@@ -106,7 +116,8 @@ struct agent {
 static void hold_links(struct agent *a);
 static void fleet_report(struct agent *a);
 
-/* Heartbeats come from a UDP controller, an etcd lease, or both. */
+/* Heartbeats come from a UDP controller, the fleet's signed heartbeat
+ * in etcd, or both. */
 static bool hb_enabled(const struct agent *a)
 {
 	return a->cfg.controller || a->cfg.fleet;
@@ -515,15 +526,24 @@ static void check_deadman_tripped(struct agent *a)
 		   "dead-man switch tripped while the agent was stalled", detect);
 }
 
-static void on_heartbeat(struct agent *a, int key)
+/*
+ * A valid heartbeat, counting as if it had come at boot-clock at_ms (a
+ * fleet heartbeat counts from when it was signed, not when it was read).
+ * Never moves the last heartbeat back.
+ */
+static void heartbeat_at(struct agent *a, __u64 at_ms)
 {
 	__u64 now = boot_ms();
 
 	check_deadman_tripped(a);
 
-	a->last_hb_ms = now;
-	deadman_write(a, PC_DM_LAST_HB_NS, clock_ns(CLOCK_BOOTTIME));
-	stat_set(a, PC_AS_LAST_HB_BOOT_NS, clock_ns(CLOCK_BOOTTIME));
+	if (at_ms > now)
+		at_ms = now;
+	if (at_ms > a->last_hb_ms) {
+		a->last_hb_ms = at_ms;
+		deadman_write(a, PC_DM_LAST_HB_NS, at_ms * 1000000);
+		stat_set(a, PC_AS_LAST_HB_BOOT_NS, at_ms * 1000000);
+	}
 	stat_inc(a, PC_AS_HB_ACCEPTED);
 	pc_fsm_heartbeat(&a->fsm);
 	if (a->hb_lost) {
@@ -646,7 +666,7 @@ static void on_datagram(struct agent *a)
 		return;
 	}
 	if (msg.type == PC_MSG_HEARTBEAT)
-		on_heartbeat(a, key);
+		heartbeat_at(a, boot_ms());
 	else
 		on_command(a, &msg, from, detect_ns);
 }
@@ -906,6 +926,65 @@ static void on_fleet_deleted(struct agent *a, const struct pc_fleet_event *ev)
 		     "deletion is not signed: the last accepted value stays in force");
 }
 
+/* The last seq taken from the key that signed a fleet heartbeat. */
+static __u64 *fleet_hb_seq(struct agent *a, int key)
+{
+	size_t i;
+
+	for (i = 0; i < a->fleet_hb_nseen; i++)
+		if (!memcmp(a->fleet_hb_seen[i].pk, a->cfg.keys[key], PC_PK_LEN))
+			return &a->fleet_hb_seen[i].seq;
+	if (i == PC_MAX_KEYS)
+		i = 0;	/* keys replaced by reloads: forget the oldest */
+	else
+		a->fleet_hb_nseen++;
+	memcpy(a->fleet_hb_seen[i].pk, a->cfg.keys[key], PC_PK_LEN);
+	a->fleet_hb_seen[i].seq = 0;
+	return &a->fleet_hb_seen[i].seq;
+}
+
+/*
+ * PREFIX/heartbeat changed. Only a fresh heartbeat a trusted controller
+ * key signed, newer than the last one from that key, is proof that the
+ * controller lives; etcd (or whoever answers in its place) only carries
+ * it. A refusal is counted and audited, and is no heartbeat.
+ */
+static void on_fleet_heartbeat(struct agent *a, const struct pc_fleet_event *ev)
+{
+	struct pc_fleet_heartbeat hb;
+	enum pc_msg_verdict v;
+	__u64 behind = 0, *last = NULL;
+	char lim[48], rev[24];
+	int key = -1;
+
+	v = pc_fleet_heartbeat_decode(ev->value, ev->len,
+				      (const __u8(*)[PC_PK_LEN])a->cfg.keys,
+				      a->cfg.nkeys, &hb, &key);
+	if (v == PC_MSG_OK) {
+		last = fleet_hb_seq(a, key);
+		if (hb.seq == *last)
+			return;		/* the one already taken, read again */
+		v = pc_fleet_heartbeat_check(&hb, *last, wall_ms(),
+					     a->cfg.hb_timeout_ms,
+					     a->cfg.fleet_skew_ms, &behind);
+	}
+	if (v != PC_MSG_OK) {
+		stat_inc(a, PC_AS_FLEET_HB_REFUSED + v);
+		snprintf(lim, sizeof(lim), "fleet_hb:%s", pc_msg_verdict_name(v));
+		snprintf(rev, sizeof(rev), "#%lld", (long long)ev->revision);
+		audit_checked(a, pc_audit_limited(lim, "fleet_heartbeat_refused",
+						  "key", ev->key, "reason",
+						  pc_msg_verdict_name(v),
+						  "revision", rev, PC_AUDIT_END));
+		return;
+	}
+	*last = hb.seq;
+	a->fleet_hb_last = hb;
+	a->fleet_hb_last_wall_ms = wall_ms();
+	stat_inc(a, PC_AS_FLEET_HB_ACCEPTED);
+	heartbeat_at(a, boot_ms() - behind);
+}
+
 static void on_fleet(struct agent *a)
 {
 	struct pc_fleet_event ev;
@@ -914,8 +993,10 @@ static void on_fleet(struct agent *a)
 	while (pc_fleet_link_next(a->fleet, &ev)) {
 		switch (ev.type) {
 		case PC_FE_HEARTBEAT:
-			stat_inc(a, PC_AS_FLEET_HEARTBEATS);
-			on_heartbeat(a, -1);
+			on_fleet_heartbeat(a, &ev);
+			break;
+		case PC_FE_KEEPALIVE:
+			stat_inc(a, PC_AS_FLEET_KEEPALIVES);
 			break;
 		case PC_FE_DESIRED:
 			on_fleet_desired(a, &ev);
@@ -986,6 +1067,17 @@ static void control_status(struct agent *a, int fd)
 			a->cfg.fleet_prefix, a->cfg.ngroups,
 			pc_mode_name(a->fsm.floor),
 			(unsigned long long)a->fleet_refused);
+	if (a->cfg.fleet && a->fleet_hb_last.seq)
+		dprintf(fd, "fleet hb:    signed seq %llu taken %.1f s ago, "
+			"%.1f s after its signing time (max skew %.1f s)\n",
+			(unsigned long long)a->fleet_hb_last.seq,
+			(wall_ms() - a->fleet_hb_last_wall_ms) / 1000.0,
+			a->fleet_hb_last_wall_ms > a->fleet_hb_last.timestamp_ms ?
+				(a->fleet_hb_last_wall_ms - a->fleet_hb_last.timestamp_ms) / 1000.0 : 0.0,
+			a->cfg.fleet_skew_ms / 1000.0);
+	else if (a->cfg.fleet)
+		dprintf(fd, "fleet hb:    no signed heartbeat taken yet (%s/%s)\n",
+			a->cfg.fleet_prefix, PC_FLEET_HB_KIND);
 	if (hb_enabled(a)) {
 		if (a->cfg.controller)
 			dprintf(fd, "controller:  udp %s port %u, %zu key(s)\n",

@@ -33,6 +33,9 @@ struct pc_fleet_link {
 	size_t nendpoints;
 	char prefix[PC_FLEET_PREFIX_MAX + 1];
 	char host[PC_FLEET_TARGET_LEN];
+	char *tls_ca, *tls_cert, *tls_key;
+	char hb_key[PC_FLEET_KEY_MAX];	/* PREFIX/heartbeat */
+	__s64 hb_rev;			/* its mod revision last handed on */
 	char keys[PC_FLEET_MAX_TARGETS][PC_FLEET_KEY_MAX];
 	size_t nkeys;
 	long request_ms, lease_request_ms, ttl_s;
@@ -202,6 +205,11 @@ void pc_fleet_link_report(struct pc_fleet_link *l,
 	pthread_mutex_unlock(&l->mu);
 }
 
+static int tls_setup(struct pc_fleet_link *l, struct pc_etcd *e)
+{
+	return pc_etcd_set_tls(e, l->tls_ca, l->tls_cert, l->tls_key);
+}
+
 /* ---- watcher ---- */
 
 struct watcher {
@@ -325,7 +333,8 @@ static void *watcher_main(void *arg)
 	int err;
 
 	if (pc_etcd_init(&e, l->endpoints, l->nendpoints, l->request_ms) ||
-	    pc_etcd_init(&w.fetch, l->endpoints, l->nendpoints, l->request_ms)) {
+	    pc_etcd_init(&w.fetch, l->endpoints, l->nendpoints, l->request_ms) ||
+	    tls_setup(l, &e) || tls_setup(l, &w.fetch)) {
 		post_simple(l, PC_FE_LINK, false, "cannot set up an etcd client");
 		return NULL;
 	}
@@ -401,11 +410,11 @@ static __s64 grant(struct pc_fleet_link *l, struct pc_etcd *e)
 	pthread_mutex_lock(&l->mu);
 	l->status_dirty = true;
 	pthread_mutex_unlock(&l->mu);
-	post_simple(l, PC_FE_HEARTBEAT, true, NULL);
 	return id;
 }
 
-/* One keep-alive (or grant); true if etcd answered with a live lease. */
+/* One keep-alive (or grant); true if etcd answered with a live lease.
+ * Only etcd's liveness: anything that speaks HTTP can answer one. */
 static bool keepalive_round(struct pc_fleet_link *l, struct pc_etcd *e,
 			    __s64 *id)
 {
@@ -416,15 +425,39 @@ static bool keepalive_round(struct pc_fleet_link *l, struct pc_etcd *e,
 		return *id != 0;
 	}
 	if (pc_etcd_lease_keepalive(e, *id, &ttl))
-		return false;	/* no answer, no heartbeat: the agent times it */
+		return false;
 	if (ttl > 0) {
-		post_simple(l, PC_FE_HEARTBEAT, true, NULL);
+		post_simple(l, PC_FE_KEEPALIVE, true, NULL);
 		return true;
 	}
 	/* Expired while we could not reach etcd. */
 	post_simple(l, PC_FE_LEASE, false, "lease expired: granting a new one");
 	*id = grant(l, e);
 	return *id != 0;
+}
+
+/*
+ * The controller's heartbeat, read every round: a new revision goes to
+ * the loop, which verifies it. Nothing here decides liveness; an absent,
+ * unreadable or unchanged value is simply no heartbeat.
+ */
+static void read_heartbeat(struct pc_fleet_link *l, struct pc_etcd *e)
+{
+	struct pc_fleet_event ev = { .type = PC_FE_HEARTBEAT };
+	struct pc_etcd_range r;
+
+	if (pc_etcd_get(e, l->hb_key, false, &r))
+		return;
+	if (r.n == 1 && r.kvs[0].value && r.kvs[0].mod_rev != l->hb_rev) {
+		l->hb_rev = r.kvs[0].mod_rev;
+		ev.revision = r.kvs[0].mod_rev;
+		snprintf(ev.key, sizeof(ev.key), "%s", l->hb_key);
+		ev.value = r.kvs[0].value;
+		ev.len = r.kvs[0].value_len;
+		r.kvs[0].value = NULL;
+		post(l, &ev);
+	}
+	pc_etcd_range_free(&r);
 }
 
 static void *leaser_main(void *arg)
@@ -435,7 +468,8 @@ static void *leaser_main(void *arg)
 	__s64 id = 0;
 	bool dirty, ok, failing = false;
 
-	if (pc_etcd_init(&e, l->endpoints, l->nendpoints, l->lease_request_ms)) {
+	if (pc_etcd_init(&e, l->endpoints, l->nendpoints, l->lease_request_ms) ||
+	    tls_setup(l, &e)) {
 		post_simple(l, PC_FE_LEASE, false, "cannot set up an etcd client");
 		return NULL;
 	}
@@ -444,6 +478,7 @@ static void *leaser_main(void *arg)
 		if (now >= next_keepalive) {
 			next_keepalive = now + l->keepalive_ms;
 			ok = keepalive_round(l, &e, &id);
+			read_heartbeat(l, &e);
 			/* Back from an outage: the watch stream may be a dead
 			 * TCP connection that has not noticed; start it over. */
 			if (ok && failing) {
@@ -495,10 +530,15 @@ int pc_fleet_link_start(struct pc_fleet_link **out, const struct pc_config *cfg,
 			l->nendpoints++;
 	snprintf(l->prefix, sizeof(l->prefix), "%s", cfg->fleet_prefix);
 	snprintf(l->host, sizeof(l->host), "%s", cfg->host_id);
+	pc_fleet_heartbeat_key(l->hb_key, sizeof(l->hb_key), cfg->fleet_prefix);
+	l->tls_ca = cfg->fleet_tls_ca ? strdup(cfg->fleet_tls_ca) : NULL;
+	l->tls_cert = cfg->fleet_tls_cert ? strdup(cfg->fleet_tls_cert) : NULL;
+	l->tls_key = cfg->fleet_tls_key ? strdup(cfg->fleet_tls_key) : NULL;
 	for (size_t i = 0; i < v->n; i++)
 		pc_fleet_desired_key(l->keys[l->nkeys++], PC_FLEET_KEY_MAX,
 				     cfg->fleet_prefix, v->target[i]);
-	/* Four keep-alives per heartbeat timeout: one late answer is no loss. */
+	/* Four rounds (keep-alive, heartbeat read) per heartbeat timeout:
+	 * one late answer is no loss. */
 	l->keepalive_ms = cfg->hb_timeout_ms / 4 ? cfg->hb_timeout_ms / 4 : 1;
 	l->ttl_s = (cfg->hb_timeout_ms + 999) / 1000 + 1;
 	l->request_ms = cfg->fleet_request_ms;
@@ -513,7 +553,9 @@ int pc_fleet_link_start(struct pc_fleet_link **out, const struct pc_config *cfg,
 	pthread_cond_init(&l->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	l->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (l->efd < 0 || l->nendpoints != cfg->nendpoints) {
+	if (l->efd < 0 || l->nendpoints != cfg->nendpoints ||
+	    (cfg->fleet_tls_ca && !l->tls_ca) ||
+	    (cfg->fleet_tls_cert && (!l->tls_cert || !l->tls_key))) {
 		err = l->efd < 0 ? -errno : -ENOMEM;
 		pc_fleet_link_stop(l);
 		return err;
@@ -553,6 +595,9 @@ void pc_fleet_link_stop(struct pc_fleet_link *l)
 	for (size_t i = 0; i < l->nendpoints; i++)
 		free(l->endpoints[i]);
 	free(l->status_json);
+	free(l->tls_ca);
+	free(l->tls_cert);
+	free(l->tls_key);
 	pthread_cond_destroy(&l->cond);
 	pthread_mutex_destroy(&l->mu);
 	free(l);

@@ -3,8 +3,9 @@
  * The agent's link to etcd. Two threads keep every etcd call off the
  * agent's poll loop, so a hung cluster can never stall enforcement:
  *   watcher: reads the host's desired-state keys, then watches them;
- *   lease:   holds the lease (its keep-alives are the heartbeat) and
- *            publishes the reported state.
+ *   leaser:  holds the lease (the fleet's view of who is alive), reads
+ *            the controller's signed heartbeat, and publishes the
+ *            reported state.
  * They hand events to the loop through a queue and an eventfd; nothing
  * they receive is trusted before the loop verifies it.
  */
@@ -18,7 +19,8 @@
 #include "fleet.h"
 
 enum pc_fleet_event_type {
-	PC_FE_HEARTBEAT,	/* a keep-alive was answered */
+	PC_FE_HEARTBEAT,	/* a new value at PREFIX/heartbeat, unverified */
+	PC_FE_KEEPALIVE,	/* a lease keep-alive was answered: no heartbeat */
 	PC_FE_DESIRED,		/* a desired key's value (read or watched) */
 	PC_FE_DELETED,		/* a desired key was deleted */
 	PC_FE_LEASE,		/* lease granted (ok) or lost */
@@ -29,7 +31,7 @@ struct pc_fleet_event {
 	enum pc_fleet_event_type type;
 	bool ok;
 	char key[PC_FLEET_KEY_MAX];
-	__u8 *value;		/* the envelope, as stored */
+	__u8 *value;		/* the envelope (or heartbeat), as stored */
 	size_t len;
 	__s64 revision;
 	char *policy;		/* PREFIX/policies/HASH if the envelope names one */

@@ -50,9 +50,11 @@ enum pc_agent_stat {
 			       PC_MODE_COUNT * PC_MODE_COUNT * PC_TRIG_COUNT,
 	PC_AS_FLEET_REFUSED,		/* + enum pc_fleet_refusal */
 	PC_AS_FLEET_LEASE_LOST = PC_AS_FLEET_REFUSED + PC_FR_COUNT,
-	PC_AS_FLEET_HEARTBEATS,		/* lease keep-alives answered */
+	PC_AS_FLEET_KEEPALIVES,		/* lease keep-alives answered (no heartbeat) */
 	PC_AS_FLEET_POLICY_LOADED,
-	PC_AS_COUNT,
+	PC_AS_FLEET_HB_ACCEPTED,	/* signed fleet heartbeats taken */
+	PC_AS_FLEET_HB_REFUSED,		/* + enum pc_msg_verdict (1..6) */
+	PC_AS_COUNT = PC_AS_FLEET_HB_REFUSED + PC_MSG_VERDICT_COUNT,
 };
 
 /* Histogram bucket upper bounds (ns); the last bucket is +Inf. */

@@ -44,6 +44,7 @@
 #define DEFAULT_INTERVALS	1
 #define DEFAULT_REPORT_MS	(10 * MS_PER_S)
 #define DEFAULT_REQUEST_MS	(2 * MS_PER_S)
+#define DEFAULT_FLEET_SKEW_MS	MS_PER_S
 #define MAX_INTERVALS		1000
 
 #define NAME_CHARS	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz" \
@@ -85,6 +86,8 @@ static const struct span interval_span = { 100, MS_PER_H, "100ms..1h" };
 static const struct span skew_span = { MS_PER_S, MS_PER_H, "1s..1h" };
 static const struct span backoff_span = { 0, 24 * MS_PER_H, "0s..24h" };
 static const struct span report_span = { MS_PER_S, MS_PER_H, "1s..1h" };
+/* Fleet heartbeats: every ms of it is time a dead controller stays trusted. */
+static const struct span fleet_skew_span = { 0, MS_PER_M, "0s..1m" };
 
 static const struct word xdp_words[] = {
 	{ "auto", PC_XDP_AUTO },
@@ -350,8 +353,7 @@ static int parse_uint(struct ctx *c, const struct field *f, __u64 min,
  * as seconds: "timeout: 500" meant as milliseconds would otherwise be
  * eight minutes without a heartbeat going unnoticed.
  */
-static int parse_duration(struct ctx *c, const struct field *f,
-			  const struct span *span, __u64 *out_ms)
+int pc_duration_parse(const char *s, __u64 *out_ms)
 {
 	static const struct {
 		const char *unit;
@@ -359,33 +361,49 @@ static int parse_duration(struct ctx *c, const struct field *f,
 	} units[] = {
 		{ "ms", 1 }, { "s", MS_PER_S }, { "m", MS_PER_M }, { "h", MS_PER_H },
 	};
-	const char *s, *unit;
+	const char *unit = s + strspn(s, "0123456789");
 	__u64 v, ms = 0;
 	size_t i;
+	int err;
+
+	if (!*unit && unit != s)
+		return -ENOMSG;
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (!strcmp(unit, units[i].unit))
+			ms = units[i].ms;
+	err = ms ? digits(s, unit - s, &v) : -EINVAL;
+	if (err)
+		return err;
+	if (v > UINT64_MAX / ms)
+		return -ERANGE;
+	*out_ms = v * ms;
+	return 0;
+}
+
+static int parse_duration(struct ctx *c, const struct field *f,
+			  const struct span *span, __u64 *out_ms)
+{
+	const char *s;
+	__u64 ms = 0;
 	int err;
 
 	err = want_scalar(c, f->val, f->key);
 	if (err)
 		return err;
 	s = scalar(f->val);
-	unit = s + strspn(s, "0123456789");
-	if (!*unit && unit != s)
+	err = pc_duration_parse(s, &ms);
+	if (err == -ENOMSG)
 		return node_err(c, f->val,
 				"'%s' %.64s: duration needs a unit: ms, s, m or h",
 				f->key, s);
-	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (!strcmp(unit, units[i].unit))
-			ms = units[i].ms;
-	err = ms ? digits(s, unit - s, &v) : -EINVAL;
 	if (err == -EINVAL)
 		return node_err(c, f->val,
 				"bad duration '%.64s' for '%s' (want a number and a unit: 500ms, 5s, 2m, 1h)",
 				s, f->key);
-	if (err || v > UINT64_MAX / ms || v * ms < span->min_ms ||
-	    v * ms > span->max_ms)
+	if (err || ms < span->min_ms || ms > span->max_ms)
 		return node_err(c, f->val, "'%s' %.64s is out of range (%s)",
 				f->key, s, span->text);
-	*out_ms = v * ms;
+	*out_ms = ms;
 	return 0;
 }
 
@@ -823,6 +841,39 @@ static int parse_groups(struct ctx *c, const struct field *f)
 	return err;
 }
 
+/* fleet.tls: {ca, cert, key}, files we can read; every endpoint https. */
+static int parse_fleet_tls(struct ctx *c, const struct field *sect)
+{
+	struct field f[] = { { .key = "ca" }, { .key = "cert" }, { .key = "key" } };
+	char **out[] = { &c->cfg->fleet_tls_ca, &c->cfg->fleet_tls_cert,
+			 &c->cfg->fleet_tls_key };
+	int err;
+
+	err = want_type(c, sect->val, sect->key, YAML_MAPPING_NODE);
+	if (!err)
+		err = collect(c, sect->val, f, 3);
+	if (!err && !f[0].val)
+		return node_err(c, sect->key_node,
+				"'tls' needs 'ca': the CA etcd's certificate must chain to");
+	if (!err && !f[1].val != !f[2].val)
+		return node_err(c, sect->key_node,
+				"'tls' needs 'cert' and 'key' together (or neither)");
+	for (size_t i = 0; !err && i < 3; i++) {
+		if (!f[i].val)
+			continue;
+		err = parse_path(c, &f[i], out[i]);
+		if (!err && access(*out[i], R_OK))
+			err = node_err(c, f[i].val, "cannot read '%.200s': %s",
+				       *out[i], strerror(errno));
+	}
+	for (size_t i = 0; !err && i < c->cfg->nendpoints; i++)
+		if (strncmp(c->cfg->fleet_endpoints[i], "https://", 8))
+			err = node_err(c, sect->key_node,
+				       "with 'tls', every endpoint must be https:// ('%.64s' is not)",
+				       c->cfg->fleet_endpoints[i]);
+	return err;
+}
+
 enum fleet_key {
 	F_ENDPOINTS,
 	F_PREFIX,
@@ -831,6 +882,8 @@ enum fleet_key {
 	F_KEY_FILES,
 	F_REPORT,
 	F_REQUEST,
+	F_SKEW,
+	F_TLS,
 	F_COUNT,
 };
 
@@ -844,6 +897,8 @@ static int parse_fleet(struct ctx *c, const struct field *sect)
 		[F_KEY_FILES] = { .key = "key_files" },
 		[F_REPORT] = { .key = "report_interval" },
 		[F_REQUEST] = { .key = "request_timeout" },
+		[F_SKEW] = { .key = "max_skew" },
+		[F_TLS] = { .key = "tls" },
 	};
 	struct pc_config *cfg = c->cfg;
 	int err;
@@ -885,6 +940,11 @@ static int parse_fleet(struct ctx *c, const struct field *sect)
 	if (!err && f[F_REQUEST].val)
 		err = parse_duration(c, &f[F_REQUEST], &timeout_span,
 				     &cfg->fleet_request_ms);
+	if (!err && f[F_SKEW].val)
+		err = parse_duration(c, &f[F_SKEW], &fleet_skew_span,
+				     &cfg->fleet_skew_ms);
+	if (!err && f[F_TLS].val)
+		err = parse_fleet_tls(c, &f[F_TLS]);
 	/* The host's name becomes an etcd key and a signed target. */
 	if (!err && !pc_fleet_name_ok(cfg->host_id))
 		err = node_err(c, sect->key_node,
@@ -1188,6 +1248,7 @@ static void set_defaults(struct pc_config *cfg)
 	strcpy(cfg->fleet_prefix, PC_FLEET_DEFAULT_PREFIX);
 	cfg->fleet_report_ms = DEFAULT_REPORT_MS;
 	cfg->fleet_request_ms = DEFAULT_REQUEST_MS;
+	cfg->fleet_skew_ms = DEFAULT_FLEET_SKEW_MS;
 }
 
 /* Defaults are copies, so pc_config_free can free every path alike. */
@@ -1560,5 +1621,8 @@ void pc_config_free(struct pc_config *c)
 	free(c->state_dir);
 	free(c->audit_log);
 	free(c->control_socket);
+	free(c->fleet_tls_ca);
+	free(c->fleet_tls_cert);
+	free(c->fleet_tls_key);
 	memset(c, 0, sizeof(*c));
 }

@@ -57,6 +57,10 @@ struct pc_config {
 	size_t ngroups;
 	__u64 fleet_report_ms;		/* status refresh, default 10000 */
 	__u64 fleet_request_ms;		/* one etcd request, default 2000 */
+	__u64 fleet_skew_ms;		/* heartbeat clock allowance, default 1000 */
+	/* fleet.tls: etcd's CA (pinned), our client certificate and key;
+	 * NULL: plain (or system-CA https) endpoints. */
+	char *fleet_tls_ca, *fleet_tls_cert, *fleet_tls_key;
 
 	/* heartbeat (with a controller or a fleet) */
 	__u64 hb_timeout_ms;		/* default 5000 */
@@ -80,6 +84,9 @@ int pc_config_load_file(const char *path, struct pc_config *out, char *err,
 int pc_config_load_string(const char *text, size_t len, const char *name,
 			  struct pc_config *out, char *err, size_t errlen);
 void pc_config_free(struct pc_config *c);
+/* "500ms", "5s", "2m", "1h" into ms: 0, -ENOMSG (a number without a
+ * unit), -EINVAL (not a duration) or -ERANGE. */
+int pc_duration_parse(const char *s, __u64 *out_ms);
 const char *pc_metric_name(enum pc_metric m);
 
 #endif /* PC_CONFIG_H */

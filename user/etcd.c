@@ -383,8 +383,30 @@ int pc_etcd_init(struct pc_etcd *e, char *const *endpoints, size_t n,
 	return 0;
 }
 
+int pc_etcd_set_tls(struct pc_etcd *e, const char *ca, const char *cert,
+		    const char *key)
+{
+	free(e->tls_ca);
+	free(e->tls_cert);
+	free(e->tls_key);
+	e->tls_ca = e->tls_cert = e->tls_key = NULL;
+	if (!ca)
+		return cert || key ? -EINVAL : 0;
+	if (!cert != !key)
+		return -EINVAL;
+	e->tls_ca = strdup(ca);
+	e->tls_cert = cert ? strdup(cert) : NULL;
+	e->tls_key = key ? strdup(key) : NULL;
+	if (!e->tls_ca || (cert && (!e->tls_cert || !e->tls_key)))
+		return -ENOMEM;
+	return 0;
+}
+
 void pc_etcd_free(struct pc_etcd *e)
 {
+	free(e->tls_ca);
+	free(e->tls_cert);
+	free(e->tls_key);
 	if (e->curl)
 		curl_easy_cleanup(e->curl);
 	for (size_t i = 0; i < e->nendpoints; i++)
@@ -431,9 +453,20 @@ static void setup(struct pc_etcd *e, const char *url, const char *body,
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 2L);
 	curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 1L);
-	/* Plain HTTP to the gateway only: no redirects, no other schemes. */
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	/* The gateway only: no redirects, no other schemes. */
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, e->tls_ca ? "https" : "http,https");
 	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	if (e->tls_ca) {
+		/* Pinned: our CA only, never the system's store. */
+		curl_easy_setopt(c, CURLOPT_CAINFO, e->tls_ca);
+		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	}
+	if (e->tls_cert) {
+		curl_easy_setopt(c, CURLOPT_SSLCERT, e->tls_cert);
+		curl_easy_setopt(c, CURLOPT_SSLKEY, e->tls_key);
+	}
 }
 
 /*

@@ -20,6 +20,9 @@ struct pc_etcd {
 	size_t nendpoints;
 	size_t cur;			/* the endpoint that answered last */
 	long timeout_ms;		/* per request (watch: to connect) */
+	/* TLS (pc_etcd_set_tls): the one CA etcd's certificate must chain
+	 * to, and our client certificate and key; NULL: none. */
+	char *tls_ca, *tls_cert, *tls_key;
 	void *curl;			/* CURL * */
 	char err[256];			/* why the last call failed */
 };
@@ -44,6 +47,10 @@ int pc_etcd_global_init(void);
 int pc_etcd_init(struct pc_etcd *e, char *const *endpoints, size_t n,
 		 long timeout_ms);
 void pc_etcd_free(struct pc_etcd *e);
+/* Speak only HTTPS, trust only ca (no system store), and present cert
+ * and key if given (both or neither). ca NULL: no TLS settings. */
+int pc_etcd_set_tls(struct pc_etcd *e, const char *ca, const char *cert,
+		    const char *key);
 
 /* Return 0 or a negative errno (-ECONNREFUSED/-ETIMEDOUT: unreachable,
  * -EPROTO: an answer we cannot read, -EIO: an error from etcd); e->err

@@ -226,6 +226,77 @@ bool pc_fleet_peek(const __u8 *buf, size_t len, struct pc_fleet_desired *out)
 	return pc_msg_parse(buf, len, &m) && from_msg(&m, out) == PC_MSG_OK;
 }
 
+/* ---- heartbeats ---- */
+
+void pc_fleet_heartbeat_key(char *buf, size_t len, const char *prefix)
+{
+	snprintf(buf, len, "%s/%s", prefix ? prefix : "", PC_FLEET_HB_KIND);
+}
+
+int pc_fleet_heartbeat_encode(const struct pc_fleet_heartbeat *h,
+			      const __u8 sk[PC_SK_LEN], __u8 *buf, size_t len)
+{
+	struct pc_msg m = {
+		.type = PC_MSG_FLEET_HEARTBEAT,
+		.cmd = PC_CMD_NONE,
+		.seq = h->seq,
+		.timestamp_ms = h->timestamp_ms,
+		.host_id = PC_FLEET_HB_TARGET,
+	};
+
+	memcpy(m.cmd_id, h->id, sizeof(m.cmd_id));
+	return pc_msg_encode(&m, sk, buf, len);
+}
+
+enum pc_msg_verdict pc_fleet_heartbeat_decode(const __u8 *buf, size_t len,
+					      const __u8 (*keys)[PC_PK_LEN],
+					      size_t nkeys,
+					      struct pc_fleet_heartbeat *out,
+					      int *key_index)
+{
+	enum pc_msg_verdict v;
+	struct pc_msg m;
+
+	memset(out, 0, sizeof(*out));
+	v = pc_msg_decode(buf, len, keys, nkeys, &m, key_index);
+	if (v != PC_MSG_OK)
+		return v;
+	if (m.type != PC_MSG_FLEET_HEARTBEAT ||
+	    strcmp(m.host_id, PC_FLEET_HB_TARGET)) {
+		if (key_index)
+			*key_index = -1;
+		return PC_MSG_MALFORMED;
+	}
+	out->seq = m.seq;
+	out->timestamp_ms = m.timestamp_ms;
+	memcpy(out->id, m.cmd_id, sizeof(out->id));
+	return PC_MSG_OK;
+}
+
+enum pc_msg_verdict pc_fleet_heartbeat_check(const struct pc_fleet_heartbeat *h,
+					     __u64 last_seq, __u64 now_ms,
+					     __u64 timeout_ms, __u64 skew_ms,
+					     __u64 *behind_ms)
+{
+	__u64 age;
+
+	*behind_ms = 0;
+	if (h->timestamp_ms > now_ms) {
+		if (h->timestamp_ms - now_ms > skew_ms)
+			return PC_MSG_STALE;
+		age = 0;
+	} else {
+		age = now_ms - h->timestamp_ms;
+		/* At timeout + skew it would run out the moment it counts. */
+		if (age >= timeout_ms + skew_ms)
+			return PC_MSG_STALE;
+	}
+	if (h->seq <= last_seq)
+		return PC_MSG_REPLAY;
+	*behind_ms = age > skew_ms ? age - skew_ms : 0;
+	return PC_MSG_OK;
+}
+
 /* ---- the agent's view ---- */
 
 void pc_fleet_view_init(struct pc_fleet_view *v, const char *host,

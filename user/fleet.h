@@ -12,6 +12,7 @@
  *   PREFIX/policies/SHA256HEX   policy YAML, named by its hash
  *   PREFIX/status/H             the agent's reported state (JSON)
  *   PREFIX/alive/H              held by the agent's lease
+ *   PREFIX/heartbeat            the controller's signed heartbeat
  */
 #ifndef PC_FLEET_H
 #define PC_FLEET_H
@@ -102,6 +103,48 @@ enum pc_mode pc_fleet_floor(const struct pc_fleet_view *v);
 /* The most specific policy (host, then groups in order, then fleet), or
  * -1 when none names one. */
 int pc_fleet_policy_index(const struct pc_fleet_view *v);
+
+/*
+ * Liveness: the controller refreshes a signed heartbeat envelope at
+ * PREFIX/heartbeat (portcullis fleet heartbeat); an agent counts one only
+ * when a trusted key signed it, its seq is above the last one taken from
+ * that key, and it is fresh. Anything that merely answers HTTP proves
+ * nothing, so lease keep-alives are no heartbeat.
+ */
+#define PC_FLEET_HB_TARGET	"fleet"
+#define PC_FLEET_HB_KIND	"heartbeat"
+
+struct pc_fleet_heartbeat {
+	__u64 seq;			/* strictly increasing per signing key */
+	__u64 timestamp_ms;		/* when the controller signed it */
+	__u8 id[16];			/* random, for the audit trail */
+};
+
+/* PREFIX/heartbeat. */
+void pc_fleet_heartbeat_key(char *buf, size_t len, const char *prefix);
+int pc_fleet_heartbeat_encode(const struct pc_fleet_heartbeat *h,
+			      const __u8 sk[PC_SK_LEN], __u8 *buf, size_t len);
+/* Structure and signature; *key_index: the trusted key that signed it.
+ * Anything but a fleet heartbeat (a UDP heartbeat, an envelope) is
+ * PC_MSG_MALFORMED. */
+enum pc_msg_verdict pc_fleet_heartbeat_decode(const __u8 *buf, size_t len,
+					      const __u8 (*keys)[PC_PK_LEN],
+					      size_t nkeys,
+					      struct pc_fleet_heartbeat *out,
+					      int *key_index);
+/*
+ * Is verified heartbeat h, read at wall clock now_ms, proof of life?
+ * PC_MSG_REPLAY: seq not above last_seq (the last one taken from its
+ * key). PC_MSG_STALE: signed more than skew_ms in the future, or so long
+ * ago that it would already have run out (timeout_ms + skew_ms). On
+ * PC_MSG_OK, *behind_ms says how far before now it counts: it is good
+ * until its signing time plus timeout_ms plus skew_ms, never past now
+ * plus timeout_ms, so holding it back buys an attacker nothing.
+ */
+enum pc_msg_verdict pc_fleet_heartbeat_check(const struct pc_fleet_heartbeat *h,
+					     __u64 last_seq, __u64 now_ms,
+					     __u64 timeout_ms, __u64 skew_ms,
+					     __u64 *behind_ms);
 
 /* The state an agent reports at PREFIX/status/H. */
 struct pc_fleet_status {

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <json-c/json.h>
 #include <sodium.h>
 #include "compile.h"
+#include "config.h"
 #include "etcd.h"
 #include "fleet.h"
 #include "fleet_cli.h"
@@ -39,6 +41,9 @@ struct opts {
 	bool expect_set;
 	__s64 expect;
 	long timeout_ms;
+	__u64 every_ms;			/* heartbeat --every */
+	__u64 count;			/* heartbeat --count; 0: until a signal */
+	const char *cacert, *cert, *cert_key;	/* TLS to etcd */
 	/* keys: ours first, then --trust */
 	__u8 sk[PC_SK_LEN];
 	bool have_sk;
@@ -63,6 +68,10 @@ static void usage(FILE *f)
 "                        reported vs desired state of every host\n"
 "  get HOST | --group G | --all\n"
 "                        the desired-state envelope, decoded, with its revision\n"
+"  heartbeat [--every D] [--count N]\n"
+"                        sign a heartbeat into PREFIX/heartbeat every D\n"
+"                        (default 1s) until SIGINT/SIGTERM or N of them:\n"
+"                        without it, every agent locks down\n"
 "\n"
 "Options:\n"
 "  -e, --endpoints URL[,URL]  etcd client URLs ($PORTCULLIS_ETCD,\n"
@@ -77,8 +86,14 @@ static void usage(FILE *f)
 "      --host H               (policy) a host\n"
 "      --expect-revision R    write only if the key is at revision R (0: absent)\n"
 "      --timeout MS           per etcd request (default 3000)\n"
+"      --cacert FILE          TLS: the CA etcd's certificate must chain to\n"
+"                             (pinned: the system's store is not used)\n"
+"      --cert FILE, --cert-key FILE\n"
+"                             TLS: our client certificate and its key\n"
 "      --json                 (status) machine-readable output\n"
 "      --force                (policy) store it despite the anti-lockout check\n"
+"      --every D              (heartbeat) interval: 500ms, 1s, ... (100ms..1h)\n"
+"      --count N              (heartbeat) stop after N heartbeats\n"
 "  -h, --help\n"
 "\n"
 "Exit status: 0 done; 1 error; 2 usage; 3 conflict: the key changed between\n"
@@ -662,9 +677,106 @@ out:
 	return ret;
 }
 
+/* ---- liveness ---- */
+
+static volatile sig_atomic_t hb_stop;
+
+static void on_hb_signal(int sig)
+{
+	hb_stop = 1;
+}
+
+static void sleep_until(const struct timespec *t)
+{
+	/* EINTR is the signal we wait for: the caller checks hb_stop. */
+	while (!hb_stop && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, t,
+					   NULL) == EINTR)
+		;
+}
+
+/*
+ * The controller's proof of life: a signed heartbeat at PREFIX/heartbeat,
+ * rewritten every interval. Agents count only these (README "Fleet
+ * liveness is authenticated"); a write that fails is said once per
+ * outage and retried on the beat, never a reason to stop.
+ */
+static int do_heartbeat(struct pc_etcd *e, const struct opts *o, int argc)
+{
+	struct sigaction sa = { .sa_handler = on_hb_signal }, old_int, old_term;
+	struct pc_fleet_heartbeat hb = {};
+	struct timespec next, now;
+	char key[PC_FLEET_KEY_MAX];
+	__u8 buf[256];
+	__u64 sent = 0, tries = 0, prev = 0;
+	bool failing = false;
+	int n;
+
+	if (argc) {
+		pr_warn("usage: portcullis fleet heartbeat [--every D] [--count N]\n");
+		return 2;
+	}
+	if (!o->have_sk) {
+		pr_warn("heartbeats need the controller's secret key: --key FILE or $PORTCULLIS_FLEET_KEY\n");
+		return 1;
+	}
+	pc_fleet_heartbeat_key(key, sizeof(key), o->prefix);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	printf("signing a heartbeat into %s every %llu ms\n", key,
+	       (unsigned long long)o->every_ms);
+	fflush(stdout);
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	while (!hb_stop && (!o->count || tries < o->count)) {
+		/* Wall-clock us, always above the last: a restarted
+		 * controller needs no state to stay above what agents took. */
+		hb.seq = now_ms() * 1000;
+		if (hb.seq <= prev)
+			hb.seq = prev + 1;
+		prev = hb.seq;
+		hb.timestamp_ms = now_ms();
+		randombytes_buf(hb.id, sizeof(hb.id));
+		n = pc_fleet_heartbeat_encode(&hb, o->sk, buf, sizeof(buf));
+		if (n < 0) {
+			pr_warn("cannot encode a heartbeat: %s\n", strerror(-n));
+			break;
+		}
+		tries++;
+		if (pc_etcd_put(e, key, buf, n, 0)) {
+			if (!failing)
+				pr_warn("%s: cannot write: %s (still trying)\n", key, e->err);
+			failing = true;
+		} else {
+			if (failing)
+				pr_warn("%s: heartbeats are written again\n", key);
+			failing = false;
+			sent++;
+		}
+		if (o->count && tries >= o->count)
+			break;
+		next.tv_sec += o->every_ms / 1000;
+		next.tv_nsec += (o->every_ms % 1000) * 1000000;
+		if (next.tv_nsec >= 1000000000L) {
+			next.tv_sec++;
+			next.tv_nsec -= 1000000000L;
+		}
+		/* After a stall, the rhythm from now, not a burst. */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec > next.tv_sec ||
+		    (now.tv_sec == next.tv_sec && now.tv_nsec > next.tv_nsec))
+			next = now;
+		sleep_until(&next);
+	}
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	printf("%llu heartbeat(s) written, %llu failed\n", (unsigned long long)sent,
+	       (unsigned long long)(tries - sent));
+	return sent == tries ? 0 : 1;
+}
+
 /* ---- entry ---- */
 
-enum { OPT_EXPECT = 256, OPT_JSON, OPT_TIMEOUT, OPT_HOST, OPT_FORCE };
+enum { OPT_EXPECT = 256, OPT_JSON, OPT_TIMEOUT, OPT_HOST, OPT_FORCE, OPT_EVERY,
+       OPT_COUNT, OPT_CACERT, OPT_CERT, OPT_CERT_KEY };
 
 int pc_fleet_main(int argc, char **argv)
 {
@@ -680,10 +792,15 @@ int pc_fleet_main(int argc, char **argv)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "every", required_argument, NULL, OPT_EVERY },
+		{ "count", required_argument, NULL, OPT_COUNT },
+		{ "cacert", required_argument, NULL, OPT_CACERT },
+		{ "cert", required_argument, NULL, OPT_CERT },
+		{ "cert-key", required_argument, NULL, OPT_CERT_KEY },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct opts o = { .timeout_ms = 3000 };
+	struct opts o = { .timeout_ms = 3000, .every_ms = 1000 };
 	char *eps = getenv("PORTCULLIS_ETCD"), *end, *list;
 	const char *cmd;
 	struct pc_etcd e;
@@ -746,6 +863,31 @@ int pc_fleet_main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case OPT_EVERY:
+			if (pc_duration_parse(optarg, &o.every_ms) ||
+			    o.every_ms < 100 || o.every_ms > 3600000) {
+				pr_warn("bad --every '%s' (a duration with its unit, 100ms..1h: 500ms, 1s)\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case OPT_COUNT:
+			errno = 0;
+			o.count = strtoull(optarg, &end, 10);
+			if (!*optarg || *optarg == '-' || *end || errno || !o.count) {
+				pr_warn("bad --count '%s' (1 or more)\n", optarg);
+				return 2;
+			}
+			break;
+		case OPT_CACERT:
+			o.cacert = optarg;
+			break;
+		case OPT_CERT:
+			o.cert = optarg;
+			break;
+		case OPT_CERT_KEY:
+			o.cert_key = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -771,8 +913,26 @@ int pc_fleet_main(int argc, char **argv)
 		free(list);
 		return 2;
 	}
+	if ((o.cert || o.cert_key || o.cacert) &&
+	    (!o.cacert || !o.cert != !o.cert_key)) {
+		pr_warn("TLS needs --cacert, and --cert with --cert-key (or neither)\n");
+		free(list);
+		return 2;
+	}
+	for (size_t i = 0; o.cacert && i < o.nendpoints; i++)
+		if (strncmp(o.endpoints[i], "https://", 8)) {
+			pr_warn("with --cacert, every endpoint must be https:// ('%s' is not)\n",
+				o.endpoints[i]);
+			free(list);
+			return 2;
+		}
 	if (load_keys(&o) || pc_etcd_global_init() ||
 	    pc_etcd_init(&e, o.endpoints, o.nendpoints, o.timeout_ms)) {
+		free(list);
+		return 1;
+	}
+	if (pc_etcd_set_tls(&e, o.cacert, o.cert, o.cert_key)) {
+		pc_etcd_free(&e);
 		free(list);
 		return 1;
 	}
@@ -789,6 +949,8 @@ int pc_fleet_main(int argc, char **argv)
 		ret = do_status(&e, &o, argc - optind, argv + optind);
 	} else if (!strcmp(cmd, "get")) {
 		ret = do_get(&e, &o, argc - optind, argv + optind);
+	} else if (!strcmp(cmd, "heartbeat")) {
+		ret = do_heartbeat(&e, &o, argc - optind);
 	} else {
 		pr_warn("unknown fleet command '%s'\n", cmd);
 		usage(stderr);

@@ -487,9 +487,17 @@ static void render_fleet(FILE *f, const struct pc_metrics_snap *s)
 		fprintf(f, PREFIX "fleet_envelopes_total{result=\"%s\"} %llu\n",
 			fleet_refusal_names[i],
 			(unsigned long long)s->agent[PC_AS_FLEET_REFUSED + i]);
+	family(f, "fleet_heartbeats_total", "counter",
+	       "Signed controller heartbeats read from etcd, taken or refused (by reason).");
+	fprintf(f, PREFIX "fleet_heartbeats_total{result=\"accepted\"} %llu\n",
+		(unsigned long long)s->agent[PC_AS_FLEET_HB_ACCEPTED]);
+	for (int i = 1; i < PC_MSG_VERDICT_COUNT; i++)
+		fprintf(f, PREFIX "fleet_heartbeats_total{result=\"%s\"} %llu\n",
+			pc_msg_verdict_name(i),
+			(unsigned long long)s->agent[PC_AS_FLEET_HB_REFUSED + i]);
 	family(f, "fleet_keepalives_total", "counter",
-	       "etcd lease keep-alives answered (each one is a heartbeat).");
-	sample_u64(f, "fleet_keepalives_total", s->agent[PC_AS_FLEET_HEARTBEATS]);
+	       "etcd lease keep-alives answered (etcd's liveness, not a heartbeat).");
+	sample_u64(f, "fleet_keepalives_total", s->agent[PC_AS_FLEET_KEEPALIVES]);
 	family(f, "fleet_leases_lost_total", "counter",
 	       "etcd leases that expired while the agent could not reach etcd.");
 	sample_u64(f, "fleet_leases_lost_total", s->agent[PC_AS_FLEET_LEASE_LOST]);

@@ -7,7 +7,8 @@
  * off  size  field
  * 0    4     magic "PCM1"
  * 4    1     version = 1
- * 5    1     type (1 heartbeat, 2 command, 3 fleet desired state)
+ * 5    1     type (1 heartbeat, 2 command, 3 fleet desired state,
+ *                4 fleet heartbeat)
  * 6    1     cmd (0 none, 1 lockdown, 2 quarantine, 3 release, 4 apply-policy)
  * 7    1     flags: bit0 policy inline, bit1 policy by hash (at most one; only with apply-policy; apply-policy needs exactly one)
  * 8    8     seq
@@ -179,6 +180,11 @@ static bool msg_semantics_ok(const struct pc_msg *m)
 		 * escalations), optionally a policy by hash. */
 		return m->cmd <= PC_CMD_RELEASE &&
 		       m->expires_ms == 0 && !inline_policy;
+	case PC_MSG_FLEET_HEARTBEAT:
+		/* Its own type, not a UDP heartbeat: neither can stand in
+		 * for the other, whatever the host id says. */
+		return m->cmd == PC_CMD_NONE && m->expires_ms == 0 &&
+		       !m->has_hash && !inline_policy;
 	default:
 		return false;
 	}

@@ -23,6 +23,7 @@ enum pc_msg_type {
 	PC_MSG_HEARTBEAT = 1,
 	PC_MSG_COMMAND = 2,
 	PC_MSG_DESIRED = 3,	/* fleet desired state, stored in etcd */
+	PC_MSG_FLEET_HEARTBEAT = 4,	/* the fleet controller's liveness, in etcd */
 };
 
 enum pc_cmd {

@@ -162,11 +162,18 @@ static void print_agent(const struct pc_maps *m)
 			printf(", %s %llu", names[i],
 			       (unsigned long long)v[PC_AS_CMD_REFUSED + i]);
 	printf(", failed %llu\n", (unsigned long long)v[PC_AS_CMD_FAILED]);
-	if (!v[PC_AS_FLEET_HEARTBEATS] && !v[PC_AS_FLEET_ACCEPTED])
+	if (!v[PC_AS_FLEET_KEEPALIVES] && !v[PC_AS_FLEET_ACCEPTED] &&
+	    !v[PC_AS_FLEET_HB_ACCEPTED])
 		return;
-	printf("fleet:       lease keep-alives %llu, lost %llu; envelopes accepted %llu",
-	       (unsigned long long)v[PC_AS_FLEET_HEARTBEATS],
+	printf("fleet:       lease keep-alives %llu, lost %llu; signed heartbeats %llu",
+	       (unsigned long long)v[PC_AS_FLEET_KEEPALIVES],
 	       (unsigned long long)v[PC_AS_FLEET_LEASE_LOST],
+	       (unsigned long long)v[PC_AS_FLEET_HB_ACCEPTED]);
+	for (int i = 1; i < PC_MSG_VERDICT_COUNT; i++)
+		if (v[PC_AS_FLEET_HB_REFUSED + i])
+			printf(", %s %llu", names[i],
+			       (unsigned long long)v[PC_AS_FLEET_HB_REFUSED + i]);
+	printf("; envelopes accepted %llu",
 	       (unsigned long long)v[PC_AS_FLEET_ACCEPTED]);
 	for (int i = 0; i < PC_FR_COUNT; i++)
 		if (v[PC_AS_FLEET_REFUSED + i])

@@ -92,7 +92,8 @@ cpu_ticks()
 }
 
 # idle_cpu N: % of one CPU the N agents (together) and etcd use over
-# IDLE_S seconds with nothing to do but keep-alives and reports.
+# IDLE_S seconds with nothing to do but keep-alives, heartbeat reads and
+# reports.
 idle_cpu()
 {
 	local n=$1 pids=() i a0 e0 a1 e1 hz
@@ -381,7 +382,7 @@ with open(out + "/fleet_fanout.md", "w") as f:
     f.write(nsl + ".\n")
     f.write("'setup s': adding that size's nodes (namespaces, agents) until all are alive "
             "in `fleet status`. 'idle CPU %': of one CPU, all agents together and etcd, over "
-            "a quiet spell (lease keep-alives every timeout/4 and status reports only).\n")
+            "a quiet spell (a lease keep-alive and a read of the signed heartbeat every timeout/4, and status reports, only).\n")
     if int(failed):
         f.write("\n**%s trial(s) had nodes that were never quarantined.**\n" % failed)
 PYEOF
@@ -410,6 +411,8 @@ main()
 	fleet_lab_etcd_ns || die "etcd namespace"
 	fleet_etcd_start || die "etcd did not start"
 	fleet_keygen || die "keygen"
+	# Signed heartbeats, or every agent locks down (and stays down).
+	fleet_heartbeat_start || die "heartbeat publisher"
 	ETCD_SETUP_MS=$(($(now_ms) - t0))
 	say "etcd up in $ETCD_SETUP_MS ms"
 	for n in $sizes; do

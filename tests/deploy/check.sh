@@ -256,7 +256,7 @@ heartbeat_timeout_seconds controller_messages_total controller_commands_failed_t
 audit_write_errors_total flows flows_max policy_generation
 policy_last_load_timestamp_seconds policy_rules drop_samples_total build_info
 host_info transition_failures_total fleet_envelopes_total fleet_keepalives_total
-fleet_leases_lost_total"
+fleet_leases_lost_total fleet_heartbeats_total"
 
 metric_names_check()
 {

@@ -39,9 +39,12 @@
 #               the 2 s timeout; FLEET_HA_KILL_LEADER=1 kills a leading
 #               member 1 instead. FLEET_HA_LIFT_BOUND_S (20): quorum back
 #               to each node in its desired mode.
-# node-1 and node-2 are in group web, node-3 in group db. Heartbeat (lease
-# keep-alive) timeout 2 s, action lockdown, release_after 3, backoff 1 s
-# (tests/configs/fleet-agent.yaml). FLEET_KEEP_WORK=1 keeps the work dir
+# node-1 and node-2 are in group web, node-3 in group db. Heartbeats: the
+# controller's signed ones, `portcullis fleet heartbeat --every 500ms`
+# (fleet_heartbeat_start, running throughout), timeout 2 s, action
+# lockdown, release_after 3, backoff 1 s (tests/configs/fleet-agent.yaml);
+# lease keep-alives only keep the nodes alive in `fleet status`.
+# FLEET_KEEP_WORK=1 keeps the work dir
 # (agent logs, audit logs, etcd data) for a look after the run. The lab
 # policy's etcd management entry names the single etcd's client port and
 # the cluster members' (FLEET_HA_CLIENT_PORTS, default 12379 22379 32379;
@@ -260,6 +263,8 @@ ensure_baseline()
 	if ! fleet_etcd_alive; then
 		fleet_etcd_start || { fail "cannot start etcd"; return 1; }
 	fi
+	fleet_heartbeat_alive || fleet_heartbeat_start ||
+		{ fail "cannot start the heartbeat publisher"; return 1; }
 	for i in "${NODES[@]}"; do
 		fleet_agent_alive "$i" || start_agent "$i" || return 1
 	done
@@ -324,6 +329,10 @@ test_up()
 		n=$(audit_n "$i" fleet_lease state=granted)
 		pass_if "$(h "$i") audit: fleet_lease granted ($n)" \
 			"$(h "$i") audit: no fleet_lease granted line" [ "$n" -gt 0 ]
+		n=$(fleet_pc "$i" status 2>/dev/null | grep '^fleet hb:')
+		pass_if "$(h "$i") status: ${n:-?}" \
+			"$(h "$i") status: no signed heartbeat taken ('$n')" \
+			grep -q 'signed seq' <<<"$n"
 		allowed_ping "$i" "normal: ping-in"
 	done
 	show fleet_etcdctl get --print-value-only "$FL_KEY_PREFIX/status/$(h 1)"
@@ -900,7 +909,7 @@ test_policy()
 		pass "$(h 3): the altered policy is not live"
 	fi
 	# Down longer than the heartbeat timeout, the agent starts in the
-	# dead-man lockdown and lifts it after release_after keep-alives.
+	# dead-man lockdown and lifts it after release_after signed heartbeats.
 	if fleet_wait_mode 3 normal "$LIFT_BOUND_S"; then
 		pass "$(h 3): normal again after its restart"
 	else
@@ -1597,6 +1606,7 @@ setup()
 	fleet_lab_up "${#NODES[@]}" || return 1
 	fleet_etcd_start || return 1
 	fleet_keygen || return 1
+	fleet_heartbeat_start || return 1
 	for i in "${NODES[@]}"; do
 		fleet_agent_config "$i" "${GROUPS_OF[$i]}" || return 1
 	done
@@ -1606,7 +1616,7 @@ setup()
 	for i in "${NODES[@]}"; do
 		fleet_agent_wait_ready "$i" 30 || return 1
 	done
-	note "lab $FL_ID: etcd $FL_ETCD_URL (pid $FL_ETCD_PID), ${#NODES[@]} agents, up in $(($(now_ms) - t0)) ms; work dir $FL_WORK"
+	note "lab $FL_ID: etcd $FL_ETCD_URL (pid $FL_ETCD_PID), heartbeat publisher (pid $FL_HB_WRAP), ${#NODES[@]} agents, up in $(($(now_ms) - t0)) ms; work dir $FL_WORK"
 }
 
 main()

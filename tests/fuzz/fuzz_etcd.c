@@ -31,7 +31,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pc_etcd_range r;
 	struct pc_fleet_status st;
 	struct pc_fleet_desired d;
+	struct pc_fleet_heartbeat hb;
 	char err[128];
+	int key;
 
 	if (!size)
 		return 0;
@@ -53,6 +55,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pc_fleet_decode(data + 1, size - 1, (const __u8(*)[PC_PK_LEN])keys,
 				1, &d);
 		pc_fleet_peek(data + 1, size - 1, &d);
+		/* The same bytes as a fleet heartbeat (PREFIX/heartbeat). */
+		pc_fleet_heartbeat_decode(data + 1, size - 1,
+					  (const __u8(*)[PC_PK_LEN])keys, 1, &hb,
+					  &key);
 		break;
 	}
 	return 0;

@@ -53,6 +53,7 @@ static void test_full(void **state)
 		"  key_files: [controller.pub]\n"
 		"  report_interval: 30s\n"
 		"  request_timeout: 500ms\n"
+		"  max_skew: 250ms\n"
 		"heartbeat:\n"
 		"  timeout: 3s\n"
 		"  action: quarantine\n", &c);
@@ -76,6 +77,7 @@ static void test_full(void **state)
 	assert_key(c.keys[2], K3);
 	assert_int_equal(c.fleet_report_ms, 30000);
 	assert_int_equal(c.fleet_request_ms, 500);
+	assert_int_equal(c.fleet_skew_ms, 250);
 	/* heartbeat: with a fleet and no controller. */
 	assert_int_equal(c.hb_timeout_ms, 3000);
 	assert_int_equal(c.hb_action, PC_MODE_QUARANTINE);
@@ -184,6 +186,33 @@ static void test_limits_accepted(void **state)
 	load_ok(FL "  report_interval: 1h\n  request_timeout: 60m\n", &c);
 	assert_int_equal(c.fleet_report_ms, 3600000);
 	assert_int_equal(c.fleet_request_ms, 3600000);
+	assert_int_equal(c.fleet_skew_ms, 1000);	/* the default */
+	pc_config_free(&c);
+	load_ok(FL "  max_skew: 0s\n", &c);
+	assert_int_equal(c.fleet_skew_ms, 0);
+	pc_config_free(&c);
+	load_ok(FL "  max_skew: 1m\n", &c);
+	assert_int_equal(c.fleet_skew_ms, 60000);
+	pc_config_free(&c);
+
+	/* TLS: paths as given (relative: from the config's directory),
+	 * every endpoint https. */
+	load_ok(HEAD "  endpoints: [https://e:2379]\n" KEYS
+		"  tls: {ca: controller.pub, cert: /dev/null, key: second.pub}\n", &c);
+	assert_non_null(c.fleet_tls_ca);
+	assert_true(strlen(c.fleet_tls_ca) >= strlen("controller.pub"));
+	assert_string_equal(c.fleet_tls_ca + strlen(c.fleet_tls_ca) -
+			    strlen("controller.pub"), "controller.pub");
+	assert_string_equal(c.fleet_tls_cert, "/dev/null");
+	assert_non_null(c.fleet_tls_key);
+	pc_config_free(&c);
+	load_ok(HEAD "  endpoints: [https://e:2379]\n" KEYS "  tls: {ca: /dev/null}\n", &c);
+	assert_string_equal(c.fleet_tls_ca, "/dev/null");
+	assert_null(c.fleet_tls_cert);
+	assert_null(c.fleet_tls_key);
+	pc_config_free(&c);
+	load_ok(FL, &c);
+	assert_null(c.fleet_tls_ca);
 	pc_config_free(&c);
 
 	/* An empty group list is no groups. */
@@ -369,6 +398,19 @@ static const struct bad_case bad_cases[] = {
 	  NAME ":6:20:", "'request_timeout' 99ms is out of range (100ms..1h)" },
 	{ "request timeout too long", FL "  request_timeout: 2h\n", NAME ":6:20:",
 	  "out of range" },
+	{ "heartbeat skew too long", FL "  max_skew: 61s\n", NAME ":6:13:",
+	  "'max_skew' 61s is out of range (0s..1m)" },
+	{ "tls without ca", HEAD "  endpoints: [https://e:1]\n" KEYS
+	  "  tls: {cert: /dev/null, key: /dev/null}\n", NAME ":6:3:", "'tls' needs 'ca'" },
+	{ "tls cert without key", HEAD "  endpoints: [https://e:1]\n" KEYS
+	  "  tls: {ca: /dev/null, cert: /dev/null}\n", NAME ":6:3:",
+	  "'cert' and 'key' together" },
+	{ "tls with an http endpoint", HEAD "  endpoints: [https://e:1, http://f:1]\n"
+	  KEYS "  tls: {ca: /dev/null}\n", NAME ":6:3:",
+	  "every endpoint must be https:// ('http://f:1' is not)" },
+	{ "tls ca unreadable", HEAD "  endpoints: [https://e:1]\n" KEYS
+	  "  tls: {ca: /nonexistent/ca.pem}\n", NAME ":6:13:", "cannot read '/nonexistent/ca.pem'" },
+	{ "tls not a mapping", FL "  tls: [a]\n", NAME ":6:8:", "'tls' must be a mapping" },
 	/* host_id */
 	{ "host_id too long for a fleet", "policy: p\nhost_id: " NAME58
 	  "\nfleet:\n" EP KEYS, NAME ":3:1:", "cannot name a fleet member" },

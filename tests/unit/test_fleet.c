@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /*
  * Unit tests for fleet mode (user/fleet.c): names and prefixes, the key
- * layout, desired-state envelopes, the agent's view of them, and the
- * reported-state JSON.
+ * layout, desired-state envelopes, the agent's view of them, the
+ * controller's signed heartbeat, and the reported-state JSON.
  *
  * Every decode of a truncated or mutated envelope runs on a heap copy of
  * exactly that length, so under ASan a read one byte too far is a crash.
@@ -496,6 +496,123 @@ static void test_desired_refused_on_udp(void **state)
 	for (int i = 0; i < PC_MAX_KEYS; i++)
 		for (int j = 0; j < 2; j++)
 			assert_int_equal(r.last_seq[i][j], 0);
+}
+
+/* ---- fleet heartbeats ---- */
+
+#define HB_TIMEOUT	2000ULL
+#define HB_SKEW		1000ULL
+
+static int hb_encode(__u64 seq, __u64 ts, const __u8 *sk, __u8 *buf)
+{
+	struct pc_fleet_heartbeat h = { .seq = seq, .timestamp_ms = ts };
+	int len = pc_fleet_heartbeat_encode(&h, sk, buf, PC_MSG_MAX);
+
+	if (len <= 0)
+		fail_msg("heartbeat encode refused: %d", len);
+	return len;
+}
+
+static void test_heartbeat_roundtrip(void **state)
+{
+	__u8 buf[PC_MSG_MAX];
+	struct pc_fleet_heartbeat out;
+	int key, len = hb_encode(42, T0, sk1, buf);
+	char k[PC_FLEET_KEY_MAX];
+
+	assert_int_equal(pc_fleet_heartbeat_decode(buf, len, keys21, 2, &out, &key),
+			 PC_MSG_OK);
+	assert_int_equal(key, 1);
+	assert_true(out.seq == 42 && out.timestamp_ms == T0);
+	/* Another key, or one flipped byte anywhere: refused. */
+	assert_int_equal(pc_fleet_heartbeat_decode(buf, len, (const __u8(*)[PC_PK_LEN])&pk2,
+						   1, &out, &key), PC_MSG_BAD_SIG);
+	assert_int_equal(key, -1);
+	for (int i = 0; i < len; i++) {
+		buf[i] ^= 0x01;
+		assert_int_not_equal(pc_fleet_heartbeat_decode(buf, len, keys1, 1,
+							       &out, &key), PC_MSG_OK);
+		buf[i] ^= 0x01;
+	}
+	pc_fleet_heartbeat_key(k, sizeof(k), "/pc");
+	assert_string_equal(k, "/pc/heartbeat");
+}
+
+/* Neither a UDP heartbeat nor a desired envelope stands in for one, and a
+ * fleet heartbeat is no UDP heartbeat (nor a desired envelope). */
+static void test_heartbeat_types(void **state)
+{
+	__u8 buf[PC_MSG_MAX];
+	struct pc_fleet_heartbeat out;
+	struct pc_fleet_desired d = desired("fleet", PC_MODE_NORMAL, 7), dout;
+	struct pc_replay r = {};
+	struct pc_msg m = {
+		.type = PC_MSG_HEARTBEAT,
+		.seq = 7,
+		.timestamp_ms = T0,
+		.host_id = "fleet",
+	};
+	int key, len = pc_msg_encode(&m, sk1, buf, sizeof(buf));
+
+	assert_true(len > 0);
+	assert_int_equal(pc_fleet_heartbeat_decode(buf, len, keys1, 1, &out, &key),
+			 PC_MSG_MALFORMED);
+	assert_int_equal(key, -1);
+	len = encode(&d, sk1, buf);
+	assert_int_equal(pc_fleet_heartbeat_decode(buf, len, keys1, 1, &out, &key),
+			 PC_MSG_MALFORMED);
+	len = hb_encode(7, T0, sk1, buf);
+	assert_int_equal(decode_exact(buf, len, keys1, 1, &dout), PC_MSG_MALFORMED);
+	assert_int_equal(pc_msg_decode(buf, len, keys1, 1, &m, &key), PC_MSG_OK);
+	assert_int_equal(pc_msg_check(&m, key, "fleet", T0, SKEW, &r),
+			 PC_MSG_MALFORMED);
+	/* Its host id is fixed: a heartbeat signed for another is refused. */
+	m = (struct pc_msg){ .type = PC_MSG_FLEET_HEARTBEAT, .seq = 8,
+			     .timestamp_ms = T0, .host_id = "host/web-1" };
+	len = pc_msg_encode(&m, sk1, buf, sizeof(buf));
+	assert_true(len > 0);
+	assert_int_equal(pc_fleet_heartbeat_decode(buf, len, keys1, 1, &out, &key),
+			 PC_MSG_MALFORMED);
+}
+
+static void test_heartbeat_check(void **state)
+{
+	struct pc_fleet_heartbeat h = { .seq = 10, .timestamp_ms = T0 };
+	__u64 behind = 99;
+
+	/* Fresh: counts now. */
+	assert_int_equal(pc_fleet_heartbeat_check(&h, 9, T0, HB_TIMEOUT, HB_SKEW,
+						  &behind), PC_MSG_OK);
+	assert_true(behind == 0);
+	/* Within the skew either way: counts now. */
+	assert_int_equal(pc_fleet_heartbeat_check(&h, 9, T0 + HB_SKEW, HB_TIMEOUT,
+						  HB_SKEW, &behind), PC_MSG_OK);
+	assert_true(behind == 0);
+	assert_int_equal(pc_fleet_heartbeat_check(&h, 9, T0 - HB_SKEW, HB_TIMEOUT,
+						  HB_SKEW, &behind), PC_MSG_OK);
+	assert_true(behind == 0);
+	/* Held back: counts from its signing time plus the skew only. */
+	assert_int_equal(pc_fleet_heartbeat_check(&h, 9, T0 + 2500, HB_TIMEOUT,
+						  HB_SKEW, &behind), PC_MSG_OK);
+	assert_true(behind == 1500);
+	/* So old it would run out as it counts, or from the future. */
+	assert_int_equal(pc_fleet_heartbeat_check(&h, 9, T0 + HB_TIMEOUT + HB_SKEW,
+						  HB_TIMEOUT, HB_SKEW, &behind),
+			 PC_MSG_STALE);
+	assert_int_equal(pc_fleet_heartbeat_check(&h, 9, T0 - HB_SKEW - 1,
+						  HB_TIMEOUT, HB_SKEW, &behind),
+			 PC_MSG_STALE);
+	/* Not above the last one taken: a replay, however fresh. */
+	assert_int_equal(pc_fleet_heartbeat_check(&h, 10, T0, HB_TIMEOUT, HB_SKEW,
+						  &behind), PC_MSG_REPLAY);
+	assert_int_equal(pc_fleet_heartbeat_check(&h, 11, T0, HB_TIMEOUT, HB_SKEW,
+						  &behind), PC_MSG_REPLAY);
+	/* No skew allowed: only exact clocks. */
+	assert_int_equal(pc_fleet_heartbeat_check(&h, 0, T0 - 1, HB_TIMEOUT, 0,
+						  &behind), PC_MSG_STALE);
+	assert_int_equal(pc_fleet_heartbeat_check(&h, 0, T0 + 500, HB_TIMEOUT, 0,
+						  &behind), PC_MSG_OK);
+	assert_true(behind == 500);
 }
 
 static void test_truncated(void **state)
@@ -1016,6 +1133,9 @@ int main(void)
 		cmocka_unit_test(test_untrusted_key),
 		cmocka_unit_test(test_command_is_not_desired),
 		cmocka_unit_test(test_desired_refused_on_udp),
+		cmocka_unit_test(test_heartbeat_roundtrip),
+		cmocka_unit_test(test_heartbeat_types),
+		cmocka_unit_test(test_heartbeat_check),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_peek),
 		cmocka_unit_test(test_view_init),

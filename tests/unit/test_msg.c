@@ -422,7 +422,12 @@ static void test_encode_invalid(void **state)
 	encode_refused(&m);
 	m = base_msg(0, PC_CMD_NONE);
 	encode_refused(&m);
-	m = base_msg(4, PC_CMD_NONE);	/* 3 is fleet desired state */
+	m = base_msg(5, PC_CMD_NONE);	/* 3, 4: fleet desired state, heartbeat */
+	encode_refused(&m);
+	m = base_msg(PC_MSG_FLEET_HEARTBEAT, PC_CMD_LOCKDOWN);
+	encode_refused(&m);
+	m = base_msg(PC_MSG_FLEET_HEARTBEAT, PC_CMD_NONE);
+	m.expires_ms = 1;
 	encode_refused(&m);
 	m = base_msg(PC_MSG_COMMAND, PC_CMD_NONE);
 	encode_refused(&m);
@@ -563,7 +568,7 @@ static void test_decode_bad_header(void **state)
 	r = raw_heartbeat();
 	r.type = 0;
 	raw_expect(&r, PC_MSG_MALFORMED);
-	r.type = 4;	/* 3 is fleet desired state (test_fleet.c) */
+	r.type = 5;	/* 3, 4 are the fleet's (test_fleet.c) */
 	raw_expect(&r, PC_MSG_MALFORMED);
 	r.type = 0xff;
 	raw_expect(&r, PC_MSG_MALFORMED);
