@@ -40,6 +40,7 @@
 #include "control.h"
 #include "fleet.h"
 #include "fsm.h"
+#include "guard.h"
 #include "linkwatch.h"
 #include "lockout.h"
 #include "metrics.h"
@@ -75,6 +76,7 @@ struct agent {
 	int lock_fd;
 	char lock_path[PATH_MAX];
 	int link_fds[PC_MAX_IFACES];	/* our own hold on the XDP links */
+	struct pc_guard guard;		/* the egress guard, if the kernel has it */
 	bool repin_warned;
 	int udp_fd, ctl_fd, tfd, sfd;
 	__u64 last_hb_ms;		/* boot clock */
@@ -1184,6 +1186,29 @@ static bool links_attached(struct agent *a)
 	return false;
 }
 
+/*
+ * The egress guard: on, or said loudly at start that it is not -- then a
+ * packet socket with PACKET_QDISC_BYPASS or an AF_XDP socket can send
+ * past tc_egress in every mode (README "Packet sockets cannot bypass the
+ * egress program"). Enforcement goes on either way.
+ */
+static void guard_start(struct agent *a)
+{
+	char why[PATH_MAX + 128];
+
+	if (!pc_guard_start(&a->guard, a->cfg.pin_dir, why, sizeof(why))) {
+		pr_info("egress guard on: %s\n", why);
+		audit_checked(a, pc_audit("egress_guard", "state", "on", "detail",
+					  why, PC_AUDIT_END));
+		return;
+	}
+	pr_warn("egress guard OFF: %s: packet sockets with PACKET_QDISC_BYPASS "
+		"and AF_XDP sockets can send past tc egress, in lockdown and "
+		"quarantine too\n", why);
+	audit_checked(a, pc_audit("egress_guard", "state", "off", "detail", why,
+				  PC_AUDIT_END));
+}
+
 /* Pins gone but not detached: put maps and links back where they were. */
 static int repin(struct agent *a)
 {
@@ -1202,6 +1227,8 @@ static int repin(struct agent *a)
 		if (bpf_obj_pin(a->link_fds[i], path) && errno != EEXIST)
 			err = -errno;
 	}
+	if (!err)
+		err = pc_guard_repin(&a->guard, a->cfg.pin_dir);
 	return err;
 }
 
@@ -1622,6 +1649,7 @@ int agent_run(const struct agent_opts *o)
 	pc_fsm_set_floor(&a.fsm, pc_fleet_floor(&a.view));
 	a.mode_since_wall_ms = wall_ms();
 	deadman_configure(&a);
+	guard_start(&a);
 	err = enforce(&a, &p, &c, &gen, why, sizeof(why));
 	if (err)
 		goto out;
@@ -1669,7 +1697,8 @@ out:
 		close(a.ctl_fd);
 		unlink(a.cfg.control_socket);
 	}
-	/* Destroying the skeleton closes fds only: pins and links remain. */
+	/* Destroying the skeletons closes fds only: pins and links remain. */
+	pc_guard_close(&a.guard);
 	portcullis_bpf__destroy(a.skel);
 	if (a.lock_fd >= 0) {
 		unlink(a.lock_path);	/* still ours: we hold the lock */

@@ -89,6 +89,7 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 		{ &m->transitions, PC_MAP_TRANSITIONS },
 		{ &m->agent_stats, PC_MAP_AGENT_STATS },
 		{ &m->drops, PC_MAP_DROPS },
+		{ &m->guard_stats, PC_MAP_GUARD_STATS },
 	};
 	size_t i;
 
@@ -124,6 +125,7 @@ void pc_maps_from_skel(struct portcullis_bpf *skel, struct pc_maps *m)
 	m->transitions = bpf_map__fd(skel->maps.pc_transitions);
 	m->agent_stats = bpf_map__fd(skel->maps.pc_agent_stats);
 	m->drops = bpf_map__fd(skel->maps.pc_drops);
+	m->guard_stats = bpf_map__fd(skel->maps.pc_guard_stats);
 }
 
 void pc_maps_close(struct pc_maps *m)

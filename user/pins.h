@@ -25,6 +25,7 @@ struct pc_maps {
 	int transitions;
 	int agent_stats;
 	int drops;
+	int guard_stats;
 };
 
 /* Pin dir from --pin-dir, else $PORTCULLIS_PIN_DIR, else the default. */

@@ -16,7 +16,9 @@
         Opens the socket and sets bypass once ("bypass ok"), then each
         time FILE appears holding "TAG N" sends N frames on that same
         socket, prints the "sent" line and removes FILE.
-  xdp   socket(AF_XDP, SOCK_RAW): prints "xdp ok" or "xdp refused ERRNO".
+  xdp   socket(AF_XDP, SOCK_RAW), then setsockopt(SOL_XDP, XDP_TX_RING, 64)
+        (the set-up a transmitting AF_XDP socket needs): prints "xdp ok" or
+        "xdp refused ERRNO" (the option), "xdp socket refused ERRNO".
 
 Every command is bounded in time (MAX_LIFETIME); send errors are counted,
 never fatal: the scenario judges what the receiver got.
@@ -35,6 +37,8 @@ import time
 SOL_PACKET = 263
 PACKET_QDISC_BYPASS = 20
 AF_XDP = 44
+SOL_XDP = 283
+XDP_TX_RING = 3
 MAGIC = b"PCBYP"
 MAX_LIFETIME = 600.0
 QUIET_S = 0.5
@@ -130,10 +134,15 @@ def cmd_hold(args):
 def cmd_xdp(args):
     try:
         s = socket.socket(AF_XDP, socket.SOCK_RAW, 0)
-        s.close()
+    except OSError as e:
+        say("xdp socket refused", errname(e.errno))
+        return 0
+    try:
+        s.setsockopt(SOL_XDP, XDP_TX_RING, 64)
         say("xdp ok")
     except OSError as e:
         say("xdp refused", errname(e.errno))
+    s.close()
     return 0
 
 

@@ -33,7 +33,8 @@ byp_send()
 	note "new socket ($tag): $(echo "$BYP_OUT" | tr '\n' ';')"
 }
 
-# byp_held TAG: the socket that set bypass while normal sends BYP_N more;
+# byp_held TAG: the socket opened in normal mode (it asked for bypass
+# then) sends BYP_N more;
 # its "sent" line in BYP_OUT.
 byp_held()
 {
@@ -49,37 +50,44 @@ byp_got() { grep -c "^got $1 " "$WORK/bypass-recv.log"; }
 
 byp_got_all() { [ "$(byp_got "$1")" -ge "$BYP_N" ]; }
 
-# byp_refused WHAT: the last send was refused at every frame with EPERM.
-byp_refused()
+# byp_opt_refused WHAT: the last new socket's setsockopt was refused.
+byp_opt_refused()
 {
-	pass_if "$1: every send refused (EPERM)" "$1: not refused: $BYP_OUT" \
-		grep -q "ok=0 errors=$BYP_N first_error=EPERM" <<<"$BYP_OUT"
+	pass_if "$1: setsockopt(PACKET_QDISC_BYPASS) refused with EPERM" \
+		"$1: setsockopt(PACKET_QDISC_BYPASS) not refused: $(head -n 1 <<<"$BYP_OUT")" \
+		grep -q '^bypass refused EPERM' <<<"$BYP_OUT"
 }
 
 # byp_arrives TAG WHAT: all BYP_N frames of TAG reach the peer.
 byp_arrives()
 {
 	wait_until 10 byp_got_all "$1"
-	pass_if "$2: $(byp_got "$1")/$BYP_N bypass frames reached the peer" \
-		"$2: only $(byp_got "$1")/$BYP_N bypass frames reached the peer" \
+	pass_if "$2: $(byp_got "$1")/$BYP_N frames reached the peer" \
+		"$2: only $(byp_got "$1")/$BYP_N frames reached the peer" \
 		byp_got_all "$1"
 }
 
-# byp_denied_cases WHEN: in lockdown or quarantine, nothing bypasses.
+# byp_xdp_refused WHAT: an AF_XDP socket cannot get its TX ring.
+byp_xdp_refused()
+{
+	BYP_OUT=$(ip netns exec "$LAB_NODE" timeout 10 "$PY" "$BYP_PY" xdp 2>&1)
+	pass_if "$1: AF_XDP set-up (setsockopt XDP_TX_RING) refused with EPERM" \
+		"$1: AF_XDP set-up not refused: $BYP_OUT" \
+		grep -q '^xdp refused EPERM' <<<"$BYP_OUT"
+}
+
+# byp_denied_cases WHEN: in lockdown or quarantine, a new socket cannot
+# set bypass, and neither its frames nor the held socket's (which could
+# not set it in normal mode either) reach the peer: they go through the
+# qdisc, where tc_egress drops them. Counted at the end.
 byp_denied_cases()
 {
 	local when=$1
 	byp_send "new-$when"
-	pass_if "$when: setsockopt(PACKET_QDISC_BYPASS) refused with EPERM" \
-		"$when: setsockopt(PACKET_QDISC_BYPASS) not refused: $(head -n 1 <<<"$BYP_OUT")" \
-		grep -q '^bypass refused EPERM' <<<"$BYP_OUT"
-	byp_send "plain-$when" --no-bypass	# through the qdisc: tc_egress drops it
+	byp_opt_refused "$when"
+	byp_send "plain-$when" --no-bypass
 	byp_held "held-$when"
-	byp_refused "$when: socket that set bypass in normal mode"
-	BYP_OUT=$(ip netns exec "$LAB_NODE" timeout 10 "$PY" "$BYP_PY" xdp 2>&1)
-	pass_if "$when: socket(AF_XDP) refused with EPERM" \
-		"$when: socket(AF_XDP) not refused: $BYP_OUT" \
-		grep -q '^xdp refused EPERM' <<<"$BYP_OUT"
+	byp_xdp_refused "$when"
 }
 
 # byp_guard_refusals: the refusals `portcullis status` counts, or -1.
@@ -90,57 +98,83 @@ byp_guard_refusals()
 		END { if (!f) print -1 }'
 }
 
-# An AF_PACKET socket with PACKET_QDISC_BYPASS in the node skips tc_egress
-# (dev_direct_xmit). Normal mode: its frames arrive (the sender works).
-# Quarantine, lockdown, the agent SIGKILLed while quarantined, and a
-# restarted agent: setsockopt is refused, a socket that set bypass while
-# normal cannot send, AF_XDP cannot be opened, 0 frames arrive. Released:
-# it works again.
+# byp_guard_on WHY: status says the guard is attached.
+byp_guard_on()
+{
+	local line
+	line=$(pc status 2>/dev/null | grep '^guard:')
+	pass_if "status: guard on ($1)" "status: $line ($1)" \
+		grep -q '^guard: *on' <<<"$line"
+}
+
+# An AF_PACKET socket with PACKET_QDISC_BYPASS, or an AF_XDP socket, in
+# the node skips tc_egress (dev_direct_xmit). With the agent's guard the
+# option and AF_XDP's set-up are refused in every mode (a socket set up in
+# normal mode would keep bypassing after), so no frame of theirs skips
+# tc_egress: in quarantine and lockdown, with the agent SIGKILLed and
+# restarted, 0 arrive. Plain packet-socket frames (through the qdisc) are
+# the control in normal mode; other namespaces are not touched.
 test_bypass()
 {
-	local when tag sum n recv_pid
+	local when tag sum n n0 recv_pid
 	ensure_normal || return 1
+	n0=$(byp_guard_refusals)
 	byp_frame_args
 	bg_start "$WORK/bypass-recv.log" 300 ip netns exec "$LAB_PEER" \
 		"$PY" "$BYP_PY" recv --port "$BYP_PORT" --seconds 240
 	recv_pid=$BG_LAST
 	wait_for_line "$WORK/bypass-recv.log" '^listening' 20 "$recv_pid" ||
 		{ fail "receiver in the peer did not start"; return 1; }
+	note "$(grep -m1 'egress guard' "$DAEMON_LOG")"
+	expect_audit "egress guard on at start" egress_guard state=on
+	byp_guard_on "agent running"
+
+	# Normal mode: the sender and receiver work (through the qdisc).
+	byp_send plain-normal --no-bypass
+	byp_arrives plain-normal "normal, plain packet socket (control)"
+	byp_send new-normal
+	byp_opt_refused "normal"
 	rm -f "$WORK/bypass.go"
 	bg_start "$WORK/bypass-hold.log" 300 ip netns exec "$LAB_NODE" \
 		"$PY" "$BYP_PY" hold "${BYP_ARGS[@]}" --go "$WORK/bypass.go" --seconds 240
 	BYP_HOLD_PID=$BG_LAST
 	wait_for_line "$WORK/bypass-hold.log" '^bypass ' 20 "$BYP_HOLD_PID"
-	pass_if "normal: a socket sets PACKET_QDISC_BYPASS and is kept open" \
+	pass_if "normal: the held socket could not set PACKET_QDISC_BYPASS either" \
 		"normal: the held socket: $(head -n 1 "$WORK/bypass-hold.log")" \
-		grep -q '^bypass ok' "$WORK/bypass-hold.log"
-	pc status 2>/dev/null | grep '^guard:' | sed 's/^/      /'
-	expect_audit "egress guard on at start" egress_guard state=on
-
-	byp_send new-normal
-	byp_arrives new-normal "normal (control)"
-	byp_held held-normal
-	byp_arrives held-normal "normal, held socket (control)"
+		grep -q '^bypass refused EPERM' "$WORK/bypass-hold.log"
+	byp_xdp_refused "normal"
+	BYP_OUT=$(ip netns exec "$LAB_PEER" timeout 30 "$PY" "$BYP_PY" send \
+		--ifname "$LAB_PEER_IF" --src "$LAB_PEER4" --dst "$LAB_NODE_PEER4" \
+		--port "$BYP_PORT" --src-mac 02:00:00:00:00:01 \
+		--dst-mac 02:00:00:00:00:02 --tag scope --count 0 2>&1)
+	pass_if "scope: the peer's namespace may still set PACKET_QDISC_BYPASS" \
+		"scope: the peer's namespace was refused too: $(head -n 1 <<<"$BYP_OUT")" \
+		grep -q '^bypass ok' <<<"$BYP_OUT"
 
 	check "signed quarantine" ctl_send quarantine
 	wait_mode quarantine 15
 	expect_mode quarantine "signed command"
 	byp_denied_cases quarantine
-	blocked "node -> peer tcp/7000 (quarantine, through the qdisc)" out4
 
 	daemon_stop KILL
 	note "agent SIGKILLed while quarantined"
 	expect_mode quarantine "no agent"
+	byp_guard_on "agent SIGKILLed: the pinned link holds"
 	byp_denied_cases killed
 
+	n=$(audit_count egress_guard state=on)
 	agent_start "$DAEMON_CONFIG" || return 1
 	expect_mode quarantine "restarted agent keeps the quarantine"
-	expect_audit "egress guard re-attached by the restarted agent" egress_guard state=on
+	audit_more_than "$n" "egress guard replaced by the restarted agent" \
+		egress_guard state=on
+	byp_guard_on "restarted agent"
 	byp_denied_cases restarted
 
-	n=$(byp_guard_refusals)
-	pass_if "status: the guard counted $n refusals" \
-		"status: the guard's refusals not shown ($n)" [ "$n" -gt 0 ]
+	# 3 in normal mode (new socket, held socket, AF_XDP), 2 in each
+	# case since (new socket, AF_XDP); the peer's was not ours to count.
+	n=$(($(byp_guard_refusals) - n0))
+	pass_if "status: the guard counted the 9 refusals" \
+		"status: the guard counted $n refusals, not 9" [ "$n" -eq 9 ]
 
 	check "signed release" ctl_send release
 	wait_mode normal 15
@@ -152,10 +186,10 @@ test_bypass()
 	pc release >/dev/null 2>&1
 	wait_mode normal 15
 	expect_mode normal "released"
-	byp_send new-back
-	byp_arrives new-back "normal again"
+	byp_send plain-back --no-bypass
+	byp_arrives plain-back "normal again, plain packet socket"
 	byp_held held-back
-	byp_arrives held-back "normal again, held socket"
+	byp_arrives held-back "normal again, held socket (through the qdisc)"
 
 	kill -s TERM "$BYP_HOLD_PID" 2>/dev/null
 	kill -s TERM "$recv_pid" 2>/dev/null
