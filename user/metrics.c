@@ -319,7 +319,7 @@ int pc_metrics_snapshot(const struct pc_maps *m, struct pc_metrics_snap *s)
 				 (__u64 *)s->reasons);
 	if (!err)
 		err = percpu_sum(m->events, 0, PC_EV_COUNT, 1, s->events);
-	if (!err)
+	if (!err && m->guard_stats >= 0)
 		err = percpu_sum(m->guard_stats, 0, PC_G_COUNT, 1, s->guard);
 	if (!err)
 		err = array_read(m->agent_stats, 0, PC_AGENT_STATS_MAX,

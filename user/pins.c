@@ -89,10 +89,10 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 		{ &m->transitions, PC_MAP_TRANSITIONS },
 		{ &m->agent_stats, PC_MAP_AGENT_STATS },
 		{ &m->drops, PC_MAP_DROPS },
-		{ &m->guard_stats, PC_MAP_GUARD_STATS },
 	};
 	size_t i;
 
+	m->guard_stats = -1;
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		*all[i].fd = -1;
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -103,6 +103,15 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 			pc_maps_close(m);
 			return err;
 		}
+	}
+	/* Optional: the pins of an agent older than the egress guard lack it,
+	 * and the CLI (break-glass included) must still work on them. */
+	m->guard_stats = open_one(pin_dir, PC_MAP_GUARD_STATS);
+	if (m->guard_stats < 0 && errno != ENOENT) {
+		int err = -errno;
+
+		pc_maps_close(m);
+		return err;
 	}
 	return 0;
 }

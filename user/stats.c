@@ -74,13 +74,16 @@ int pc_guard_counts(const struct pc_maps *m, __u64 out[PC_G_COUNT])
 	__u64 *vals;
 	int err = 0;
 
+	for (__u32 k = 0; k < PC_G_COUNT; k++)
+		out[k] = 0;
+	if (m->guard_stats < 0)
+		return -ENOENT;
 	if (ncpus <= 0)
 		return ncpus ? ncpus : -EINVAL;
 	vals = calloc(ncpus, sizeof(*vals));
 	if (!vals)
 		return -ENOMEM;
 	for (__u32 k = 0; k < PC_G_COUNT; k++) {
-		out[k] = 0;
 		if (bpf_map_lookup_elem(m->guard_stats, &k, vals)) {
 			err = -errno;
 			continue;
