@@ -61,6 +61,7 @@ struct agent {
 	struct pc_config cfg;
 	const char *policy_path;	/* config's, or a pushed one */
 	struct portcullis_bpf *skel;
+	struct pc_guard guard;		/* the egress guard, if it could attach */
 	struct pc_maps m;
 	struct pc_fsm fsm;
 	struct pc_fsm_cfg fcfg;
@@ -76,7 +77,6 @@ struct agent {
 	int lock_fd;
 	char lock_path[PATH_MAX];
 	int link_fds[PC_MAX_IFACES];	/* our own hold on the XDP links */
-	struct pc_guard guard;		/* the egress guard, if the kernel has it */
 	bool repin_warned;
 	int udp_fd, ctl_fd, tfd, sfd;
 	__u64 last_hb_ms;		/* boot clock */
@@ -1194,18 +1194,21 @@ static bool links_attached(struct agent *a)
  */
 static void guard_start(struct agent *a)
 {
-	char why[PATH_MAX + 128];
+	char why[PATH_MAX + 256];
+	int ret = pc_guard_start(&a->guard, a->cfg.pin_dir, why, sizeof(why));
 
-	if (!pc_guard_start(&a->guard, a->cfg.pin_dir, why, sizeof(why))) {
+	if (!ret) {
 		pr_info("egress guard on: %s\n", why);
 		audit_checked(a, pc_audit("egress_guard", "state", "on", "detail",
 					  why, PC_AUDIT_END));
 		return;
 	}
-	pr_warn("egress guard OFF: %s: packet sockets with PACKET_QDISC_BYPASS "
-		"and AF_XDP sockets can send past tc egress, in lockdown and "
-		"quarantine too\n", why);
-	audit_checked(a, pc_audit("egress_guard", "state", "off", "detail", why,
+	pr_warn("egress guard %s: %s: packet sockets with PACKET_QDISC_BYPASS "
+		"and AF_XDP sockets %scan send past tc egress, in lockdown and "
+		"quarantine too\n", ret > 0 ? "PARTIAL" : "OFF", why,
+		ret > 0 ? "elsewhere " : "");
+	audit_checked(a, pc_audit("egress_guard", "state",
+				  ret > 0 ? "partial" : "off", "detail", why,
 				  PC_AUDIT_END));
 }
 

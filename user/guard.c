@@ -47,29 +47,62 @@ static int netns_cookie(__u64 *cookie)
 }
 
 /*
- * The root of the cgroup v2 hierarchy, from mountinfo: the mount of type
- * cgroup2 whose root is "/" (/sys/fs/cgroup, or /sys/fs/cgroup/unified
- * on a hybrid layout). Programs attached there run for every process.
+ * How far above our cgroup namespace's root a mountinfo root lies: "/" 0,
+ * "/.." 1, "/../.." 2 (a mount of the host's hierarchy seen from inside a
+ * container); -1 for a subtree ("/system.slice"), which is no ancestor.
  */
-static int cgroup2_root(char *path, size_t len)
+static int ancestor_levels(const char *root)
+{
+	int n = 0;
+
+	while (!strncmp(root, "/..", 3)) {
+		root += 3;
+		n++;
+	}
+	if (!strcmp(root, "/"))
+		return n;
+	return *root ? -1 : n;
+}
+
+/*
+ * The topmost cgroup v2 directory mounted here, from mountinfo: on a host
+ * the hierarchy's root (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a
+ * hybrid layout); in a container with its own cgroup namespace, the
+ * host's hierarchy where it is mounted in (deploy/kubernetes), else only
+ * the container's own cgroup. Programs attached there run for every
+ * process below it.
+ */
+static int cgroup2_top(char *path, size_t len)
 {
 	char line[1024], root[512], mnt[512];
 	FILE *f = fopen("/proc/self/mountinfo", "re");
-	int err = -ENOENT;
+	int best = -1, n;
 
 	if (!f)
 		return -errno;
-	while (err && fgets(line, sizeof(line), f)) {
-		const char *sep = strstr(line, " - cgroup2 ");
-
-		if (sep && sscanf(line, "%*s %*s %*s %511s %511s", root, mnt) == 2 &&
-		    !strcmp(root, "/")) {
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, " - cgroup2 ") ||
+		    sscanf(line, "%*s %*s %*s %511s %511s", root, mnt) != 2)
+			continue;
+		n = ancestor_levels(root);
+		if (n > best) {
 			snprintf(path, len, "%s", mnt);
-			err = 0;
+			best = n;
 		}
 	}
 	fclose(f);
-	return err;
+	return best < 0 ? -ENOENT : 0;
+}
+
+/* The id of the cgroup a cgroup link is attached to; 0 if none. */
+static __u64 link_cgroup_id(int link_fd)
+{
+	struct bpf_link_info info = {};
+	__u32 info_len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(link_fd, &info, &info_len))
+		return 0;
+	return info.cgroup.cgroup_id;
 }
 
 /* Pin fd at path in place of whatever is pinned there, in one rename. */
@@ -100,7 +133,7 @@ int pc_guard_start(struct pc_guard *g, const char *pin_dir, char *why,
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
 	char cg[PATH_MAX], path[PATH_MAX];
-	__u64 cookie = 0;
+	__u64 cookie = 0, cg_id;
 	int cg_fd, err;
 
 	memset(g, 0, sizeof(*g));
@@ -110,7 +143,7 @@ int pc_guard_start(struct pc_guard *g, const char *pin_dir, char *why,
 			 "Linux 5.14): %s", strerror(-err));
 		return err;
 	}
-	err = cgroup2_root(cg, sizeof(cg));
+	err = cgroup2_top(cg, sizeof(cg));
 	if (err) {
 		snprintf(why, len, "no cgroup v2 hierarchy mounted: %s",
 			 strerror(-err));
@@ -150,6 +183,14 @@ int pc_guard_start(struct pc_guard *g, const char *pin_dir, char *why,
 	if (err) {
 		snprintf(why, len, "cannot pin %s: %s", path, strerror(-err));
 		goto fail;
+	}
+	cg_id = link_cgroup_id(bpf_link__fd(g->link));
+	if (cg_id != PC_CGROUP_ROOT_ID) {
+		snprintf(why, len, "attached to cgroup %s (id %llu), not to the root "
+			 "of the cgroup hierarchy: processes outside it are not "
+			 "covered (a container's own cgroup namespace? mount the "
+			 "host's /sys/fs/cgroup in)", cg, (unsigned long long)cg_id);
+		return 1;
 	}
 	snprintf(why, len, "cgroup %s, network namespace cookie %llu", cg,
 		 (unsigned long long)cookie);
@@ -197,21 +238,18 @@ int pc_guard_detach(const char *pin_dir)
 	return err;
 }
 
-bool pc_guard_pinned(const char *pin_dir)
+__u64 pc_guard_cgroup(const char *pin_dir)
 {
-	struct bpf_link_info info = {};
-	__u32 info_len = sizeof(info);
 	char path[PATH_MAX];
-	bool attached;
+	__u64 id;
 	int fd;
 
 	link_path(path, sizeof(path), pin_dir);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		return false;
+		return 0;
 	/* A detached cgroup link keeps its pin but no cgroup. */
-	attached = !bpf_obj_get_info_by_fd(fd, &info, &info_len) &&
-		   info.cgroup.cgroup_id;
+	id = link_cgroup_id(fd);
 	close(fd);
-	return attached;
+	return id;
 }

@@ -14,6 +14,9 @@
 #include <linux/types.h>
 #include "portcullis.h"
 
+/* The root of a cgroup v2 hierarchy always has id 1 (its kernfs node). */
+#define PC_CGROUP_ROOT_ID	1
+
 struct guard_bpf;
 struct bpf_link;
 
@@ -23,10 +26,13 @@ struct pc_guard {
 };
 
 /*
- * Load the guard for this network namespace, attach it to the cgroup v2
- * root and pin its link in pin_dir in place of any pinned there (one
- * rename: a guard is attached throughout). 0, or negative errno with why
- * saying what failed (a link a previous agent pinned then stays).
+ * Load the guard for this network namespace, attach it to the topmost
+ * cgroup v2 directory mounted and pin its link in pin_dir in place of any
+ * pinned there (one rename: a guard is attached throughout). 0: on, at
+ * the hierarchy's root; 1: on, but below the root (a container's cgroup
+ * namespace), so it covers only the processes there; negative errno: off.
+ * why says where, or what failed (a link a previous agent pinned then
+ * stays).
  */
 int pc_guard_start(struct pc_guard *g, const char *pin_dir, char *why,
 		   size_t len);
@@ -36,8 +42,9 @@ int pc_guard_repin(const struct pc_guard *g, const char *pin_dir);
 void pc_guard_close(struct pc_guard *g);
 /* Detach and unpin the guard pinned in pin_dir (none: 0). */
 int pc_guard_detach(const char *pin_dir);
-/* Is a guard link pinned in pin_dir, and still attached? */
-bool pc_guard_pinned(const char *pin_dir);
+/* The cgroup the guard pinned in pin_dir is attached to: 0 none (not
+ * pinned, or detached), PC_CGROUP_ROOT_ID the hierarchy's root. */
+__u64 pc_guard_cgroup(const char *pin_dir);
 const char *pc_guard_refusal_name(enum pc_guard_refusal r);
 
 #endif /* PC_GUARD_H */

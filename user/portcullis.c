@@ -132,13 +132,17 @@ static void print_deadman(const struct pc_maps *m)
 /* The egress guard: attached or not, and what it refused. */
 static void print_guard(const struct pc_maps *m)
 {
-	__u64 n[PC_G_COUNT] = {}, total = 0;
+	__u64 n[PC_G_COUNT] = {}, total = 0, cg = pc_guard_cgroup(pin_dir);
 
 	pc_guard_counts(m, n);
 	for (int r = 0; r < PC_G_COUNT; r++)
 		total += n[r];
-	if (pc_guard_pinned(pin_dir))
+	if (cg == PC_CGROUP_ROOT_ID)
 		printf("guard:       on: PACKET_QDISC_BYPASS and AF_XDP set-up refused");
+	else if (cg)
+		printf("guard:       PARTIAL: attached below the cgroup root (cgroup "
+		       "id %llu), only processes there are covered",
+		       (unsigned long long)cg);
 	else
 		printf("guard:       OFF: raw sockets can be set up to send past "
 		       "tc egress (see the agent's log)");
