@@ -80,7 +80,7 @@ int pc_datapath_load(const char *pin_dir, bool verbose,
 	return 0;
 }
 
-__u64 pc_netns_ino(void)
+static __u64 netns_ino(void)
 {
 	struct stat st;
 
@@ -228,7 +228,7 @@ int pc_attach_iface(struct portcullis_bpf *skel, const char *pin_dir,
 	struct pc_iface cur;
 	enum pc_xdp_mode used;
 	bool created = false;
-	__u64 ns = pc_netns_ino();
+	__u64 ns = netns_ino();
 	int slot, err;
 
 	if (!ifindex) {
@@ -288,7 +288,7 @@ int pc_detach_iface(int ifaces_fd, const char *pin_dir, __u32 slot,
 		return -errno;
 	if (!cur.ifindex)
 		return 0;
-	if (cur.netns_ino != pc_netns_ino()) {
+	if (cur.netns_ino != netns_ino()) {
 		if (!force) {
 			pr_warn("iface '%s' was attached from another network "
 				"namespace; run this there (nsenter --net=...), or "
@@ -309,7 +309,7 @@ int pc_detach_iface(int ifaces_fd, const char *pin_dir, __u32 slot,
 		unlink(path);
 	}
 	hook.ifindex = cur.ifindex;
-	if (cur.netns_ino != pc_netns_ino())
+	if (cur.netns_ino != netns_ino())
 		goto forget;	/* an ifindex here would be another link */
 	bpf_tc_detach(&hook, &opts);	/* -ENOENT if the iface is gone */
 	if (cur.clsact_created) {

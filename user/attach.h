@@ -26,8 +26,6 @@ int pc_detach_iface(int ifaces_fd, const char *pin_dir, __u32 slot,
 /* Detach everywhere and remove the pins: enforcement stops. */
 int pc_detach_all(const char *pin_dir, bool force);
 const char *pc_xdp_mode_name(enum pc_xdp_mode m);
-/* Inode of our network namespace (ns.inum to the kernel); 0 if unknown. */
-__u64 pc_netns_ino(void);
 /* Where the XDP link of ifindex is pinned. */
 void pc_xdp_link_path(char *buf, size_t len, const char *pin_dir,
 		      __u32 ifindex);

@@ -639,7 +639,7 @@ static void render_drops(FILE *f, const struct pc_metrics_snap *s)
 static void render_guard(FILE *f, const struct pc_metrics_snap *s)
 {
 	family(f, "guard_refused_total", "counter",
-	       "Sends the egress guard (BPF LSM) refused, by what they tried.");
+	       "Socket options the egress guard refused, by what they would have set up.");
 	for (int r = 0; r < PC_G_COUNT; r++)
 		fprintf(f, PREFIX "guard_refused_total{refused=\"%s\"} %llu\n",
 			pc_guard_refusal_name(r),
