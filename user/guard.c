@@ -64,23 +64,12 @@ static int ancestor_levels(const char *root)
 	return *root ? -1 : n;
 }
 
-/*
- * The topmost cgroup v2 directory mounted here, from mountinfo: on a host
- * the hierarchy's root (/sys/fs/cgroup, or /sys/fs/cgroup/unified on a
- * hybrid layout); in a container with its own cgroup namespace, the
- * host's hierarchy where it is mounted in (deploy/kubernetes), else only
- * the container's own cgroup. Programs attached there run for every
- * process below it.
- */
-static int cgroup2_top(char *path, size_t len)
+int pc_guard_cgroup_pick(FILE *mountinfo, char *path, size_t len)
 {
 	char line[1024], root[512], mnt[512];
-	FILE *f = fopen("/proc/self/mountinfo", "re");
 	int best = -1, n;
 
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
+	while (fgets(line, sizeof(line), mountinfo)) {
 		if (!strstr(line, " - cgroup2 ") ||
 		    sscanf(line, "%*s %*s %*s %511s %511s", root, mnt) != 2)
 			continue;
@@ -90,8 +79,19 @@ static int cgroup2_top(char *path, size_t len)
 			best = n;
 		}
 	}
-	fclose(f);
 	return best < 0 ? -ENOENT : 0;
+}
+
+static int cgroup2_top(char *path, size_t len)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int err;
+
+	if (!f)
+		return -errno;
+	err = pc_guard_cgroup_pick(f, path, len);
+	fclose(f);
+	return err;
 }
 
 /* The id of the cgroup a cgroup link is attached to; 0 if none. */

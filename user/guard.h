@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <linux/types.h>
 #include "portcullis.h"
 
@@ -36,6 +37,15 @@ struct pc_guard {
  */
 int pc_guard_start(struct pc_guard *g, const char *pin_dir, char *why,
 		   size_t len);
+/*
+ * Where the guard attaches, from mountinfo lines: the topmost cgroup v2
+ * directory mounted. On a host the hierarchy's root (/sys/fs/cgroup, or
+ * /sys/fs/cgroup/unified on a hybrid layout); in a container with its own
+ * cgroup namespace the node's hierarchy where it is mounted in (its root
+ * reads "/../.."), else the container's own cgroup ("/"). A bind of a
+ * subtree ("/system.slice") never counts. -ENOENT: no cgroup v2 at all.
+ */
+int pc_guard_cgroup_pick(FILE *mountinfo, char *path, size_t len);
 /* Pin our link again (the pins vanished without a detach). */
 int pc_guard_repin(const struct pc_guard *g, const char *pin_dir);
 /* Close our fds; the pinned link keeps the guard on. */
