@@ -4,6 +4,10 @@
 #ifndef PC_BPF_MAPS_H
 #define PC_BPF_MAPS_H
 
+/* pc_guard_stats: the egress guard's counters, created here too, so that
+ * they exist (and status shows them) wherever the datapath is loaded. */
+#include "guard_maps.h"
+
 /* Active slot and mode, one __u32 per entry (enum pc_state_key). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -46,6 +46,7 @@
 #define PC_MAP_AGENT_STATS	"pc_agent_stats"
 #define PC_MAP_DROPS		"pc_drops"
 #define PC_MAP_CUTS		"pc_cuts"
+#define PC_MAP_GUARD_STATS	"pc_guard_stats"
 #define PC_DEFAULT_PIN_DIR	"/sys/fs/bpf/portcullis"
 
 /* Host modes, in escalation order. */
@@ -137,6 +138,21 @@ enum pc_event {
 	PC_EV_DROP_RING_FULL = 4,	/* drops the ring had no room for */
 	PC_EV_COUNT,
 };
+
+/*
+ * The egress guard (bpf/guard.bpf.c): a cgroup setsockopt program that
+ * keeps sockets of the enforced network namespace from being set up to
+ * send past tc_egress. pc_guard_stats indices, per-CPU __u64 counts of
+ * what it refused.
+ */
+enum pc_guard_refusal {
+	PC_G_QDISC_BYPASS = 0,	/* setsockopt(SOL_PACKET, PACKET_QDISC_BYPASS) */
+	PC_G_XDP_SETUP = 1,	/* setsockopt(SOL_XDP, ...): umem and rings of AF_XDP */
+	PC_G_COUNT,
+};
+
+/* The guard's link is pinned in the pin dir under this name. */
+#define PC_GUARD_LINK		"link_guard_setsockopt"
 
 /* What moved the mode (pc_transition.trigger). */
 enum pc_trigger {

@@ -40,6 +40,7 @@
 #include "control.h"
 #include "fleet.h"
 #include "fsm.h"
+#include "guard.h"
 #include "linkwatch.h"
 #include "lockout.h"
 #include "metrics.h"
@@ -60,6 +61,7 @@ struct agent {
 	struct pc_config cfg;
 	const char *policy_path;	/* config's, or a pushed one */
 	struct portcullis_bpf *skel;
+	struct pc_guard guard;		/* the egress guard, if it could attach */
 	struct pc_maps m;
 	struct pc_fsm fsm;
 	struct pc_fsm_cfg fcfg;
@@ -1276,6 +1278,32 @@ static bool links_attached(struct agent *a)
 	return false;
 }
 
+/*
+ * The egress guard: on, or said loudly at start that it is not -- then a
+ * packet socket with PACKET_QDISC_BYPASS or an AF_XDP socket can send
+ * past tc_egress in every mode (README "Packet sockets cannot bypass the
+ * egress program"). Enforcement goes on either way.
+ */
+static void guard_start(struct agent *a)
+{
+	char why[PATH_MAX + 256];
+	int ret = pc_guard_start(&a->guard, a->cfg.pin_dir, why, sizeof(why));
+
+	if (!ret) {
+		pr_info("egress guard on: %s\n", why);
+		audit_checked(a, pc_audit("egress_guard", "state", "on", "detail",
+					  why, PC_AUDIT_END));
+		return;
+	}
+	pr_warn("egress guard %s: %s: packet sockets with PACKET_QDISC_BYPASS "
+		"and AF_XDP sockets %scan send past tc egress, in lockdown and "
+		"quarantine too\n", ret > 0 ? "PARTIAL" : "OFF", why,
+		ret > 0 ? "elsewhere " : "");
+	audit_checked(a, pc_audit("egress_guard", "state",
+				  ret > 0 ? "partial" : "off", "detail", why,
+				  PC_AUDIT_END));
+}
+
 /* Pins gone but not detached: put maps and links back where they were. */
 static int repin(struct agent *a)
 {
@@ -1294,6 +1322,8 @@ static int repin(struct agent *a)
 		if (bpf_obj_pin(a->link_fds[i], path) && errno != EEXIST)
 			err = -errno;
 	}
+	if (!err)
+		err = pc_guard_repin(&a->guard, a->cfg.pin_dir);
 	return err;
 }
 
@@ -1714,6 +1744,7 @@ int agent_run(const struct agent_opts *o)
 	pc_fsm_set_floor(&a.fsm, pc_fleet_floor(&a.view));
 	a.mode_since_wall_ms = wall_ms();
 	deadman_configure(&a);
+	guard_start(&a);
 	err = enforce(&a, &p, &c, &gen, why, sizeof(why));
 	if (err)
 		goto out;
@@ -1761,7 +1792,8 @@ out:
 		close(a.ctl_fd);
 		unlink(a.cfg.control_socket);
 	}
-	/* Destroying the skeleton closes fds only: pins and links remain. */
+	/* Destroying the skeletons closes fds only: pins and links remain. */
+	pc_guard_close(&a.guard);
 	portcullis_bpf__destroy(a.skel);
 	if (a.lock_fd >= 0) {
 		unlink(a.lock_path);	/* still ours: we hold the lock */

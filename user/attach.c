@@ -21,6 +21,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
+#include "guard.h"
 #include "log.h"
 #include "pins.h"
 #include "portcullis.skel.h"
@@ -342,6 +343,7 @@ int pc_detach_all(const char *pin_dir, bool force)
 	pc_maps_close(&m);
 	if (ret)
 		return ret;	/* keep the pins: nothing half-removed */
+	ret = pc_guard_detach(pin_dir);
 
 	dir = opendir(pin_dir);
 	if (!dir)

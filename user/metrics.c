@@ -26,6 +26,7 @@
 #include <microhttpd.h>
 #include "agent_stats.h"
 #include "fsm.h"
+#include "guard.h"
 #include "log.h"
 #include "metrics.h"
 #include "msg.h"
@@ -318,6 +319,8 @@ int pc_metrics_snapshot(const struct pc_maps *m, struct pc_metrics_snap *s)
 				 (__u64 *)s->reasons);
 	if (!err)
 		err = percpu_sum(m->events, 0, PC_EV_COUNT, 1, s->events);
+	if (!err && m->guard_stats >= 0)
+		err = percpu_sum(m->guard_stats, 0, PC_G_COUNT, 1, s->guard);
 	if (!err)
 		err = array_read(m->agent_stats, 0, PC_AGENT_STATS_MAX,
 				 sizeof(__u64), s->agent);
@@ -641,6 +644,16 @@ static void render_drops(FILE *f, const struct pc_metrics_snap *s)
 			(unsigned long long)s->events[rows[i].ev]);
 }
 
+static void render_guard(FILE *f, const struct pc_metrics_snap *s)
+{
+	family(f, "guard_refused_total", "counter",
+	       "Socket options the egress guard refused, by what they would have set up.");
+	for (int r = 0; r < PC_G_COUNT; r++)
+		fprintf(f, PREFIX "guard_refused_total{refused=\"%s\"} %llu\n",
+			pc_guard_refusal_name(r),
+			(unsigned long long)s->guard[r]);
+}
+
 static void render_info(FILE *f, const char *host_id)
 {
 	family(f, "build_info", "gauge", "Always 1; the version as a label.");
@@ -662,6 +675,7 @@ static void render(FILE *f, const struct pc_metrics_snap *s,
 	render_traffic(f, s);
 	render_flows(f, s);
 	render_drops(f, s);
+	render_guard(f, s);
 	render_transitions(f, s);
 	render_fleet(f, s);
 	render_tts(f, s);

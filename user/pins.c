@@ -89,15 +89,32 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 		{ &m->transitions, PC_MAP_TRANSITIONS },
 		{ &m->agent_stats, PC_MAP_AGENT_STATS },
 		{ &m->drops, PC_MAP_DROPS },
+	};
+	struct { int *fd; const char *name; } optional[] = {
+		{ &m->guard_stats, PC_MAP_GUARD_STATS },
 		{ &m->cuts, PC_MAP_CUTS },
 	};
 	size_t i;
 
+	for (i = 0; i < sizeof(optional) / sizeof(optional[0]); i++)
+		*optional[i].fd = -1;
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		*all[i].fd = -1;
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		*all[i].fd = open_one(pin_dir, all[i].name);
 		if (*all[i].fd < 0) {
+			int err = -errno;
+
+			pc_maps_close(m);
+			return err;
+		}
+	}
+	/* Optional: the pins of an agent older than the egress guard or the
+	 * cut epochs lack them, and the CLI (break-glass included) must still
+	 * work on them. */
+	for (i = 0; i < sizeof(optional) / sizeof(optional[0]); i++) {
+		*optional[i].fd = open_one(pin_dir, optional[i].name);
+		if (*optional[i].fd < 0 && errno != ENOENT) {
 			int err = -errno;
 
 			pc_maps_close(m);
@@ -126,6 +143,7 @@ void pc_maps_from_skel(struct portcullis_bpf *skel, struct pc_maps *m)
 	m->agent_stats = bpf_map__fd(skel->maps.pc_agent_stats);
 	m->drops = bpf_map__fd(skel->maps.pc_drops);
 	m->cuts = bpf_map__fd(skel->maps.pc_cuts);
+	m->guard_stats = bpf_map__fd(skel->maps.pc_guard_stats);
 }
 
 void pc_maps_close(struct pc_maps *m)
@@ -191,7 +209,8 @@ int pc_mode_write(const struct pc_maps *m, __u32 mode)
 	struct pc_cuts c;
 
 	pc_state_get(m, PC_STATE_MODE, &old);
-	if (to != PC_MODE_NORMAL && to != mode_enforced(old)) {
+	/* No pc_cuts: pins of a datapath that predates cut epochs. */
+	if (m->cuts >= 0 && to != PC_MODE_NORMAL && to != mode_enforced(old)) {
 		if (bpf_map_lookup_elem(m->cuts, &key, &c))
 			return -errno;
 		c.epoch[to]++;

@@ -25,7 +25,8 @@ struct pc_maps {
 	int transitions;
 	int agent_stats;
 	int drops;
-	int cuts;
+	int cuts;		/* -1 in pins of a datapath that predates it */
+	int guard_stats;	/* -1 in pins of an agent that predates it */
 };
 
 /* Pin dir from --pin-dir, else $PORTCULLIS_PIN_DIR, else the default. */

@@ -20,6 +20,7 @@
 #include "controller.h"
 #include "fleet_cli.h"
 #include "fsm.h"
+#include "guard.h"
 #include "metrics.h"
 #include "monitor.h"
 #include "top.h"
@@ -126,6 +127,30 @@ static void print_deadman(const struct pc_maps *m)
 	       pc_mode_name(v[PC_DM_ACTION]),
 	       age > (__s64)v[PC_DM_TIMEOUT_NS] ? " -- TRIPPED: the datapath "
 	       "enforces it" : "");
+}
+
+/* The egress guard: attached or not, and what it refused. */
+static void print_guard(const struct pc_maps *m)
+{
+	__u64 n[PC_G_COUNT] = {}, total = 0, cg = pc_guard_cgroup(pin_dir);
+
+	pc_guard_counts(m, n);
+	for (int r = 0; r < PC_G_COUNT; r++)
+		total += n[r];
+	if (cg == PC_CGROUP_ROOT_ID)
+		printf("guard:       on: PACKET_QDISC_BYPASS and AF_XDP set-up refused");
+	else if (cg)
+		printf("guard:       PARTIAL: attached below the cgroup root (cgroup "
+		       "id %llu), only processes there are covered",
+		       (unsigned long long)cg);
+	else
+		printf("guard:       OFF: raw sockets can be set up to send past "
+		       "tc egress (see the agent's log)");
+	printf("; refused %llu (", (unsigned long long)total);
+	for (int r = 0; r < PC_G_COUNT; r++)
+		printf("%s%s %llu", r ? ", " : "", pc_guard_refusal_name(r),
+		       (unsigned long long)n[r]);
+	printf(")\n");
 }
 
 static void print_agent(const struct pc_maps *m)
@@ -268,6 +293,7 @@ static int do_status(int argc, char **argv)
 	free(snap);
 	printf("flows:       %u tracked (max %d)\n", nflows, PC_MAX_FLOWS);
 	print_deadman(&m);
+	print_guard(&m);
 	print_agent(&m);
 	print_transitions(&m);
 	printf("\n%-20s %12s %14s %12s %14s\n", "reason", "ingress pkts",

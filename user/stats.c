@@ -67,3 +67,30 @@ int pc_rule_counter(const struct pc_maps *m, __u32 slot, __u32 rule,
 {
 	return percpu_sum(m->rule_stats, PC_RULE_KEY(slot, rule), out);
 }
+
+int pc_guard_counts(const struct pc_maps *m, __u64 out[PC_G_COUNT])
+{
+	int ncpus = libbpf_num_possible_cpus();
+	__u64 *vals;
+	int err = 0;
+
+	for (__u32 k = 0; k < PC_G_COUNT; k++)
+		out[k] = 0;
+	if (m->guard_stats < 0)
+		return -ENOENT;
+	if (ncpus <= 0)
+		return ncpus ? ncpus : -EINVAL;
+	vals = calloc(ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (__u32 k = 0; k < PC_G_COUNT; k++) {
+		if (bpf_map_lookup_elem(m->guard_stats, &k, vals)) {
+			err = -errno;
+			continue;
+		}
+		for (int i = 0; i < ncpus; i++)
+			out[k] += vals[i];
+	}
+	free(vals);
+	return err;
+}

@@ -10,5 +10,7 @@ int pc_reason_counter(const struct pc_maps *m, enum pc_dir dir,
 int pc_rule_counter(const struct pc_maps *m, __u32 slot, __u32 rule,
 		    struct pc_counter *out);
 const char *pc_reason_name(enum pc_reason r);
+/* The egress guard's refusals (pc_guard_stats), each summed. */
+int pc_guard_counts(const struct pc_maps *m, __u64 out[PC_G_COUNT]);
 
 #endif /* PC_STATS_H */
