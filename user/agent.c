@@ -326,7 +326,7 @@ static bool transition(struct agent *a, enum pc_trigger t,
  * refusal err says why (logged here, audited by the caller). */
 static int policy_prepare(struct agent *a, const char *path,
 			  const struct pc_config *cfg, struct pc_policy *p,
-			  struct pc_compiled *c, bool check_ssh, bool need_ifaces,
+			  struct pc_compiled *c, bool check_ssh, bool at_start,
 			  char *err, size_t errlen)
 {
 	char why[480];
@@ -353,11 +353,14 @@ static int policy_prepare(struct agent *a, const char *path,
 		snprintf(err, errlen, "%s names no interfaces", path);
 		goto fail;
 	}
-	/* Every interface must be usable before anything is touched -- but
-	 * at start a missing one is attached when it appears (on_link). */
-	for (size_t i = 0; need_ifaces && i < p->nifaces; i++) {
+	/* Every interface must be usable before anything is touched. One
+	 * that is missing is attached when it appears (on_link); at start
+	 * none refuses the policy: it is attached where it can be. */
+	for (size_t i = 0; i < p->nifaces; i++) {
 		ret = pc_iface_check(p->ifaces[i]);
-		if (ret) {
+		if (ret && (ret == -ENODEV || at_start)) {
+			ret = 0;
+		} else if (ret) {
 			snprintf(err, errlen, "interface '%s' cannot be used",
 				 p->ifaces[i]);
 			goto fail;
@@ -391,9 +394,9 @@ static bool policy_has_iface(const struct pc_policy *p, const char *name)
 }
 
 /*
- * Attach to each of NAMES. strict: the first failure is the result (a
- * reload refuses); else each failure is audited and the rest attached --
- * at start, an interface that is missing now is attached when it appears.
+ * Attach to each of NAMES. An interface missing now is audited and
+ * attached when it appears (on_link). Other failures: strict, the first
+ * is the result (a reload refuses); else audited too (at start).
  */
 static int attach_ifaces(struct agent *a, char *const *names, size_t n,
 			 bool strict, char *err, size_t errlen)
@@ -406,7 +409,7 @@ static int attach_ifaces(struct agent *a, char *const *names, size_t n,
 
 		if (!e)
 			continue;
-		if (!strict) {
+		if (!strict || e == -ENODEV) {
 			audit_checked(a, pc_audit("interface_unattached",
 						  "interface", names[i], "error",
 						  strerror(-e), PC_AUDIT_END));
@@ -468,7 +471,7 @@ static int load_policy(struct agent *a, const char *path, const char *why,
 	__u32 gen = 0;
 	int ret;
 
-	ret = policy_prepare(a, path, &a->cfg, &p, &c, check_ssh, true, err,
+	ret = policy_prepare(a, path, &a->cfg, &p, &c, check_ssh, false, err,
 			     sizeof(err));
 	if (!ret) {
 		ret = enforce(a, &p, &c, &gen, false, err, sizeof(err));
@@ -1648,7 +1651,7 @@ static int start_candidate(struct agent *a, const char *path, bool pushed,
 	if (err)
 		pr_warn("policy refused: %s\n", why);
 	else
-		err = policy_prepare(a, path, &a->cfg, p, c, true, false, why,
+		err = policy_prepare(a, path, &a->cfg, p, c, true, true, why,
 				     len);
 	if (err)
 		audit_checked(a, pc_audit("policy_refused", "path", path,
@@ -1732,6 +1735,14 @@ static void enforce_fallback(struct agent *a)
 	pc_unlock(lock);
 }
 
+/* A start that enforces nothing takes back the maps it pinned: a later
+ * start must not adopt a mode word nobody set. */
+static void unpin_fresh(struct agent *a)
+{
+	bpf_object__unpin_maps(a->skel->obj, NULL);
+	rmdir(a->cfg.pin_dir);
+}
+
 /* A start that could not have all it meant: at least FLOOR, recorded. */
 static void start_raise(struct agent *a, enum pc_mode floor, const char *why)
 {
@@ -1798,10 +1809,12 @@ static int start_enforce(struct agent *a, bool adopted, bool have_saved,
 	a->policy_src = start_policy(a, adopted, &p, &c, failed, sizeof(failed));
 	if (a->policy_src == SRC_NONE && !adopted && !have_saved) {
 		/* Nothing was ever enforced here: nothing to keep secure, and
-		 * anti-lockout exists for the operator running this. */
-		pr_warn("no policy to start with and no state: nothing touched\n");
+		 * anti-lockout exists for the operator running this. The maps
+		 * this start pinned go again. */
+		pr_warn("no policy to start with and no state: nothing enforced\n");
 		audit_checked(a, pc_audit("start_failed", "error", failed,
 					  PC_AUDIT_END));
+		unpin_fresh(a);
 		return -EINVAL;
 	}
 	if (a->policy_src <= SRC_CONFIG) {
@@ -1813,9 +1826,10 @@ static int start_enforce(struct agent *a, bool adopted, bool have_saved,
 		fallback_path(a);
 	}
 	if (!a->cfg.nifaces && !adopted) {
-		pr_warn("no interface known to enforce on: nothing touched\n");
+		pr_warn("no interface known to enforce on: nothing enforced\n");
 		audit_checked(a, pc_audit("start_failed", "error",
 					  "no interface known", PC_AUDIT_END));
+		unpin_fresh(a);
 		pc_compiled_free(&c);
 		pc_policy_free(&p);
 		return -EINVAL;

@@ -47,6 +47,11 @@ startfail_attached()
 		tc -n "$LAB_NODE" filter show dev "$LAB_NODE_PEER_IF" egress | grep -q ' bpf '
 }
 
+startfail_ghost_attached()
+{
+	ip -n "$LAB_NODE" link show dev pcghost0 2>/dev/null | grep -q 'xdp'
+}
+
 # Saved quarantine, a pushed policy whose staged file is gone (as a crash
 # can leave it), then an unreadable controller key: the host stays
 # attached, in quarantine, and the peer gets nothing through.
@@ -108,10 +113,25 @@ test_startfail()
 	startfail_burst "unreadable key"
 	allowed "mgmt -> node tcp/22 (management)" ssh4
 
-	# 3. Back: the key readable, the policy pushed again, a signed release.
+	# 3. The key readable again, but the config names an interface the
+	# node does not have yet: the others are enforced, it is attached
+	# when it appears.
 	rmdir -- "$key" && mv -- "$key.away" "$key"
-	agent_start "$DAEMON_CONFIG" || return 1
+	{ cat "$WORK/agent.yaml"; echo "interfaces: [$LAB_NODE_PEER_IF, $LAB_NODE_MGMT_IF, pcghost0]"; } \
+		>"$WORK/agent-ghost.yaml"
+	n=$(audit_count interface_unattached interface=pcghost0)
+	agent_start "$WORK/agent-ghost.yaml" || return 1
 	expect_mode quarantine "restart over the pins (pushed policy still missing)"
+	audit_more_than "$n" "interface_unattached pcghost0 (missing)" \
+		interface_unattached interface=pcghost0
+	blocked "peer -> node tcp/8080 (quarantine, one interface missing)" web4
+	ip -n "$LAB_NODE" link add pcghost0 type veth peer name pcghost1 &&
+		ip -n "$LAB_NODE" link set pcghost0 up
+	pass_if "pcghost0 created: programs attached to it" \
+		"pcghost0 created, no XDP on it after 10 s" \
+		wait_until 10 startfail_ghost_attached
+	ip -n "$LAB_NODE" link del pcghost0 2>/dev/null
+	DAEMON_CONFIG=$WORK/agent.yaml
 	n=$(audit_count command_accepted command=apply-policy)
 	check "signed apply-policy --policy policy.yaml (the lab policy, staged again)" \
 		ctl_send apply-policy --policy "$WORK/policy.yaml"
@@ -121,5 +141,9 @@ test_startfail()
 	wait_mode normal 15
 	expect_mode normal "released by the controller"
 	allowed "peer -> node tcp/8080 (normal)" web4
+	daemon_stop TERM
+	agent_start "$DAEMON_CONFIG" || return 1
 	hb_running || hb_start
+	wait_mode normal 15
+	expect_mode normal "restarted from agent.yaml"
 }
