@@ -1777,9 +1777,9 @@ static void audit_fallback(struct agent *a, const char *failed)
 
 	audit_checked(a, pc_audit("policy_fallback", "failed", failed,
 				  "in_force", src, "policy", a->policy_path,
-				  PC_AUDIT_END));
-	pr_warn("policy fallback: %s; in force: %s (%s)\n", failed, src,
-		a->policy_path);
+				  "mode", pc_mode_name(a->fsm.mode), PC_AUDIT_END));
+	pr_warn("policy fallback: %s; in force: %s %s, mode %s\n", failed,
+		src, a->policy_path, pc_mode_name(a->fsm.mode));
 }
 
 /* What a fallback puts in the policy's place, for logs and status. */

@@ -141,6 +141,27 @@ test_startfail()
 	wait_mode normal 15
 	expect_mode normal "released by the controller"
 	allowed "peer -> node tcp/8080 (normal)" web4
+
+	# 4. The same loss in normal mode: the config's policy is not the one
+	# the controller chose, so the start raises the host to lockdown.
+	hash=$(sha256sum "$WORK/policy.yaml" | cut -d' ' -f1)
+	startfail_crash
+	rm -f -- "$STATE_DIR/policies/$hash.yaml"
+	note "normal; agent SIGKILLed, pins removed, the staged policy.yaml deleted"
+	n=$(audit_count transition trigger=start to=lockdown)
+	agent_start "$DAEMON_CONFIG" || return 1
+	expect_mode lockdown "pushed policy lost in normal mode: raised"
+	audit_more_than "$n" "transition to lockdown, trigger start (policy fallback)" \
+		transition trigger=start to=lockdown
+	startfail_burst "lockdown after a fallback"
+	allowed "mgmt -> node tcp/22 (management)" ssh4
+	n=$(audit_count command_accepted command=apply-policy)
+	check "signed apply-policy --policy policy.yaml" \
+		ctl_send apply-policy --policy "$WORK/policy.yaml"
+	wait_audit "$n" 15 command_accepted command=apply-policy ||
+		fail "apply-policy: no command_accepted within 15 s"
+	check "signed release" ctl_send release
+	wait_mode normal 15
 	daemon_stop TERM
 	agent_start "$DAEMON_CONFIG" || return 1
 	hb_running || hb_start
