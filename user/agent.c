@@ -413,8 +413,9 @@ static int attach_ifaces(struct agent *a, char *const *names, size_t n,
 			audit_checked(a, pc_audit("interface_unattached",
 						  "interface", names[i], "error",
 						  strerror(-e), PC_AUDIT_END));
-			pr_warn("interface '%s' not attached (%s): attached when "
-				"it appears\n", names[i], strerror(-e));
+			pr_warn("interface '%s' not attached (%s)%s\n", names[i],
+				strerror(-e), e == -ENODEV ?
+				": attached when it appears" : "");
 		} else if (!ret) {
 			ret = e;
 			snprintf(err, errlen, "cannot attach to '%s': %s",
@@ -1674,6 +1675,13 @@ static enum start_src start_policy(struct agent *a, bool adopted,
 	char why[512];
 
 	failed[0] = '\0';
+	/* Secure and exit, retried until the config is fixed: what the pins
+	 * hold is kept as it is, not applied again and again. */
+	if (a->config_failed && adopted && pinned_policy(a)) {
+		snprintf(failed, len, "configuration refused (%.400s)",
+			 a->config_error);
+		return SRC_PINNED;
+	}
 	if (pushed &&
 	    !start_candidate(a, a->pushed_path, true, p, c, failed, len))
 		return SRC_PUSHED;
