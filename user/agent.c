@@ -612,19 +612,20 @@ static int apply_pushed_policy(struct agent *a, const struct pc_msg *msg)
 			return err;
 		}
 	} else {
+		/* Staged by hand: it must be its hash, as at start, and be on
+		 * disk before the state file names it (stored ones are). */
 		memcpy(hash, msg->policy_hash, PC_HASH_LEN);
+		err = pc_persist_policy_verify(a->cfg.state_dir, hash, why,
+					       sizeof(why));
+		if (!err)
+			err = pc_persist_policy_sync(a->cfg.state_dir, hash);
+		if (err) {
+			pr_warn("apply-policy: staged policy refused: %s\n",
+				why[0] ? why : strerror(-err));
+			return err;
+		}
 	}
 	pc_persist_policy_path(a->cfg.state_dir, hash, path, sizeof(path));
-	/* A staged file is its hash, here as at start; and it is on disk
-	 * before the state file names it. */
-	err = pc_persist_policy_verify(a->cfg.state_dir, hash, why, sizeof(why));
-	if (!err)
-		err = pc_persist_policy_sync(a->cfg.state_dir, hash);
-	if (err) {
-		pr_warn("apply-policy: staged policy refused: %s\n",
-			why[0] ? why : strerror(-err));
-		return err;
-	}
 	/* The SSH session check is about the operator's own shell: not here. */
 	err = load_policy(a, path, "controller apply-policy", false);
 	if (err)
