@@ -217,6 +217,11 @@ static void save_state(struct agent *a)
 		a->saved.keys[i].seq[0] = a->replay.last_seq[i][0];
 		a->saved.keys[i].seq[1] = a->replay.last_seq[i][1];
 	}
+	a->saved.nifaces = 0;
+	for (size_t i = 0; i < a->cfg.nifaces && i < PC_MAX_IFACES; i++)
+		if (strlen(a->cfg.ifaces[i]) < PC_IFNAME_LEN)
+			strcpy(a->saved.ifaces[a->saved.nifaces++],
+			       a->cfg.ifaces[i]);
 	a->saved.nfleet = 0;
 	for (size_t i = 0; i < a->view.n; i++)
 		if (a->view.set[i])
@@ -1716,7 +1721,8 @@ static void add_iface(struct pc_config *cfg, const char *name)
 }
 
 /* No policy in force names them: the interfaces a policy file names (even
- * one refused), and those the last agent attached. */
+ * one refused), those the last agent attached, those the state file
+ * names (a reboot with a config that cannot be read). */
 static void fallback_ifaces(struct agent *a)
 {
 	struct pc_iface ifc;
@@ -1725,6 +1731,8 @@ static void fallback_ifaces(struct agent *a)
 		learn_ifaces(a, a->pushed_path);
 	if (a->cfg.policy_path)
 		learn_ifaces(a, a->cfg.policy_path);
+	for (size_t i = 0; i < a->saved.nifaces; i++)
+		add_iface(&a->cfg, a->saved.ifaces[i]);
 	for (__u32 i = 0; i < PC_MAX_IFACES; i++)
 		if (!bpf_map_lookup_elem(a->m.ifaces, &i, &ifc) && ifc.ifindex)
 			add_iface(&a->cfg, ifc.name);

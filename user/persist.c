@@ -6,6 +6,7 @@
  *   since 1795741234567
  *   key <pubkey hex> <heartbeat seq> <command seq>
  *   policy <sha256 hex>
+ *   iface <name>			(one per interface enforced on)
  * A file that exists but cannot be fully trusted -- a known key whose value
  * does not parse, a line that is no "key value" at all, no mode line or two,
  * a file that cannot be read -- is untrusted (-EBADMSG): what parsed is kept
@@ -100,6 +101,19 @@ static int parse_fleet_line(const char *line, struct pc_persist *out)
 	return 0;
 }
 
+/* "iface NAME": an interface name as the kernel allows it. */
+static int parse_iface_line(const char *line, struct pc_persist *out)
+{
+	const char *name = line + strlen("iface ");
+	size_t n = strlen(name);
+
+	if (out->nifaces >= PC_MAX_IFACES || !n || n >= PC_IFNAME_LEN ||
+	    strpbrk(name, "/: \t") || !strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	memcpy(out->ifaces[out->nifaces++], name, n + 1);
+	return 0;
+}
+
 /* "word value": a key of lowercase letters, digits, '_' or '-'. */
 static bool is_key_line(const char *line)
 {
@@ -158,6 +172,8 @@ static int parse_line(const char *line, struct pc_persist *out, int *modes)
 		out->nkeys++;
 	} else if (key_is(line, "fleet")) {
 		return parse_fleet_line(line, out);
+	} else if (key_is(line, "iface")) {
+		return parse_iface_line(line, out);
 	} else if (key_is(line, "policy")) {
 		if (sscanf(line, "policy %159s", a) != 1 ||
 		    pc_unhex(a, out->policy_hash, PC_HASH_LEN))
@@ -276,6 +292,8 @@ int pc_persist_save(const char *state_dir, const struct pc_persist *p)
 		pc_hex(p->policy_hash, PC_HASH_LEN, hex);
 		fprintf(f, "policy %s\n", hex);
 	}
+	for (size_t i = 0; i < p->nifaces; i++)
+		fprintf(f, "iface %s\n", p->ifaces[i]);
 	for (size_t i = 0; i < p->nfleet; i++) {
 		const struct pc_fleet_desired *e = &p->fleet[i];
 

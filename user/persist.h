@@ -28,6 +28,10 @@ struct pc_persist {
 	/* Set when a controller's apply-policy is live: survives reboots. */
 	__u8 policy_hash[PC_HASH_LEN];
 	int has_policy;
+	/* The interfaces enforced on: a start that cannot read its config
+	 * still knows where to attach. */
+	char ifaces[PC_MAX_IFACES][PC_IFNAME_LEN];
+	size_t nifaces;
 	/* The last desired-state envelope accepted per fleet key (the id,
 	 * for the audit trail only, is not kept). */
 	struct pc_fleet_desired fleet[PC_FLEET_MAX_TARGETS];

@@ -175,6 +175,9 @@ static void test_round_trip(void **state)
 	in.keys[0].seq[1] = 4;
 	in.has_policy = 1;
 	memset(in.policy_hash, 0xab, sizeof(in.policy_hash));
+	strcpy(in.ifaces[0], "eth0");
+	strcpy(in.ifaces[1], "bond0.100");
+	in.nifaces = 2;
 	assert_int_equal(pc_persist_save(dir, &in), 0);
 	assert_int_equal(load(&out, NULL, 0), 0);
 	assert_int_equal(out.mode, PC_MODE_QUARANTINE);
@@ -184,6 +187,31 @@ static void test_round_trip(void **state)
 	assert_true(out.has_policy);
 	assert_memory_equal(out.policy_hash, in.policy_hash,
 			    sizeof(in.policy_hash));
+	assert_int_equal(out.nifaces, 2);
+	assert_string_equal(out.ifaces[1], "bond0.100");
+}
+
+/* Where to attach when the config cannot be read: a name the kernel
+ * could not have is damage, not a name. */
+static void test_iface_lines(void **state)
+{
+	static const char *const bad[] = {
+		"iface \n", "iface a/b\n", "iface ..\n",
+		"iface name-longer-than-15\n", "iface a b\n",
+	};
+	struct pc_persist p;
+	char text[256];
+
+	write_state("mode lockdown\niface pcpeer\niface pcmgmt\n");
+	assert_int_equal(load(&p, NULL, 0), 0);
+	assert_int_equal(p.nifaces, 2);
+	assert_string_equal(p.ifaces[0], "pcpeer");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "mode normal\n%s", bad[i]);
+		write_state(text);
+		assert_int_equal(load(&p, NULL, 0), -EBADMSG);
+		assert_int_equal(p.mode, PC_MODE_QUARANTINE);
+	}
 }
 
 static const char policy_text[] = "interfaces: [eth0]\n";
@@ -270,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_unreadable_untrusted),
 		cmocka_unit_test(test_set_aside),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_iface_lines),
 		cmocka_unit_test(test_store_policy_verifies),
 		cmocka_unit_test(test_missing_policy_refused),
 		cmocka_unit_test(test_altered_policy_refused),

@@ -113,6 +113,28 @@ test_startfail()
 	startfail_burst "unreadable key"
 	allowed "mgmt -> node tcp/22 (management)" ssh4
 
+	# 2b. The same unreadable key after a reboot: no pins, no config, the
+	# pushed policy lost. The state file names the interfaces: attached
+	# with no policy, everything is dropped, management included.
+	startfail_crash
+	note "pins and qdiscs removed (a reboot), the key still unreadable"
+	n=$(audit_count policy_fallback in_force=none)
+	if daemon_start; then
+		fail "portcullisd started with an unreadable controller key"
+	else
+		wait "$DAEMON_WRAP" 2>/dev/null
+		rc=$?
+		DAEMON_PID=
+		pass_if "portcullisd exits $rc after securing the host" \
+			"portcullisd exit status $rc, expected 1" [ "$rc" -eq 1 ]
+	fi
+	expect_mode quarantine "after a reboot with an unreadable key"
+	audit_more_than "$n" "policy_fallback: none in force" policy_fallback in_force=none
+	pass_if "programs attached to $LAB_NODE_PEER_IF from the state file's interfaces" \
+		"nothing attached to $LAB_NODE_PEER_IF" startfail_attached
+	startfail_burst "reboot, unreadable key, no policy"
+	blocked "mgmt -> node tcp/22 (no policy at all: drop_no_policy)" ssh4
+
 	# 3. The key readable again, but the config names an interface the
 	# node does not have yet: the others are enforced, it is attached
 	# when it appears.
