@@ -727,7 +727,7 @@ static int open_udp(struct agent *a)
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct sockaddr *sa;
 	socklen_t sl;
-	int fd, off = 0;
+	int fd, off = 0, on = 1;
 
 	if (inet_pton(AF_INET, a->cfg.listen_addr, &sin.sin_addr) == 1) {
 		sin.sin_port = htons(a->cfg.listen_port);
@@ -747,6 +747,9 @@ static int open_udp(struct agent *a)
 		return -errno;
 	if (sa->sa_family == AF_INET6)	/* [::] takes IPv4 too */
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	/* The agent starts before the network (network-pre.target): its
+	 * address may not be there yet, and must not fail the start. */
+	setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &on, sizeof(on));
 	if (bind(fd, sa, sl)) {
 		int err = -errno;
 
