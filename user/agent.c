@@ -67,7 +67,7 @@ static const char *const start_src_name[] = {
 struct agent {
 	const struct agent_opts *o;
 	struct pc_config cfg;
-	const char *policy_path;	/* config's, or a pushed one */
+	const char *policy_path;	/* config's, a pushed one, or a fallback's name */
 	char pushed_path[PATH_MAX];	/* STATE_DIR/policies/<saved hash>.yaml */
 	enum start_src policy_src;
 	/* The config could not be read: the agent runs on defaults just
@@ -1835,6 +1835,8 @@ static int start_enforce(struct agent *a, bool adopted, bool have_saved,
 		audit_checked(a, pc_audit("start_failed", "error", failed,
 					  PC_AUDIT_END));
 		unpin_fresh(a);
+		pc_compiled_free(&c);
+		pc_policy_free(&p);
 		return -EINVAL;
 	}
 	if (a->policy_src <= SRC_CONFIG) {
