@@ -362,10 +362,10 @@ static int policy_prepare(struct agent *a, const char *path,
 	 * that is missing is attached when it appears (on_link); at start
 	 * none refuses the policy: it is attached where it can be. */
 	for (size_t i = 0; i < p->nifaces; i++) {
-		ret = pc_iface_check(p->ifaces[i]);
-		if (ret && (ret == -ENODEV || at_start)) {
-			ret = 0;
-		} else if (ret) {
+		int e = pc_iface_check(p->ifaces[i]);
+
+		if (e && e != -ENODEV && !at_start) {
+			ret = e;
 			snprintf(err, errlen, "interface '%s' cannot be used",
 				 p->ifaces[i]);
 			goto fail;

@@ -100,6 +100,7 @@ test_startfail()
 	else
 		wait "$DAEMON_WRAP" 2>/dev/null
 		rc=$?
+		# shellcheck disable=SC2034 # lib.sh's: the daemon is gone
 		DAEMON_PID=
 		pass_if "portcullisd exits $rc: $(grep -m1 -E 'config refused' "$DAEMON_LOG")" \
 			"portcullisd exit status $rc, expected 1" [ "$rc" -eq 1 ]
@@ -124,6 +125,7 @@ test_startfail()
 	else
 		wait "$DAEMON_WRAP" 2>/dev/null
 		rc=$?
+		# shellcheck disable=SC2034 # lib.sh's: the daemon is gone
 		DAEMON_PID=
 		pass_if "portcullisd exits $rc after securing the host" \
 			"portcullisd exit status $rc, expected 1" [ "$rc" -eq 1 ]
