@@ -56,10 +56,25 @@
 #define SEQ_SAVE_EVERY_MS	10000	/* heartbeat replay state to disk */
 #define POLICY_RETRY_MS		5000	/* re-read etcd for a pending fleet policy */
 
+/* Where the policy in force at start came from: the one meant (the
+ * pushed one, else the config's) or a fallback, in this order. */
+enum start_src { SRC_PUSHED, SRC_CONFIG, SRC_PINNED, SRC_NONE };
+
+static const char *const start_src_name[] = {
+	[SRC_PUSHED] = "pushed", [SRC_CONFIG] = "config",
+	[SRC_PINNED] = "pinned", [SRC_NONE] = "none",
+};
+
 struct agent {
 	const struct agent_opts *o;
 	struct pc_config cfg;
-	const char *policy_path;	/* config's, or a pushed one */
+	const char *policy_path;	/* config's, a pushed one, or a fallback's name */
+	char pushed_path[PATH_MAX];	/* STATE_DIR/policies/<saved hash>.yaml */
+	enum start_src policy_src;
+	/* The config could not be read: the agent runs on defaults just
+	 * long enough to secure the host, then exits 1 (systemd retries). */
+	bool config_failed;
+	char config_error[512];
 	struct portcullis_bpf *skel;
 	struct pc_guard guard;		/* the egress guard, if it could attach */
 	struct pc_maps m;
@@ -205,16 +220,26 @@ static void save_state(struct agent *a)
 	a->saved.mode = a->fsm.mode;
 	a->saved.cause = a->fsm.cause;
 	a->saved.since_wall_ms = wall_ms();
+	/* On defaults the agent knows no keys and no fleet: keep what was
+	 * saved of them (replay state must never go back). */
+	if (a->config_failed)
+		goto save;
 	a->saved.nkeys = a->cfg.nkeys;
 	for (size_t i = 0; i < a->cfg.nkeys; i++) {
 		memcpy(a->saved.keys[i].pk, a->cfg.keys[i], PC_PK_LEN);
 		a->saved.keys[i].seq[0] = a->replay.last_seq[i][0];
 		a->saved.keys[i].seq[1] = a->replay.last_seq[i][1];
 	}
+	a->saved.nifaces = 0;
+	for (size_t i = 0; i < a->cfg.nifaces && i < PC_MAX_IFACES; i++)
+		if (strlen(a->cfg.ifaces[i]) < PC_IFNAME_LEN)
+			strcpy(a->saved.ifaces[a->saved.nifaces++],
+			       a->cfg.ifaces[i]);
 	a->saved.nfleet = 0;
 	for (size_t i = 0; i < a->view.n; i++)
 		if (a->view.set[i])
 			a->saved.fleet[a->saved.nfleet++] = a->view.d[i];
+save:
 	err = pc_persist_save(a->cfg.state_dir, &a->saved);
 	if (err)
 		pr_warn("Couldn't save state in %s: %s\n", a->cfg.state_dir,
@@ -319,8 +344,8 @@ static bool transition(struct agent *a, enum pc_trigger t,
  * refusal err says why (logged here, audited by the caller). */
 static int policy_prepare(struct agent *a, const char *path,
 			  const struct pc_config *cfg, struct pc_policy *p,
-			  struct pc_compiled *c, bool check_ssh, char *err,
-			  size_t errlen)
+			  struct pc_compiled *c, bool check_ssh, bool at_start,
+			  char *err, size_t errlen)
 {
 	char why[480];
 	int ret;
@@ -346,10 +371,14 @@ static int policy_prepare(struct agent *a, const char *path,
 		snprintf(err, errlen, "%s names no interfaces", path);
 		goto fail;
 	}
-	/* Every interface must be usable before anything is touched. */
+	/* Every interface must be usable before anything is touched. One
+	 * that is missing is attached when it appears (on_link); at start
+	 * none refuses the policy: it is attached where it can be. */
 	for (size_t i = 0; i < p->nifaces; i++) {
-		ret = pc_iface_check(p->ifaces[i]);
-		if (ret) {
+		int e = pc_iface_check(p->ifaces[i]);
+
+		if (e && e != -ENODEV && !at_start) {
+			ret = e;
 			snprintf(err, errlen, "interface '%s' cannot be used",
 				 p->ifaces[i]);
 			goto fail;
@@ -382,10 +411,43 @@ static bool policy_has_iface(const struct pc_policy *p, const char *name)
 	return false;
 }
 
-/* Apply atomically, attach to the policy's interfaces, drop the others. */
+/*
+ * Attach to each of NAMES. An interface missing now is audited and
+ * attached when it appears (on_link). Other failures: strict, the first
+ * is the result (a reload refuses); else audited too (at start).
+ */
+static int attach_ifaces(struct agent *a, char *const *names, size_t n,
+			 bool strict, char *err, size_t errlen)
+{
+	int ret = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int e = pc_attach_iface(a->skel, a->cfg.pin_dir, names[i],
+					a->cfg.xdp_mode);
+
+		if (!e)
+			continue;
+		if (!strict || e == -ENODEV) {
+			audit_checked(a, pc_audit("interface_unattached",
+						  "interface", names[i], "error",
+						  strerror(-e), PC_AUDIT_END));
+			pr_warn("interface '%s' not attached (%s)%s\n", names[i],
+				strerror(-e), e == -ENODEV ?
+				": attached when it appears" : "");
+		} else if (!ret) {
+			ret = e;
+			snprintf(err, errlen, "cannot attach to '%s': %s",
+				 names[i], strerror(-e));
+		}
+	}
+	return ret;
+}
+
+/* Apply atomically, attach to the policy's interfaces, drop the others.
+ * at_start: interfaces that cannot be attached are not an error. */
 static int enforce(struct agent *a, const struct pc_policy *p,
-		   const struct pc_compiled *c, __u32 *generation, char *err,
-		   size_t errlen)
+		   const struct pc_compiled *c, __u32 *generation, bool at_start,
+		   char *err, size_t errlen)
 {
 	struct pc_iface ifc;
 	int lock, ret;
@@ -403,16 +465,7 @@ static int enforce(struct agent *a, const struct pc_policy *p,
 			err);
 		goto out;
 	}
-	for (size_t i = 0; i < p->nifaces; i++) {
-		int e = pc_attach_iface(a->skel, a->cfg.pin_dir, p->ifaces[i],
-					a->cfg.xdp_mode);
-
-		if (e && !ret) {
-			ret = e;
-			snprintf(err, errlen, "cannot attach to '%s': %s",
-				 p->ifaces[i], strerror(-e));
-		}
-	}
+	ret = attach_ifaces(a, p->ifaces, p->nifaces, !at_start, err, errlen);
 	for (__u32 i = 0; i < PC_MAX_IFACES; i++) {
 		if (bpf_map_lookup_elem(a->m.ifaces, &i, &ifc) || !ifc.ifindex)
 			continue;
@@ -437,10 +490,10 @@ static int load_policy(struct agent *a, const char *path, const char *why,
 	__u32 gen = 0;
 	int ret;
 
-	ret = policy_prepare(a, path, &a->cfg, &p, &c, check_ssh, err,
+	ret = policy_prepare(a, path, &a->cfg, &p, &c, check_ssh, false, err,
 			     sizeof(err));
 	if (!ret) {
-		ret = enforce(a, &p, &c, &gen, err, sizeof(err));
+		ret = enforce(a, &p, &c, &gen, false, err, sizeof(err));
 		pc_compiled_free(&c);
 	}
 	if (ret) {
@@ -561,10 +614,21 @@ static void heartbeat_at(struct agent *a, __u64 at_ms)
 	}
 }
 
+/* A pushed policy is in force: the state file may name it now. */
+static void pushed_in_force(struct agent *a, const __u8 *hash)
+{
+	memcpy(a->saved.policy_hash, hash, PC_HASH_LEN);
+	a->saved.has_policy = 1;
+	pc_persist_policy_path(a->cfg.state_dir, hash, a->pushed_path,
+			       sizeof(a->pushed_path));
+	a->policy_path = a->pushed_path;
+	a->policy_src = SRC_PUSHED;
+}
+
 static int apply_pushed_policy(struct agent *a, const struct pc_msg *msg)
 {
 	__u8 hash[PC_HASH_LEN];
-	char path[PATH_MAX];
+	char path[PATH_MAX], why[PATH_MAX + 96] = "";
 	int err;
 
 	if (msg->policy) {
@@ -575,19 +639,25 @@ static int apply_pushed_policy(struct agent *a, const struct pc_msg *msg)
 			return err;
 		}
 	} else {
+		/* Staged by hand: it must be its hash, as at start, and be on
+		 * disk before the state file names it (stored ones are). */
 		memcpy(hash, msg->policy_hash, PC_HASH_LEN);
+		err = pc_persist_policy_verify(a->cfg.state_dir, hash, why,
+					       sizeof(why));
+		if (!err)
+			err = pc_persist_policy_sync(a->cfg.state_dir, hash);
+		if (err) {
+			pr_warn("apply-policy: staged policy refused: %s\n",
+				why[0] ? why : strerror(-err));
+			return err;
+		}
 	}
 	pc_persist_policy_path(a->cfg.state_dir, hash, path, sizeof(path));
-	if (access(path, R_OK)) {
-		pr_warn("apply-policy: no policy %s staged\n", path);
-		return -ENOENT;
-	}
 	/* The SSH session check is about the operator's own shell: not here. */
 	err = load_policy(a, path, "controller apply-policy", false);
 	if (err)
 		return err;
-	memcpy(a->saved.policy_hash, hash, PC_HASH_LEN);
-	a->saved.has_policy = 1;
+	pushed_in_force(a, hash);
 	save_state(a);
 	return 0;
 }
@@ -679,7 +749,7 @@ static int open_udp(struct agent *a)
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct sockaddr *sa;
 	socklen_t sl;
-	int fd, off = 0;
+	int fd, off = 0, on = 1;
 
 	if (inet_pton(AF_INET, a->cfg.listen_addr, &sin.sin_addr) == 1) {
 		sin.sin_port = htons(a->cfg.listen_port);
@@ -699,6 +769,9 @@ static int open_udp(struct agent *a)
 		return -errno;
 	if (sa->sa_family == AF_INET6)	/* [::] takes IPv4 too */
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	/* The agent starts before the network (network-pre.target): its
+	 * address may not be there yet, and must not fail the start. */
+	setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &on, sizeof(on));
 	if (bind(fd, sa, sl)) {
 		int err = -errno;
 
@@ -811,8 +884,7 @@ static void fleet_apply_policy(struct agent *a, const struct pc_fleet_desired *d
 	/* The old policy stays on any error (audited by load_policy). */
 	if (load_policy(a, path, why, false))
 		return;
-	memcpy(a->saved.policy_hash, hash, PC_HASH_LEN);
-	a->saved.has_policy = 1;
+	pushed_in_force(a, hash);
 	stat_inc(a, PC_AS_FLEET_POLICY_LOADED);
 }
 
@@ -1388,17 +1460,28 @@ static void set_str(char **field, const char *val)
 	*field = val ? strdup(val) : NULL;
 }
 
-static int config_build(const struct agent_opts *o, struct pc_config *cfg)
+/*
+ * The configuration: the file (or --policy), then options and environment.
+ * A file that cannot be read gives -errno, ERR says why. defaults: build
+ * one anyway from nothing but options, environment and defaults -- no
+ * policy, no controller -- for the agent to secure the host with.
+ */
+static int config_build(const struct agent_opts *o, struct pc_config *cfg,
+			bool defaults, char *err, size_t errlen)
 {
-	char err[512];
 	int ret;
 
-	if (o->config_path) {
-		ret = pc_config_load_file(o->config_path, cfg, err, sizeof(err));
+	if (o->config_path && !defaults) {
+		ret = pc_config_load_file(o->config_path, cfg, err, errlen);
 		if (ret) {
 			pr_warn("config refused: %s\n", err);
 			return ret;
 		}
+	} else if (defaults) {
+		memset(cfg, 0, sizeof(*cfg));
+		gethostname(cfg->host_id, sizeof(cfg->host_id) - 1);
+		cfg->anomaly_interval_ms = 1000;
+		cfg->hb_action = PC_MODE_LOCKDOWN;
 	} else {
 		/* --policy alone: a loader with no controller. */
 		memset(cfg, 0, sizeof(*cfg));
@@ -1431,9 +1514,10 @@ static int config_build(const struct agent_opts *o, struct pc_config *cfg)
 	} else if (!o->config_path) {
 		cfg->metrics_listen[0] = '\0';
 	}
-	if (!cfg->policy_path || !cfg->pin_dir || !cfg->state_dir ||
+	if ((!cfg->policy_path && !defaults) || !cfg->pin_dir || !cfg->state_dir ||
 	    !cfg->control_socket || !cfg->audit_log) {
 		pc_config_free(cfg);
+		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	return 0;
@@ -1450,15 +1534,19 @@ static void reload(struct agent *a)
 {
 	struct pc_config next;
 	const char *policy;
+	char err[512] = "";
 
 	pr_info("reloading %s\n", a->o->config_path ? a->o->config_path :
 			       a->cfg.policy_path);
-	if (config_build(a->o, &next)) {
-		audit_checked(a, pc_audit("config_refused", PC_AUDIT_END));
+	if (config_build(a->o, &next, false, err, sizeof(err))) {
+		audit_checked(a, pc_audit("config_refused", "error", err,
+					  PC_AUDIT_END));
 		pr_warn("reload failed; previous configuration and policy still enforcing\n");
 		return;
 	}
-	policy = a->saved.has_policy ? a->policy_path : next.policy_path;
+	/* The pushed policy if it is in force; else the config's, which is
+	 * also how a fallback at start (pinned, none) is mended. */
+	policy = a->policy_src == SRC_PUSHED ? a->pushed_path : next.policy_path;
 	if (load_policy(a, policy, "reload", true)) {
 		pc_config_free(&next);
 		pr_warn("reload failed; previous policy still enforcing\n");
@@ -1476,8 +1564,10 @@ static void reload(struct agent *a)
 	snprintf(next.listen_addr, sizeof(next.listen_addr), "%s", a->cfg.listen_addr);
 	pc_config_free(&a->cfg);
 	a->cfg = next;
-	if (!a->saved.has_policy)
+	if (a->policy_src != SRC_PUSHED) {
 		a->policy_path = a->cfg.policy_path;
+		a->policy_src = SRC_CONFIG;
+	}
 	learn_ifaces(a, a->policy_path);
 	fsm_configure(a);
 	restore_replay(a);
@@ -1571,7 +1661,7 @@ static void start_mode(struct agent *a, bool adopted, bool have_saved)
 				   "dead-man switch tripped while no agent ran",
 				   detect);
 		}
-	} else {
+	} else if (!a->config_failed) {
 		/* Fresh: one timeout of grace from now, for the kernel too. */
 		deadman_write(a, PC_DM_LAST_HB_NS, clock_ns(CLOCK_BOOTTIME));
 	}
@@ -1662,12 +1752,278 @@ static void run_loop(struct agent *a)
 	}
 }
 
+/* ---- start: whatever fails, the host ends up enforcing ---- */
+
+/* The last agent's policy, still in the pinned maps? */
+static bool pinned_policy(struct agent *a)
+{
+	struct pc_settings st;
+	__u32 slot = 0;
+
+	if (pc_state_get(&a->m, PC_STATE_ACTIVE_SLOT, &slot))
+		return false;
+	slot &= 1;
+	if (bpf_map_lookup_elem(a->m.settings, &slot, &st) || !st.generation)
+		return false;
+	a->generation = st.generation;
+	return true;
+}
+
+/* One candidate at start: verified (a pushed one is its hash), checked,
+ * compiled; a refusal is audited. Interfaces need not be there yet. */
+static int start_candidate(struct agent *a, const char *path, bool pushed,
+			   struct pc_policy *p, struct pc_compiled *c,
+			   char *why, size_t len)
+{
+	int err = 0;
+
+	if (pushed)
+		err = pc_persist_policy_verify(a->cfg.state_dir,
+					       a->saved.policy_hash, why, len);
+	if (err)
+		pr_warn("policy refused: %s\n", why);
+	else
+		err = policy_prepare(a, path, &a->cfg, p, c, true, true, why,
+				     len);
+	if (err)
+		audit_checked(a, pc_audit("policy_refused", "path", path,
+					  "reason", "start", "error", why,
+					  PC_AUDIT_END));
+	return err;
+}
+
+/*
+ * The policy to start with: the one meant (the pushed one, else the
+ * config's); else the last agent's, still pinned; else the config's; else
+ * none, and the attached programs drop everything (drop_no_policy).
+ * FAILED: why the one meant could not be had.
+ */
+static enum start_src start_policy(struct agent *a, bool adopted,
+				   struct pc_policy *p, struct pc_compiled *c,
+				   char *failed, size_t len)
+{
+	bool pushed = a->saved.has_policy;
+	char why[512];
+
+	failed[0] = '\0';
+	/* Secure and exit, retried until the config is fixed: what the pins
+	 * hold is kept as it is, not applied again and again. */
+	if (a->config_failed && adopted && pinned_policy(a)) {
+		snprintf(failed, len, "configuration refused (%.400s)",
+			 a->config_error);
+		return SRC_PINNED;
+	}
+	if (pushed &&
+	    !start_candidate(a, a->pushed_path, true, p, c, failed, len))
+		return SRC_PUSHED;
+	if (!pushed && a->cfg.policy_path &&
+	    !start_candidate(a, a->cfg.policy_path, false, p, c, failed, len))
+		return SRC_CONFIG;
+	if (!a->cfg.policy_path && !pushed)
+		snprintf(failed, len, "no policy known (%.400s)", a->config_error);
+	if (adopted && pinned_policy(a))
+		return SRC_PINNED;
+	if (pushed && a->cfg.policy_path &&
+	    !start_candidate(a, a->cfg.policy_path, false, p, c, why,
+			     sizeof(why)))
+		return SRC_CONFIG;
+	return SRC_NONE;
+}
+
+static void add_iface(struct pc_config *cfg, const char *name)
+{
+	char **v;
+
+	for (size_t i = 0; i < cfg->nifaces; i++)
+		if (!strcmp(cfg->ifaces[i], name))
+			return;
+	v = realloc(cfg->ifaces, (cfg->nifaces + 1) * sizeof(*v));
+	if (!v)
+		return;
+	cfg->ifaces = v;
+	if ((v[cfg->nifaces] = strdup(name)))
+		cfg->nifaces++;
+}
+
+/* No policy in force names them: the interfaces a policy file names (even
+ * one refused), those the last agent attached, those the state file
+ * names (a reboot with a config that cannot be read). */
+static void fallback_ifaces(struct agent *a)
+{
+	struct pc_iface ifc;
+
+	if (a->saved.has_policy)
+		learn_ifaces(a, a->pushed_path);
+	if (a->cfg.policy_path)
+		learn_ifaces(a, a->cfg.policy_path);
+	for (size_t i = 0; i < a->saved.nifaces; i++)
+		add_iface(&a->cfg, a->saved.ifaces[i]);
+	for (__u32 i = 0; i < PC_MAX_IFACES; i++)
+		if (!bpf_map_lookup_elem(a->m.ifaces, &i, &ifc) && ifc.ifindex)
+			add_iface(&a->cfg, ifc.name);
+}
+
+/* Pinned or no policy: the programs on every interface known, no apply. */
+static void enforce_fallback(struct agent *a)
+{
+	int lock = pc_lock(a->cfg.pin_dir);
+
+	if (lock < 0) {
+		pr_warn("Couldn't lock pin dir '%s': %s\n", a->cfg.pin_dir,
+			strerror(-lock));
+		return;
+	}
+	attach_ifaces(a, a->cfg.ifaces, a->cfg.nifaces, false, NULL, 0);
+	pc_unlock(lock);
+}
+
+/* A start that enforces nothing takes back the maps it pinned: a later
+ * start must not adopt a mode word nobody set. */
+static void unpin_fresh(struct agent *a)
+{
+	bpf_object__unpin_maps(a->skel->obj, NULL);
+	rmdir(a->cfg.pin_dir);
+}
+
+/* A start that could not have all it meant: at least FLOOR, recorded. */
+static void start_raise(struct agent *a, enum pc_mode floor, const char *why)
+{
+	__u64 detect = clock_ns(CLOCK_MONOTONIC);
+	enum pc_mode from = a->fsm.mode;
+	int err;
+
+	if (floor <= from)
+		return;
+	err = pc_state_set(&a->m, PC_STATE_MODE, floor);
+	if (err) {
+		pr_warn("Couldn't set mode %s: %s\n", pc_mode_name(floor),
+			strerror(-err));
+		return;
+	}
+	a->fsm.mode = floor;
+	a->fsm.cause = PC_TRIG_START;
+	a->fsm.since_ms = boot_ms();
+	a->mode_since_wall_ms = wall_ms();
+	record_transition(a, from, floor, PC_TRIG_START, why,
+			  clock_ns(CLOCK_MONOTONIC) - detect);
+	audit_checked(a, pc_audit("transition", "from", pc_mode_name(from), "to",
+				  pc_mode_name(floor), "trigger", "start",
+				  "detail", why, PC_AUDIT_END));
+	pr_warn("mode %s -> %s: %s\n", pc_mode_name(from), pc_mode_name(floor),
+		why);
+}
+
+static void audit_fallback(struct agent *a, const char *failed)
+{
+	const char *src = start_src_name[a->policy_src];
+
+	audit_checked(a, pc_audit("policy_fallback", "failed", failed,
+				  "in_force", src, "policy", a->policy_path,
+				  "mode", pc_mode_name(a->fsm.mode), PC_AUDIT_END));
+	pr_warn("policy fallback: %s; in force: %s %s, mode %s\n", failed,
+		src, a->policy_path, pc_mode_name(a->fsm.mode));
+}
+
+/* What a fallback puts in the policy's place, for logs and status. */
+static void fallback_path(struct agent *a)
+{
+	a->policy_path = a->policy_src == SRC_PINNED ?
+		"(the last agent's, still pinned)" :
+		"(none: programs attached, everything dropped)";
+}
+
+/*
+ * Load and enforce the best policy there is (start_policy), in at least
+ * the saved mode: a fallback other than the pinned policy, or a config
+ * that could not be read, raises it to lockdown. 0 once enforcing;
+ * -EINVAL when there is nothing to enforce on (a host never enforced
+ * before, or no interface known).
+ */
+static int start_enforce(struct agent *a, bool adopted, bool have_saved,
+			 __u32 *gen)
+{
+	enum start_src meant = a->saved.has_policy ? SRC_PUSHED : SRC_CONFIG;
+	struct pc_policy p = {};
+	struct pc_compiled c = {};
+	char failed[512], why[512] = "";
+	int err;
+
+	a->policy_src = start_policy(a, adopted, &p, &c, failed, sizeof(failed));
+	if (a->policy_src == SRC_NONE && !adopted && !have_saved) {
+		/* Nothing was ever enforced here: nothing to keep secure, and
+		 * anti-lockout exists for the operator running this. The maps
+		 * this start pinned go again. */
+		pr_warn("no policy to start with and no state: nothing enforced\n");
+		audit_checked(a, pc_audit("start_failed", "error", failed,
+					  PC_AUDIT_END));
+		unpin_fresh(a);
+		pc_compiled_free(&c);
+		pc_policy_free(&p);
+		return -EINVAL;
+	}
+	if (a->policy_src <= SRC_CONFIG) {
+		a->policy_path = a->policy_src == SRC_PUSHED ? a->pushed_path :
+							      a->cfg.policy_path;
+		learn_ifaces(a, a->policy_path);
+	} else {
+		fallback_ifaces(a);
+		fallback_path(a);
+	}
+	if (!a->cfg.nifaces && !adopted) {
+		pr_warn("no interface known to enforce on: nothing enforced\n");
+		audit_checked(a, pc_audit("start_failed", "error",
+					  "no interface known", PC_AUDIT_END));
+		unpin_fresh(a);
+		pc_compiled_free(&c);
+		pc_policy_free(&p);
+		return -EINVAL;
+	}
+	start_mode(a, adopted, have_saved);
+	pc_fsm_set_floor(&a->fsm, pc_fleet_floor(&a->view));
+	a->mode_since_wall_ms = wall_ms();
+	if (a->config_failed)
+		start_raise(a, PC_MODE_LOCKDOWN,
+			    "configuration refused: no controller can be heard");
+	else
+		deadman_configure(a);
+	guard_start(a);
+	if (a->policy_src != meant && a->policy_src != SRC_PINNED)
+		start_raise(a, PC_MODE_LOCKDOWN, "policy fallback: the policy "
+			    "meant could not be loaded");
+	if (a->policy_src <= SRC_CONFIG) {
+		err = enforce(a, &p, &c, gen, true, why, sizeof(why));
+		if (!err) {
+			stat_set(a, PC_AS_POLICY_LOADED_MS, wall_ms());
+			a->generation = *gen;
+		} else {
+			/* Not applied (maps full?): still attach, on what is
+			 * pinned or on nothing. */
+			audit_checked(a, pc_audit("policy_refused", "path",
+						  a->policy_path, "reason", "start",
+						  "error", why, PC_AUDIT_END));
+			snprintf(failed, sizeof(failed), "%s", why);
+			a->policy_src = adopted && pinned_policy(a) ? SRC_PINNED :
+								       SRC_NONE;
+			fallback_ifaces(a);
+			fallback_path(a);
+			if (a->policy_src != SRC_PINNED)
+				start_raise(a, PC_MODE_LOCKDOWN, "policy fallback: "
+					    "the policy could not be applied");
+		}
+	}
+	if (a->policy_src >= SRC_PINNED)
+		enforce_fallback(a);
+	if (a->policy_src != meant)
+		audit_fallback(a, failed);
+	pc_compiled_free(&c);
+	pc_policy_free(&p);
+	return 0;
+}
+
 int agent_run(const struct agent_opts *o)
 {
 	struct agent a = { .o = o, .udp_fd = -1, .ctl_fd = -1, .tfd = -1, .sfd = -1,
 			   .lock_fd = -1 };
-	struct pc_policy p = {};
-	struct pc_compiled c = {};
 	bool adopted, have_saved;
 	char why[512] = "";
 	__u32 gen = 0;
@@ -1677,9 +2033,15 @@ int agent_run(const struct agent_opts *o)
 		pr_warn("portcullisd must run as root (CAP_BPF, CAP_NET_ADMIN)\n");
 		return 1;
 	}
-	err = config_build(o, &a.cfg);
-	if (err)
-		return 1;
+	/* A config that cannot be read still leaves the paths (options,
+	 * environment, defaults) to secure the host with, and then exit. */
+	err = config_build(o, &a.cfg, false, a.config_error,
+			   sizeof(a.config_error));
+	if (err) {
+		a.config_failed = true;
+		if (config_build(o, &a.cfg, true, why, sizeof(why)))
+			return 1;
+	}
 	/* A policy the controller pushed outlives reboots and the config. */
 	err = pc_persist_load(a.cfg.state_dir, &a.saved, a.state_untrusted,
 			      sizeof(a.state_untrusted));
@@ -1695,18 +2057,9 @@ int agent_run(const struct agent_opts *o)
 			a.state_aside[0] = '\0';
 	}
 	a.policy_path = a.cfg.policy_path;
-	if (have_saved && a.saved.has_policy) {
-		static char pushed[PATH_MAX];
-
+	if (have_saved && a.saved.has_policy)
 		pc_persist_policy_path(a.cfg.state_dir, a.saved.policy_hash,
-				       pushed, sizeof(pushed));
-		a.policy_path = pushed;
-	}
-	err = policy_prepare(&a, a.policy_path, &a.cfg, &p, &c, true, why,
-			     sizeof(why));
-	if (err)
-		goto out;
-	learn_ifaces(&a, a.policy_path);
+				       a.pushed_path, sizeof(a.pushed_path));
 	fsm_configure(&a);
 	restore_replay(&a);
 	fleet_restore(&a);
@@ -1738,19 +2091,28 @@ int agent_run(const struct agent_opts *o)
 	pr_info("%s pinned state in %s\n", adopted ? "adopting" : "creating",
 		a.cfg.pin_dir);
 
-	/* Mode and dead-man switch before policy, policy before attach:
-	 * the programs never run on anything but the state we mean. */
-	start_mode(&a, adopted, have_saved);
-	pc_fsm_set_floor(&a.fsm, pc_fleet_floor(&a.view));
-	a.mode_since_wall_ms = wall_ms();
-	deadman_configure(&a);
-	guard_start(&a);
-	err = enforce(&a, &p, &c, &gen, why, sizeof(why));
+	/* Policy chosen, then mode and dead-man switch, then apply and
+	 * attach: the programs never run on anything but the state we mean. */
+	err = start_enforce(&a, adopted, have_saved, &gen);
 	if (err)
 		goto out;
-	stat_set(&a, PC_AS_POLICY_LOADED_MS, wall_ms());
 	hold_links(&a);
 	save_state(&a);
+	if (a.config_failed) {
+		/* Secured; with no controller, keys or triggers it cannot
+		 * watch over the host: exit for the service manager to retry
+		 * (never detaching: the pins keep enforcing). */
+		audit_checked(&a, pc_audit("config_refused", "error",
+					   a.config_error, "at", "start", "mode",
+					   pc_mode_name(a.fsm.mode), "policy",
+					   start_src_name[a.policy_src],
+					   PC_AUDIT_END));
+		pr_warn("configuration refused: host secured in mode %s (policy: "
+			"%s); exiting for the service manager to retry\n",
+			pc_mode_name(a.fsm.mode), a.policy_path);
+		err = -EINVAL;
+		goto out;
+	}
 	err = open_fds(&a);
 	if (err)
 		goto out;
@@ -1763,14 +2125,13 @@ int agent_run(const struct agent_opts *o)
 				a.cfg.metrics_listen);
 	}
 	audit_checked(&a, pc_audit("agent_start", "mode", pc_mode_name(a.fsm.mode),
-				   "policy", a.policy_path, PC_AUDIT_END));
-	a.generation = gen;
-	pr_info("portcullisd: ready (generation %u, mode %s, %zu rules, %zu interfaces%s%s)\n",
-		gen, pc_mode_name(a.fsm.mode), p.nrules, p.nifaces,
+				   "policy", a.policy_path, "policy_source",
+				   start_src_name[a.policy_src], PC_AUDIT_END));
+	pr_info("portcullisd: ready (generation %u, mode %s, policy %s, %zu interfaces%s%s)\n",
+		a.generation, pc_mode_name(a.fsm.mode),
+		start_src_name[a.policy_src], a.cfg.nifaces,
 		a.cfg.controller ? ", controller" : "",
 		a.cfg.fleet ? ", fleet" : "");
-	pc_compiled_free(&c);
-	pc_policy_free(&p);
 	sd_watchdog_enabled(0, &a.watchdog_usec);
 	sd_notifyf(0, "READY=1\nSTATUS=mode %s", pc_mode_name(a.fsm.mode));
 
@@ -1781,8 +2142,6 @@ int agent_run(const struct agent_opts *o)
 	pr_info("exiting; enforcement stays in place (portcullis detach removes it)\n");
 	sd_notify(0, "STOPPING=1");
 out:
-	pc_compiled_free(&c);
-	pc_policy_free(&p);
 	pc_metrics_stop(a.metrics);
 	pc_fleet_link_stop(a.fleet);
 	pc_linkwatch_close(&a.lw);

@@ -6,6 +6,7 @@
  *   since 1795741234567
  *   key <pubkey hex> <heartbeat seq> <command seq>
  *   policy <sha256 hex>
+ *   iface <name>			(one per interface enforced on)
  * A file that exists but cannot be fully trusted -- a known key whose value
  * does not parse, a line that is no "key value" at all, no mode line or two,
  * a file that cannot be read -- is untrusted (-EBADMSG): what parsed is kept
@@ -58,6 +59,20 @@ static int mkdirs(const char *dir)
 	return 0;
 }
 
+/* fsync a directory, so the names created or renamed in it are durable. */
+static int fsync_dir(const char *dir)
+{
+	int fd, err = 0;
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
 /* "fleet TARGET SEQ TIMESTAMP MODE RELEASE HASH|-" */
 static int parse_fleet_line(const char *line, struct pc_persist *out)
 {
@@ -83,6 +98,19 @@ static int parse_fleet_line(const char *line, struct pc_persist *out)
 	f->timestamp_ms = ts;
 	f->release = !!release;
 	out->nfleet++;
+	return 0;
+}
+
+/* "iface NAME": an interface name as the kernel allows it. */
+static int parse_iface_line(const char *line, struct pc_persist *out)
+{
+	const char *name = line + strlen("iface ");
+	size_t n = strlen(name);
+
+	if (out->nifaces >= PC_MAX_IFACES || !n || n >= PC_IFNAME_LEN ||
+	    strpbrk(name, "/: \t") || !strcmp(name, ".") || !strcmp(name, ".."))
+		return -EINVAL;
+	memcpy(out->ifaces[out->nifaces++], name, n + 1);
 	return 0;
 }
 
@@ -144,6 +172,8 @@ static int parse_line(const char *line, struct pc_persist *out, int *modes)
 		out->nkeys++;
 	} else if (key_is(line, "fleet")) {
 		return parse_fleet_line(line, out);
+	} else if (key_is(line, "iface")) {
+		return parse_iface_line(line, out);
 	} else if (key_is(line, "policy")) {
 		if (sscanf(line, "policy %159s", a) != 1 ||
 		    pc_unhex(a, out->policy_hash, PC_HASH_LEN))
@@ -231,7 +261,7 @@ int pc_persist_set_aside(const char *state_dir, char *aside, size_t len)
 int pc_persist_save(const char *state_dir, const struct pc_persist *p)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 8], hex[2 * PC_HASH_LEN + 1];
-	int fd, dfd, err = 0;
+	int fd, err = 0;
 	FILE *f;
 
 	err = mkdirs(state_dir);
@@ -262,6 +292,8 @@ int pc_persist_save(const char *state_dir, const struct pc_persist *p)
 		pc_hex(p->policy_hash, PC_HASH_LEN, hex);
 		fprintf(f, "policy %s\n", hex);
 	}
+	for (size_t i = 0; i < p->nifaces; i++)
+		fprintf(f, "iface %s\n", p->ifaces[i]);
 	for (size_t i = 0; i < p->nfleet; i++) {
 		const struct pc_fleet_desired *e = &p->fleet[i];
 
@@ -283,11 +315,7 @@ int pc_persist_save(const char *state_dir, const struct pc_persist *p)
 		return err;
 	}
 	/* The rename itself must reach the disk. */
-	dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
+	fsync_dir(state_dir);
 	return 0;
 }
 
@@ -298,6 +326,77 @@ void pc_persist_policy_path(const char *state_dir, const __u8 *hash,
 
 	pc_hex(hash, PC_HASH_LEN, hex);
 	snprintf(buf, len, "%s/policies/%s.yaml", state_dir, hex);
+}
+
+/*
+ * The staged file, policies/ and the state dir itself (which holds the
+ * name policies/) on disk, in that order: once the state file names a
+ * hash, a crash cannot leave it naming a file that never reached the disk.
+ */
+int pc_persist_policy_sync(const char *state_dir, const __u8 *hash)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	int fd, err = 0;
+
+	pc_persist_policy_path(state_dir, hash, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd))
+		err = -errno;
+	close(fd);
+	snprintf(dir, sizeof(dir), "%s/policies", state_dir);
+	if (!err)
+		err = fsync_dir(dir);
+	if (!err)
+		err = fsync_dir(state_dir);
+	return err;
+}
+
+int pc_persist_policy_verify(const char *state_dir, const __u8 *hash,
+			     char *why, size_t why_len)
+{
+	char path[PATH_MAX], hex[2 * PC_HASH_LEN + 1];
+	__u8 got[PC_HASH_LEN];
+	struct stat st;
+	char *text;
+	ssize_t n;
+	int fd, err = 0;
+
+	pc_persist_policy_path(state_dir, hash, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		err = -errno;
+		snprintf(why, why_len, "%s: %s", path, strerror(-err));
+		if (fd >= 0)
+			close(fd);
+		return err;
+	}
+	text = malloc(st.st_size ? st.st_size : 1);
+	if (!text) {
+		close(fd);
+		snprintf(why, why_len, "%s: out of memory", path);
+		return -ENOMEM;
+	}
+	n = read(fd, text, st.st_size);
+	if (n < 0)
+		err = -errno;
+	close(fd);
+	if (!err && n != st.st_size)
+		err = -EIO;
+	if (!err) {
+		pc_sha256(text, n, got);
+		if (memcmp(got, hash, PC_HASH_LEN)) {
+			pc_hex(got, PC_HASH_LEN, hex);
+			err = -EBADMSG;
+			snprintf(why, why_len, "%s: content hashes to %.16s..., "
+				 "not its name (torn or altered)", path, hex);
+		}
+	} else {
+		snprintf(why, why_len, "%s: %s", path, strerror(-err));
+	}
+	free(text);
+	return err;
 }
 
 int pc_persist_store_policy(const char *state_dir, const char *text,
@@ -324,7 +423,10 @@ int pc_persist_store_policy(const char *state_dir, const char *text,
 	close(fd);
 	if (!err && rename(tmp, path))
 		err = -errno;
-	if (err)
+	if (err) {
 		unlink(tmp);
-	return err;
+		return err;
+	}
+	/* Durable before any state file names it. */
+	return pc_persist_policy_sync(state_dir, hash);
 }

@@ -28,6 +28,10 @@ struct pc_persist {
 	/* Set when a controller's apply-policy is live: survives reboots. */
 	__u8 policy_hash[PC_HASH_LEN];
 	int has_policy;
+	/* The interfaces enforced on: a start that cannot read its config
+	 * still knows where to attach. */
+	char ifaces[PC_MAX_IFACES][PC_IFNAME_LEN];
+	size_t nifaces;
 	/* The last desired-state envelope accepted per fleet key (the id,
 	 * for the audit trail only, is not kept). */
 	struct pc_fleet_desired fleet[PC_FLEET_MAX_TARGETS];
@@ -50,7 +54,15 @@ int pc_persist_save(const char *state_dir, const struct pc_persist *p);
 /* Pushed policies live in STATE_DIR/policies/<sha256 hex>.yaml. */
 void pc_persist_policy_path(const char *state_dir, const __u8 *hash,
 			    char *buf, size_t len);
+/* Write TEXT there by its hash, durably (pc_persist_policy_sync). */
 int pc_persist_store_policy(const char *state_dir, const char *text,
 			    size_t len, __u8 hash[PC_HASH_LEN]);
+/* fsync the staged policy of HASH, policies/ and the state dir: call
+ * before saving a state file that names it. */
+int pc_persist_policy_sync(const char *state_dir, const __u8 *hash);
+/* 0 if the staged policy of HASH is there and hashes to its name; else
+ * -errno (-EBADMSG: another content), WHY says what. */
+int pc_persist_policy_verify(const char *state_dir, const __u8 *hash,
+			     char *why, size_t why_len);
 
 #endif /* PC_PERSIST_H */

@@ -71,7 +71,8 @@ unit_semantics()
 	local u=$WORK/unit/portcullisd.service missing=() k
 	for k in '^Type=notify$' '^WatchdogSec=' '^Before=network-pre.target$' \
 		 '^KillMode=process$' '^Restart=always$' \
-		 '^ExecStartPre=.*portcullisd --check-config /etc/portcullis/agent.yaml$' \
+		 '^Wants=network-pre.target$' '^StartLimitIntervalSec=0$' \
+		 '^ExecStartPre=-/.*portcullisd --check-config /etc/portcullis/agent.yaml$' \
 		 '^ExecStart=.*portcullisd --config /etc/portcullis/agent.yaml$' \
 		 '^ProtectSystem=strict$' '^NoNewPrivileges=yes$' \
 		 '^LimitMEMLOCK=infinity$' \
@@ -83,8 +84,12 @@ unit_semantics()
 	grep -Eq '^ExecStop(Post)?=' "$u" && missing+=("no ExecStop=")
 	grep -Eq '^Exec.*detach' "$u" && missing+=("no detach in Exec*=")
 	grep -Eq '^CapabilityBoundingSet=.*CAP_NET_RAW' "$u" && missing+=("no CAP_NET_RAW")
+	# Nothing may keep a failed start from enforcing: no condition that
+	# skips the unit, no start limit that gives up.
+	grep -Eq '^Condition' "$u" && missing+=("no Condition*=")
+	grep -Eq '^StartLimitBurst=' "$u" && missing+=("no StartLimitBurst=")
 	if [ ${#missing[@]} -eq 0 ]; then
-		pass "unit keeps its semantics (notify, watchdog, KillMode=process, no ExecStop) and hardening"
+		pass "unit keeps its semantics (notify, watchdog, before network-pre, KillMode=process, no ExecStop, retries forever, check-config advisory) and hardening"
 	else
 		fail "unit semantics/hardening: ${missing[*]}"
 	fi

@@ -70,18 +70,21 @@ test_cli()
 	expect_cli 1 'must run as root' setpriv --reuid=65534 --regid=65534 \
 		--clear-groups "$PCCLI" --pin-dir "$PIN_DIR" status
 	expect_cli 2 'give one of --config FILE or --policy FILE' "$PCD" --pin-dir "$PIN_DIR"
-	expect_cli 1 "interface 'nosuch0' cannot be used" bad_iface_daemon
-	[ ! -e "$PIN_DIR" ] && pass "a refused start leaves no pins" ||
+	expect_cli 1 "policy refused: .*bad-policy.yaml" bad_policy_daemon
+	[ ! -e "$PIN_DIR" ] && pass "a refused first start (no state, no pins) leaves no pins" ||
 		fail "a refused start left $PIN_DIR behind"
 }
 
-# The daemon with a policy naming an interface the node does not have.
-bad_iface_daemon()
+# The daemon's first start (no state dir yet) with a policy that does not
+# parse. (A missing interface is no refusal: it is attached when it
+# appears; see tests/e2e/failsecure/startfail.sh.)
+bad_policy_daemon()
 {
-	sed 's/interfaces: .*/interfaces: [pcpeer, nosuch0]/' "$LAB_POLICY" \
-		>"$WORK/bad-iface.yaml"
+	sed 's/^defaults: .*/defaults: {ingress: maybe, egress: allow}/' "$LAB_POLICY" \
+		>"$WORK/bad-policy.yaml"
 	timeout 10 nsenter --net="/run/netns/$LAB_NODE" -- \
-		"$PCD" --policy "$WORK/bad-iface.yaml" --pin-dir "$PIN_DIR"
+		"$PCD" --policy "$WORK/bad-policy.yaml" --pin-dir "$PIN_DIR" \
+		--state-dir "$WORK/bad-policy-state"
 }
 
 test_baseline()

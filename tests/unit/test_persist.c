@@ -3,6 +3,7 @@
  * Unit tests for the state file (user/persist.c): a file that exists but
  * cannot be fully trusted must come back as quarantine (-EBADMSG), never as
  * a milder mode or as "no state"; a newer agent's extra keys are ignored.
+ * A staged policy is durable once stored and verified by its hash at start.
  * Every test writes under one mkdtemp() directory, removed at the end.
  */
 #include <errno.h>
@@ -174,6 +175,9 @@ static void test_round_trip(void **state)
 	in.keys[0].seq[1] = 4;
 	in.has_policy = 1;
 	memset(in.policy_hash, 0xab, sizeof(in.policy_hash));
+	strcpy(in.ifaces[0], "eth0");
+	strcpy(in.ifaces[1], "bond0.100");
+	in.nifaces = 2;
 	assert_int_equal(pc_persist_save(dir, &in), 0);
 	assert_int_equal(load(&out, NULL, 0), 0);
 	assert_int_equal(out.mode, PC_MODE_QUARANTINE);
@@ -183,6 +187,89 @@ static void test_round_trip(void **state)
 	assert_true(out.has_policy);
 	assert_memory_equal(out.policy_hash, in.policy_hash,
 			    sizeof(in.policy_hash));
+	assert_int_equal(out.nifaces, 2);
+	assert_string_equal(out.ifaces[1], "bond0.100");
+}
+
+/* Where to attach when the config cannot be read: a name the kernel
+ * could not have is damage, not a name. */
+static void test_iface_lines(void **state)
+{
+	static const char *const bad[] = {
+		"iface \n", "iface a/b\n", "iface ..\n",
+		"iface name-longer-than-15\n", "iface a b\n",
+	};
+	struct pc_persist p;
+	char text[256];
+
+	write_state("mode lockdown\niface pcpeer\niface pcmgmt\n");
+	assert_int_equal(load(&p, NULL, 0), 0);
+	assert_int_equal(p.nifaces, 2);
+	assert_string_equal(p.ifaces[0], "pcpeer");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "mode normal\n%s", bad[i]);
+		write_state(text);
+		assert_int_equal(load(&p, NULL, 0), -EBADMSG);
+		assert_int_equal(p.mode, PC_MODE_QUARANTINE);
+	}
+}
+
+static const char policy_text[] = "interfaces: [eth0]\n";
+
+static void test_store_policy_verifies(void **state)
+{
+	__u8 hash[PC_HASH_LEN];
+	char why[PATH_MAX + 96] = "", path[PATH_MAX];
+	struct stat st;
+
+	assert_int_equal(pc_persist_store_policy(dir, policy_text,
+						 strlen(policy_text), hash), 0);
+	pc_persist_policy_path(dir, hash, path, sizeof(path));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, strlen(policy_text));
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(pc_persist_policy_verify(dir, hash, why, sizeof(why)), 0);
+	assert_int_equal(pc_persist_policy_sync(dir, hash), 0);
+}
+
+static void test_missing_policy_refused(void **state)
+{
+	__u8 hash[PC_HASH_LEN];
+	char why[PATH_MAX + 96] = "", path[PATH_MAX];
+
+	assert_int_equal(pc_persist_store_policy(dir, policy_text,
+						 strlen(policy_text), hash), 0);
+	pc_persist_policy_path(dir, hash, path, sizeof(path));
+	assert_int_equal(unlink(path), 0);
+	/* What a crash before the fsync used to leave: named, not there. */
+	assert_int_equal(pc_persist_policy_verify(dir, hash, why, sizeof(why)),
+			 -ENOENT);
+	assert_non_null(strstr(why, "No such file"));
+	assert_int_equal(pc_persist_policy_sync(dir, hash), -ENOENT);
+}
+
+static void test_altered_policy_refused(void **state)
+{
+	__u8 hash[PC_HASH_LEN];
+	char why[PATH_MAX + 96] = "", path[PATH_MAX];
+	FILE *f;
+
+	assert_int_equal(pc_persist_store_policy(dir, policy_text,
+						 strlen(policy_text), hash), 0);
+	pc_persist_policy_path(dir, hash, path, sizeof(path));
+	/* Torn (a prefix only) or altered: not the policy that was meant. */
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs("interfaces: [eth", f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(pc_persist_policy_verify(dir, hash, why, sizeof(why)),
+			 -EBADMSG);
+	assert_non_null(strstr(why, "not its name"));
+	f = fopen(path, "w");
+	assert_non_null(f);
+	assert_int_equal(fclose(f), 0);
+	assert_int_equal(pc_persist_policy_verify(dir, hash, why, sizeof(why)),
+			 -EBADMSG);
 }
 
 static int setup_dir(void **state)
@@ -211,6 +298,10 @@ int main(void)
 		cmocka_unit_test(test_unreadable_untrusted),
 		cmocka_unit_test(test_set_aside),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_iface_lines),
+		cmocka_unit_test(test_store_policy_verifies),
+		cmocka_unit_test(test_missing_policy_refused),
+		cmocka_unit_test(test_altered_policy_refused),
 	};
 
 	return cmocka_run_group_tests_name("state file", tests, setup_dir,
