@@ -414,6 +414,6 @@ e2e_teardown()
 	# Only our own pin dir, by its exact name.
 	[ -d "$PIN_DIR" ] && rm -rf -- "$PIN_DIR"
 	lab_down "$LAB_ID"
-	[ -n "$WORK" ] && [ -d "$WORK" ] && rm -rf -- "$WORK"
+	[ -n "$WORK" ] && [ -d "$WORK" ] && [ -z "${E2E_KEEP:-}" ] && rm -rf -- "$WORK"
 	return 0
 }

@@ -209,10 +209,15 @@ fa_status_unfresh()
 
 fa_recording_old() { [ $(($(now_ms) - FA_RECORDED_MS)) -gt $((HB_TIMEOUT_MS + FA_SKEW_MS)) ]; }
 
-# fa_agent CONFIG: the agent restarted from CONFIG; prints nothing.
+# fa_agent CONFIG: the agent restarted from CONFIG, with a state dir of
+# its own: what earlier scenarios saved (a pushed policy without the etcd
+# management entry, say) must not decide this one's policy.
 fa_agent()
 {
 	daemon_stop TERM
+	[ -n "${FA_SUITE_STATE_DIR:-}" ] || FA_SUITE_STATE_DIR=$STATE_DIR
+	STATE_DIR=$WORK/fa-state
+	mkdir -p -m 0700 "$STATE_DIR"
 	agent_start "$1"
 }
 
@@ -221,6 +226,7 @@ fa_restore()
 {
 	fa_stop_servers
 	daemon_stop TERM
+	STATE_DIR=${FA_SUITE_STATE_DIR:-$STATE_DIR}
 	agent_start "$WORK/agent.yaml"
 	# Its UDP heartbeats lift the heartbeat lockdown (release_after 3); a
 	# break-glass release before the first one would be undone by it (the
