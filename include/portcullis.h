@@ -41,6 +41,7 @@
 #define PC_MAP_TRANSITIONS	"pc_transitions"
 #define PC_MAP_AGENT_STATS	"pc_agent_stats"
 #define PC_MAP_DROPS		"pc_drops"
+#define PC_MAP_BACKSTOP_STATS	"pc_backstop_stats"
 #define PC_DEFAULT_PIN_DIR	"/sys/fs/bpf/portcullis"
 
 /* Host modes, in escalation order. */

@@ -34,6 +34,7 @@
 #include "anomaly.h"
 #include "apply.h"
 #include "attach.h"
+#include "backstop.h"
 #include "audit.h"
 #include "compile.h"
 #include "config.h"
@@ -75,6 +76,8 @@ struct agent {
 	int lock_fd;
 	char lock_path[PATH_MAX];
 	int link_fds[PC_MAX_IFACES];	/* our own hold on the XDP links */
+	int backstop_fds[PC_BACKSTOP_LINKS];	/* ... and on the backstop's */
+	bool backstop_on;
 	bool repin_warned;
 	int udp_fd, ctl_fd, tfd, sfd;
 	__u64 last_hb_ms;		/* boot clock */
@@ -1202,6 +1205,8 @@ static int repin(struct agent *a)
 		if (bpf_obj_pin(a->link_fds[i], path) && errno != EEXIST)
 			err = -errno;
 	}
+	if (!err)
+		err = pc_backstop_repin(a->cfg.pin_dir, a->backstop_fds);
 	return err;
 }
 
@@ -1256,6 +1261,37 @@ static void on_tick(struct agent *a)
 			a->repin_warned = true;
 		}
 	}
+}
+
+/*
+ * The backstop, once XDP/TC are attached and recorded: on a managed link
+ * they are not on -- one deleted and re-created while no agent runs -- it
+ * drops all IP until we are back and attach there. A kernel without
+ * netfilter links gets XDP/TC only, and is told so loudly.
+ */
+static void backstop_start(struct agent *a)
+{
+	char err[256] = "";
+	int ret, n = 0;
+
+	ret = pc_backstop_install(a->cfg.pin_dir, a->o->verbose,
+				  a->backstop_fds, err, sizeof(err));
+	for (int i = 0; i < PC_BACKSTOP_LINKS; i++)
+		n += a->backstop_fds[i] >= 0;
+	stat_set(a, PC_AS_BACKSTOP_LINKS, n);
+	a->backstop_on = !ret;
+	if (!ret) {
+		pr_info("backstop: %d netfilter links pinned (IPv4/IPv6 "
+			"pre-/post-routing): a managed link without our XDP/TC "
+			"drops all IP until it is attached\n", n);
+		return;
+	}
+	pr_warn("BACKSTOP UNAVAILABLE (%d of %d netfilter links): %s. "
+		"Enforcing with XDP/TC only: an interface re-created while no "
+		"agent runs passes traffic unfiltered until the agent is back\n",
+		n, PC_BACKSTOP_LINKS, err);
+	audit_checked(a, pc_audit("backstop_unavailable", "error", err,
+				  PC_AUDIT_END));
 }
 
 /* ---- configuration ---- */
@@ -1543,7 +1579,7 @@ static void run_loop(struct agent *a)
 int agent_run(const struct agent_opts *o)
 {
 	struct agent a = { .o = o, .udp_fd = -1, .ctl_fd = -1, .tfd = -1, .sfd = -1,
-			   .lock_fd = -1 };
+			   .lock_fd = -1, .backstop_fds = { -1, -1, -1, -1 } };
 	struct pc_policy p = {};
 	struct pc_compiled c = {};
 	bool adopted, have_saved;
@@ -1627,6 +1663,7 @@ int agent_run(const struct agent_opts *o)
 		goto out;
 	stat_set(&a, PC_AS_POLICY_LOADED_MS, wall_ms());
 	hold_links(&a);
+	backstop_start(&a);
 	save_state(&a);
 	err = open_fds(&a);
 	if (err)
@@ -1640,10 +1677,12 @@ int agent_run(const struct agent_opts *o)
 				a.cfg.metrics_listen);
 	}
 	audit_checked(&a, pc_audit("agent_start", "mode", pc_mode_name(a.fsm.mode),
-				   "policy", a.policy_path, PC_AUDIT_END));
+				   "policy", a.policy_path, "backstop",
+				   a.backstop_on ? "on" : "off", PC_AUDIT_END));
 	a.generation = gen;
-	pr_info("portcullisd: ready (generation %u, mode %s, %zu rules, %zu interfaces%s%s)\n",
+	pr_info("portcullisd: ready (generation %u, mode %s, %zu rules, %zu interfaces, backstop %s%s%s)\n",
 		gen, pc_mode_name(a.fsm.mode), p.nrules, p.nifaces,
+		a.backstop_on ? "on" : "OFF",
 		a.cfg.controller ? ", controller" : "",
 		a.cfg.fleet ? ", fleet" : "");
 	pc_compiled_free(&c);
@@ -1678,6 +1717,7 @@ out:
 	for (__u32 i = 0; i < PC_MAX_IFACES; i++)
 		if (a.link_fds[i] > 0)
 			close(a.link_fds[i]);
+	pc_backstop_close(a.backstop_fds);	/* the pins keep them */
 	pc_audit_close();
 	pc_config_free(&a.cfg);
 	return err ? 1 : 0;

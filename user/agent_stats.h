@@ -52,6 +52,7 @@ enum pc_agent_stat {
 	PC_AS_FLEET_LEASE_LOST = PC_AS_FLEET_REFUSED + PC_FR_COUNT,
 	PC_AS_FLEET_HEARTBEATS,		/* lease keep-alives answered */
 	PC_AS_FLEET_POLICY_LOADED,
+	PC_AS_BACKSTOP_LINKS,		/* netfilter links the agent installed (a value) */
 	PC_AS_COUNT,
 };
 

@@ -49,6 +49,7 @@ struct pc_metrics_snap {
 	__u64 deadman[PC_DM_COUNT];
 	struct pc_counter reasons[PC_DIR_COUNT][PC_REASON_COUNT];
 	__u64 events[PC_EV_COUNT];	/* summed over CPUs */
+	struct pc_counter backstop[PC_DIR_COUNT];	/* dropped, summed over CPUs */
 	__u64 agent[PC_AGENT_STATS_MAX];
 	__u64 flows;			/* entries in pc_flows */
 	__u64 flows_max;		/* its max_entries */

@@ -25,6 +25,7 @@ struct pc_maps {
 	int transitions;
 	int agent_stats;
 	int drops;
+	int backstop_stats;	/* -1 in pins of a version without it */
 };
 
 /* Pin dir from --pin-dir, else $PORTCULLIS_PIN_DIR, else the default. */
