@@ -75,11 +75,12 @@ static void pin_path(char *buf, size_t len, const char *pin_dir, int i,
 static int pinned_info(const char *path, struct nf_link_info *info)
 {
 	__u32 len = sizeof(*info);
-	int fd = bpf_obj_get(path), err = 0;
+	int fd, err = 0;
 
+	memset(info, 0, sizeof(*info));
+	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return -errno;
-	memset(info, 0, sizeof(*info));
 	if (bpf_obj_get_info_by_fd(fd, info, &len))
 		err = -errno;
 	else if (info->type != PC_BPF_LINK_TYPE_NETFILTER)
