@@ -1274,8 +1274,8 @@ static void backstop_start(struct agent *a)
 	char err[256] = "";
 	int ret, n = 0;
 
-	ret = pc_backstop_install(a->cfg.pin_dir, a->o->verbose,
-				  a->backstop_fds, err, sizeof(err));
+	ret = pc_backstop_install(a->cfg.pin_dir, a->backstop_fds, err,
+				  sizeof(err));
 	for (int i = 0; i < PC_BACKSTOP_LINKS; i++)
 		n += a->backstop_fds[i] >= 0;
 	stat_set(a, PC_AS_BACKSTOP_LINKS, n);

@@ -21,13 +21,13 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "backstop.h"
-#include "log.h"
 #include "backstop.skel.h"
 
 /* Linux 6.4 UAPI, newer than Debian 12's headers (vmlinux.h has them). */
 #define PC_BPF_PROG_TYPE_NETFILTER	32
 #define PC_BPF_NETFILTER		45
 #define PC_BPF_LINK_TYPE_NETFILTER	10
+#define NO_NF_LINKS_HINT " (needs Linux >= 6.4 with CONFIG_NETFILTER_BPF_LINK)"
 
 /* union bpf_attr's link_create with its netfilter member. */
 struct nf_link_create_attr {
@@ -100,12 +100,12 @@ static int nf_link_create(int prog_fd, const char *pin_dir, int i)
 	};
 	struct nf_link_info old;
 	char path[PATH_MAX];
+	int fd;
 
 	pin_path(path, sizeof(path), pin_dir, i, "");
 	if (!pinned_info(path, &old) && old.priority == PC_BACKSTOP_PRIORITY)
 		attr.priority = PC_BACKSTOP_PRIORITY_ALT;
-	int fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
-
+	fd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
 	return fd < 0 ? -errno : fd;
 }
 
@@ -147,9 +147,8 @@ static int load(const char *pin_dir, struct backstop_bpf **out, char *err,
 					      (enum bpf_attach_type)PC_BPF_NETFILTER);
 	ret = backstop_bpf__load(skel);
 	if (ret) {
-		snprintf(err, errlen, "the kernel refused the netfilter program "
-			 "(needs Linux >= 6.4 with CONFIG_NETFILTER_BPF_LINK): %s",
-			 strerror(-ret));
+		snprintf(err, errlen, "the kernel refused the netfilter program%s: %s",
+			 ret == -EINVAL ? NO_NF_LINKS_HINT : "", strerror(-ret));
 		backstop_bpf__destroy(skel);
 		return ret == -EINVAL ? -EOPNOTSUPP : ret;
 	}
@@ -157,8 +156,8 @@ static int load(const char *pin_dir, struct backstop_bpf **out, char *err,
 	return 0;
 }
 
-int pc_backstop_install(const char *pin_dir, bool verbose,
-			int fds[PC_BACKSTOP_LINKS], char *err, size_t errlen)
+int pc_backstop_install(const char *pin_dir, int fds[PC_BACKSTOP_LINKS],
+			char *err, size_t errlen)
 {
 	struct backstop_bpf *skel;
 	int ret, first = 0;
@@ -181,18 +180,13 @@ int pc_backstop_install(const char *pin_dir, bool verbose,
 			close(fd);	/* unpinned: detaches on close */
 		if (!first) {
 			first = ret == -EINVAL ? -EOPNOTSUPP : ret;
-			snprintf(err, errlen, "%s: %s%s", links[i].pin,
+			snprintf(err, errlen, "%s: %s%s: %s", links[i].pin,
 				 fd < 0 ? "the kernel refused the netfilter link" :
 					  "cannot pin the netfilter link",
-				 fd == -EINVAL ? " (needs Linux >= 6.4 with "
-				 "CONFIG_NETFILTER_BPF_LINK)" : "");
-			snprintf(err + strlen(err), errlen - strlen(err), ": %s",
+				 fd == -EINVAL ? NO_NF_LINKS_HINT : "",
 				 strerror(-ret));
 		}
 	}
-	if (verbose && !first)
-		pr_debug("backstop: %d netfilter links, priority %d\n",
-			 PC_BACKSTOP_LINKS, PC_BACKSTOP_PRIORITY);
 	/* The links hold the program; the maps stay pinned. */
 	backstop_bpf__destroy(skel);
 	return first;

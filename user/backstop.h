@@ -8,7 +8,6 @@
 #ifndef PC_BACKSTOP_H
 #define PC_BACKSTOP_H
 
-#include <stdbool.h>
 #include <stddef.h>
 #include <linux/types.h>
 #include "portcullis.h"
@@ -23,14 +22,14 @@
 
 /*
  * Load the program and hook it in this network namespace, pinning each
- * link in pin_dir, atomically replacing a link pinned there before (the
- * new one is in place before the old one goes). On success fds[] holds the
- * links, for the caller to keep (pins lost with bpffs are restored from
- * them); on error every fds[i] is -1 and err says why; links already
- * pinned from before stay. -EOPNOTSUPP: the kernel has no netfilter links.
+ * link in pin_dir, replacing a link pinned there before (the new one is
+ * in place before the old one goes). fds[i]: each link made, for the
+ * caller to keep (pins lost with bpffs are restored from them), -1 where
+ * it failed; there a link pinned from before stays. 0, or the first error
+ * with err saying why; -EOPNOTSUPP: the kernel has no netfilter links.
  */
-int pc_backstop_install(const char *pin_dir, bool verbose,
-			int fds[PC_BACKSTOP_LINKS], char *err, size_t errlen);
+int pc_backstop_install(const char *pin_dir, int fds[PC_BACKSTOP_LINKS],
+			char *err, size_t errlen);
 /* Pin the held links again where they belong (EEXIST is fine). */
 int pc_backstop_repin(const char *pin_dir, const int fds[PC_BACKSTOP_LINKS]);
 void pc_backstop_close(int fds[PC_BACKSTOP_LINKS]);

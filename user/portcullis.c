@@ -220,10 +220,14 @@ static void print_backstop(const struct pc_maps *m)
 	pc_backstop_counter(m, PC_DIR_EGRESS, &eg);
 	if (n == PC_BACKSTOP_LINKS)
 		printf("backstop:    on: %d netfilter links (IPv4/IPv6 pre-/post-routing)", n);
+	else if (!n)
+		printf("backstop:    OFF: no netfilter links (a kernel without "
+		       "them? see the agent's log): a link re-created while no "
+		       "agent runs is unfiltered");
 	else
-		printf("backstop:    OFF: %d of %d netfilter links (none: the "
-		       "kernel has no BPF netfilter links?); a link re-created "
-		       "while no agent runs is unfiltered", n, PC_BACKSTOP_LINKS);
+		printf("backstop:    OFF: only %d of %d netfilter links (see the "
+		       "agent's log): a link re-created while no agent runs is "
+		       "not fully covered", n, PC_BACKSTOP_LINKS);
 	printf("; dropped on unenforced links: ingress %llu pkts, egress %llu pkts\n",
 	       (unsigned long long)in.packets, (unsigned long long)eg.packets);
 }

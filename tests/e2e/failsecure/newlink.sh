@@ -186,5 +186,31 @@ test_newlink()
 	pass_if "the backstop passes the enforced link: its drops stay at $d2" \
 		"the backstop dropped on the enforced link: $d1 -> $d2" [ "$d1" -eq "$d2" ]
 	nl_neigh del
+	nl_unavailable
 	ensure_normal
+}
+
+# A backstop the agent cannot install (here: a directory where one link's
+# pin goes, as a kernel without netfilter links refuses them all) is said
+# loudly -- log, audit, status -- and XDP/TC enforce as before.
+nl_unavailable()
+{
+	local pin=$PIN_DIR/link_nf_ipv6_out n
+	n=$(audit_count backstop_unavailable)
+	daemon_stop KILL
+	rm -f -- "$pin" && mkdir -- "$pin" || { fail "cannot block $pin"; return 1; }
+	agent_start "$DAEMON_CONFIG"
+	pass_if "agent without its backstop says so: $(grep -m1 -o 'BACKSTOP UNAVAILABLE.*' "$DAEMON_LOG" | cut -c1-110)..." \
+		"no BACKSTOP UNAVAILABLE in the agent's log" \
+		grep -q 'ready (.*backstop OFF' "$DAEMON_LOG"
+	audit_more_than "$n" "backstop_unavailable recorded" backstop_unavailable
+	pass_if "status: $(backstop_line | cut -c1-72)..." "status: $(backstop_line)" \
+		eval 'backstop_line | grep -q "^backstop: *OFF: only 3 of 4"'
+	blocked "peer -> node tcp/9090 (XDP/TC without the backstop)" alt4
+	allowed "peer -> node tcp/8080 (XDP/TC without the backstop)" web4
+	daemon_stop TERM
+	rmdir -- "$pin"
+	agent_start "$DAEMON_CONFIG"
+	pass_if "backstop back with the next start: $(backstop_line | cut -c1-60)" \
+		"backstop not back: $(backstop_line)" backstop_on
 }
