@@ -109,14 +109,7 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pc_rule_meta SEC(".maps");
 
-/* Interfaces we are attached to; never read by the datapath. */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PC_MAX_IFACES);
-	__type(key, __u32);
-	__type(value, struct pc_iface);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} pc_ifaces SEC(".maps");
+#include "maps_backstop.h"
 
 /* Dead-man switch: last heartbeat, timeout, action (enum pc_deadman_key). */
 struct {

@@ -47,6 +47,7 @@
 #define PC_MAP_DROPS		"pc_drops"
 #define PC_MAP_CUTS		"pc_cuts"
 #define PC_MAP_GUARD_STATS	"pc_guard_stats"
+#define PC_MAP_BACKSTOP_STATS	"pc_backstop_stats"
 #define PC_DEFAULT_PIN_DIR	"/sys/fs/bpf/portcullis"
 
 /* Host modes, in escalation order. */

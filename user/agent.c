@@ -35,6 +35,7 @@
 #include "apply.h"
 #include "attach.h"
 #include "audit.h"
+#include "backstop.h"
 #include "compile.h"
 #include "config.h"
 #include "control.h"
@@ -92,6 +93,8 @@ struct agent {
 	int lock_fd;
 	char lock_path[PATH_MAX];
 	int link_fds[PC_MAX_IFACES];	/* our own hold on the XDP links */
+	int backstop_fds[PC_BACKSTOP_LINKS];	/* ... and on the backstop's */
+	bool backstop_on;
 	bool repin_warned;
 	int udp_fd, ctl_fd, tfd, sfd;
 	__u64 last_hb_ms;		/* boot clock */
@@ -1396,6 +1399,8 @@ static int repin(struct agent *a)
 	}
 	if (!err)
 		err = pc_guard_repin(&a->guard, a->cfg.pin_dir);
+	if (!err)
+		err = pc_backstop_repin(a->cfg.pin_dir, a->backstop_fds);
 	return err;
 }
 
@@ -1450,6 +1455,37 @@ static void on_tick(struct agent *a)
 			a->repin_warned = true;
 		}
 	}
+}
+
+/*
+ * The backstop, once XDP/TC are attached and recorded: on a managed link
+ * they are not on -- one deleted and re-created while no agent runs -- it
+ * drops all IP until we are back and attach there. A kernel without
+ * netfilter links gets XDP/TC only, and is told so loudly.
+ */
+static void backstop_start(struct agent *a)
+{
+	char err[256] = "";
+	int ret, n = 0;
+
+	ret = pc_backstop_install(a->cfg.pin_dir, a->backstop_fds, err,
+				  sizeof(err));
+	for (int i = 0; i < PC_BACKSTOP_LINKS; i++)
+		n += a->backstop_fds[i] >= 0;
+	stat_set(a, PC_AS_BACKSTOP_LINKS, n);
+	a->backstop_on = !ret;
+	if (!ret) {
+		pr_info("backstop: %d netfilter links pinned (IPv4/IPv6 "
+			"pre-/post-routing): a managed link without our XDP/TC "
+			"drops all IP until it is attached\n", n);
+		return;
+	}
+	pr_warn("BACKSTOP UNAVAILABLE (%d of %d netfilter links): %s. "
+		"Enforcing with XDP/TC only: an interface re-created while no "
+		"agent runs passes traffic unfiltered until the agent is back\n",
+		n, PC_BACKSTOP_LINKS, err);
+	audit_checked(a, pc_audit("backstop_unavailable", "error", err,
+				  PC_AUDIT_END));
 }
 
 /* ---- configuration ---- */
@@ -2023,7 +2059,7 @@ static int start_enforce(struct agent *a, bool adopted, bool have_saved,
 int agent_run(const struct agent_opts *o)
 {
 	struct agent a = { .o = o, .udp_fd = -1, .ctl_fd = -1, .tfd = -1, .sfd = -1,
-			   .lock_fd = -1 };
+			   .lock_fd = -1, .backstop_fds = { -1, -1, -1, -1 } };
 	bool adopted, have_saved;
 	char why[512] = "";
 	__u32 gen = 0;
@@ -2097,6 +2133,7 @@ int agent_run(const struct agent_opts *o)
 	if (err)
 		goto out;
 	hold_links(&a);
+	backstop_start(&a);
 	save_state(&a);
 	if (a.config_failed) {
 		/* Secured; with no controller, keys or triggers it cannot
@@ -2126,10 +2163,12 @@ int agent_run(const struct agent_opts *o)
 	}
 	audit_checked(&a, pc_audit("agent_start", "mode", pc_mode_name(a.fsm.mode),
 				   "policy", a.policy_path, "policy_source",
-				   start_src_name[a.policy_src], PC_AUDIT_END));
-	pr_info("portcullisd: ready (generation %u, mode %s, policy %s, %zu interfaces%s%s)\n",
+				   start_src_name[a.policy_src], "backstop",
+				   a.backstop_on ? "on" : "off", PC_AUDIT_END));
+	pr_info("portcullisd: ready (generation %u, mode %s, policy %s, %zu interfaces, backstop %s%s%s)\n",
 		a.generation, pc_mode_name(a.fsm.mode),
 		start_src_name[a.policy_src], a.cfg.nifaces,
+		a.backstop_on ? "on" : "OFF",
 		a.cfg.controller ? ", controller" : "",
 		a.cfg.fleet ? ", fleet" : "");
 	sd_watchdog_enabled(0, &a.watchdog_usec);
@@ -2161,6 +2200,7 @@ out:
 	for (__u32 i = 0; i < PC_MAX_IFACES; i++)
 		if (a.link_fds[i] > 0)
 			close(a.link_fds[i]);
+	pc_backstop_close(a.backstop_fds);	/* the pins keep them */
 	pc_audit_close();
 	pc_config_free(&a.cfg);
 	return err ? 1 : 0;

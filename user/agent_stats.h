@@ -54,7 +54,9 @@ enum pc_agent_stat {
 	PC_AS_FLEET_POLICY_LOADED,
 	PC_AS_FLEET_HB_ACCEPTED,	/* signed fleet heartbeats taken */
 	PC_AS_FLEET_HB_REFUSED,		/* + enum pc_msg_verdict (1..6) */
-	PC_AS_COUNT = PC_AS_FLEET_HB_REFUSED + PC_MSG_VERDICT_COUNT,
+	PC_AS_BACKSTOP_LINKS = PC_AS_FLEET_HB_REFUSED + PC_MSG_VERDICT_COUNT,
+					/* netfilter links the agent installed (a value) */
+	PC_AS_COUNT,
 };
 
 /* Histogram bucket upper bounds (ns); the last bucket is +Inf. */

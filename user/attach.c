@@ -21,6 +21,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "attach.h"
+#include "backstop.h"
 #include "guard.h"
 #include "log.h"
 #include "pins.h"
@@ -343,6 +344,11 @@ int pc_detach_all(const char *pin_dir, bool force)
 	pc_maps_close(&m);
 	if (ret)
 		return ret;	/* keep the pins: nothing half-removed */
+	/* The backstop's links: off now, even if an agent still holds them
+	 * (with the records gone it would pass everything anyway). */
+	ret = pc_backstop_detach(pin_dir);
+	if (ret)
+		return ret;
 	ret = pc_guard_detach(pin_dir);
 
 	dir = opendir(pin_dir);

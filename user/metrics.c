@@ -321,6 +321,10 @@ int pc_metrics_snapshot(const struct pc_maps *m, struct pc_metrics_snap *s)
 		err = percpu_sum(m->events, 0, PC_EV_COUNT, 1, s->events);
 	if (!err && m->guard_stats >= 0)
 		err = percpu_sum(m->guard_stats, 0, PC_G_COUNT, 1, s->guard);
+	if (!err && m->backstop_stats >= 0)	/* pins of an older agent: none */
+		err = percpu_sum(m->backstop_stats, 0, PC_DIR_COUNT,
+				 sizeof(struct pc_counter) / sizeof(__u64),
+				 (__u64 *)s->backstop);
 	if (!err)
 		err = array_read(m->agent_stats, 0, PC_AGENT_STATS_MAX,
 				 sizeof(__u64), s->agent);
@@ -654,6 +658,24 @@ static void render_guard(FILE *f, const struct pc_metrics_snap *s)
 			(unsigned long long)s->guard[r]);
 }
 
+static void render_backstop(FILE *f, const struct pc_metrics_snap *s)
+{
+	family(f, "backstop_links", "gauge",
+	       "Netfilter links of the backstop the agent installed; below 4: "
+	       "a link re-created while no agent runs is not (fully) covered.");
+	sample_u64(f, "backstop_links", s->agent[PC_AS_BACKSTOP_LINKS]);
+	family(f, "backstop_dropped_packets_total", "counter",
+	       "Packets the backstop dropped on managed interfaces without our XDP/TC.");
+	for (int d = 0; d < PC_DIR_COUNT; d++)
+		fprintf(f, PREFIX "backstop_dropped_packets_total{direction=\"%s\"} %llu\n",
+			pc_dir_name(d), (unsigned long long)s->backstop[d].packets);
+	family(f, "backstop_dropped_bytes_total", "counter",
+	       "Bytes the backstop dropped on managed interfaces without our XDP/TC.");
+	for (int d = 0; d < PC_DIR_COUNT; d++)
+		fprintf(f, PREFIX "backstop_dropped_bytes_total{direction=\"%s\"} %llu\n",
+			pc_dir_name(d), (unsigned long long)s->backstop[d].bytes);
+}
+
 static void render_info(FILE *f, const char *host_id)
 {
 	family(f, "build_info", "gauge", "Always 1; the version as a label.");
@@ -676,6 +698,7 @@ static void render(FILE *f, const struct pc_metrics_snap *s,
 	render_flows(f, s);
 	render_drops(f, s);
 	render_guard(f, s);
+	render_backstop(f, s);
 	render_transitions(f, s);
 	render_fleet(f, s);
 	render_tts(f, s);

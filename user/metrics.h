@@ -50,6 +50,7 @@ struct pc_metrics_snap {
 	struct pc_counter reasons[PC_DIR_COUNT][PC_REASON_COUNT];
 	__u64 events[PC_EV_COUNT];	/* summed over CPUs */
 	__u64 guard[PC_G_COUNT];	/* egress guard refusals, summed */
+	struct pc_counter backstop[PC_DIR_COUNT];	/* dropped, summed over CPUs */
 	__u64 agent[PC_AGENT_STATS_MAX];
 	__u64 flows;			/* entries in pc_flows */
 	__u64 flows_max;		/* its max_entries */

@@ -89,6 +89,7 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 		{ &m->transitions, PC_MAP_TRANSITIONS },
 		{ &m->agent_stats, PC_MAP_AGENT_STATS },
 		{ &m->drops, PC_MAP_DROPS },
+		{ &m->backstop_stats, PC_MAP_BACKSTOP_STATS },
 	};
 	struct { int *fd; const char *name; } optional[] = {
 		{ &m->guard_stats, PC_MAP_GUARD_STATS },
@@ -102,6 +103,9 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 		*all[i].fd = -1;
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
 		*all[i].fd = open_one(pin_dir, all[i].name);
+		/* Newer than the rest: pins of an older agent lack it. */
+		if (*all[i].fd < 0 && all[i].fd == &m->backstop_stats)
+			continue;
 		if (*all[i].fd < 0) {
 			int err = -errno;
 
@@ -144,6 +148,7 @@ void pc_maps_from_skel(struct portcullis_bpf *skel, struct pc_maps *m)
 	m->drops = bpf_map__fd(skel->maps.pc_drops);
 	m->cuts = bpf_map__fd(skel->maps.pc_cuts);
 	m->guard_stats = bpf_map__fd(skel->maps.pc_guard_stats);
+	m->backstop_stats = bpf_map__fd(skel->maps.pc_backstop_stats);
 }
 
 void pc_maps_close(struct pc_maps *m)

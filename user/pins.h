@@ -27,6 +27,7 @@ struct pc_maps {
 	int drops;
 	int cuts;		/* -1 in pins of a datapath that predates it */
 	int guard_stats;	/* -1 in pins of an agent that predates it */
+	int backstop_stats;	/* -1 in pins of a version without it */
 };
 
 /* Pin dir from --pin-dir, else $PORTCULLIS_PIN_DIR, else the default. */

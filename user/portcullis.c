@@ -16,6 +16,7 @@
 #include "apply.h"
 #include "attach.h"
 #include "audit.h"
+#include "backstop.h"
 #include "control.h"
 #include "controller.h"
 #include "fleet_cli.h"
@@ -241,6 +242,28 @@ static void print_transitions(const struct pc_maps *m)
 		printf("  none\n");
 }
 
+/* The netfilter links pinned here, and what they dropped. */
+static void print_backstop(const struct pc_maps *m)
+{
+	struct pc_counter in = {}, eg = {};
+	int n = pc_backstop_count(pin_dir);
+
+	pc_backstop_counter(m, PC_DIR_INGRESS, &in);
+	pc_backstop_counter(m, PC_DIR_EGRESS, &eg);
+	if (n == PC_BACKSTOP_LINKS)
+		printf("backstop:    on: %d netfilter links (IPv4/IPv6 pre-/post-routing)", n);
+	else if (!n)
+		printf("backstop:    OFF: no netfilter links (a kernel without "
+		       "them? see the agent's log): a link re-created while no "
+		       "agent runs is unfiltered");
+	else
+		printf("backstop:    OFF: only %d of %d netfilter links (see the "
+		       "agent's log): a link re-created while no agent runs is "
+		       "not fully covered", n, PC_BACKSTOP_LINKS);
+	printf("; dropped on unenforced links: ingress %llu pkts, egress %llu pkts\n",
+	       (unsigned long long)in.packets, (unsigned long long)eg.packets);
+}
+
 static int do_status(int argc, char **argv)
 {
 	struct pc_settings s;
@@ -286,6 +309,7 @@ static int do_status(int argc, char **argv)
 		next++;
 	}
 	printf("%s\n", next ? "" : " none");
+	print_backstop(&m);
 	/* Counted in batches (as /metrics does), not key by key. */
 	snap = calloc(1, sizeof(*snap));
 	if (snap && !pc_metrics_snapshot(&m, snap))

@@ -31,8 +31,7 @@ const char *pc_reason_name(enum pc_reason r)
 	return r < PC_REASON_COUNT ? reason_names[r] : "unknown";
 }
 
-/* Sum one key of a per-CPU counter map over every possible CPU. */
-static int percpu_sum(int fd, __u32 key, struct pc_counter *out)
+int pc_percpu_counter(int fd, __u32 key, struct pc_counter *out)
 {
 	int ncpus = libbpf_num_possible_cpus();
 	struct pc_counter *vals;
@@ -59,13 +58,21 @@ static int percpu_sum(int fd, __u32 key, struct pc_counter *out)
 int pc_reason_counter(const struct pc_maps *m, enum pc_dir dir,
 		      enum pc_reason r, struct pc_counter *out)
 {
-	return percpu_sum(m->reason_stats, PC_REASON_KEY(dir, r), out);
+	return pc_percpu_counter(m->reason_stats, PC_REASON_KEY(dir, r), out);
 }
 
 int pc_rule_counter(const struct pc_maps *m, __u32 slot, __u32 rule,
 		    struct pc_counter *out)
 {
-	return percpu_sum(m->rule_stats, PC_RULE_KEY(slot, rule), out);
+	return pc_percpu_counter(m->rule_stats, PC_RULE_KEY(slot, rule), out);
+}
+
+int pc_backstop_counter(const struct pc_maps *m, enum pc_dir dir,
+			struct pc_counter *out)
+{
+	if (m->backstop_stats < 0)
+		return -ENOENT;
+	return pc_percpu_counter(m->backstop_stats, dir, out);
 }
 
 int pc_guard_counts(const struct pc_maps *m, __u64 out[PC_G_COUNT])

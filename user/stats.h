@@ -5,10 +5,15 @@
 
 #include "pins.h"
 
+/* One key of any per-CPU struct pc_counter map, summed. */
+int pc_percpu_counter(int fd, __u32 key, struct pc_counter *out);
 int pc_reason_counter(const struct pc_maps *m, enum pc_dir dir,
 		      enum pc_reason r, struct pc_counter *out);
 int pc_rule_counter(const struct pc_maps *m, __u32 slot, __u32 rule,
 		    struct pc_counter *out);
+/* What the backstop dropped; -ENOENT in pins without its map. */
+int pc_backstop_counter(const struct pc_maps *m, enum pc_dir dir,
+			struct pc_counter *out);
 const char *pc_reason_name(enum pc_reason r);
 /* The egress guard's refusals (pc_guard_stats), each summed. */
 int pc_guard_counts(const struct pc_maps *m, __u64 out[PC_G_COUNT]);

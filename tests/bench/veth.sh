@@ -2,7 +2,10 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 # Drop throughput on a veth pair: Portcullis against a trivial XDP_DROP,
 # xdp-filter, nftables (netdev ingress, inet input) and iptables, all
-# dropping the same UDP flood in the same run, rounds interleaved.
+# dropping the same UDP flood in the same run, rounds interleaved. Two
+# more pass it instead (pc-pass, pc-pass-nobs: a rule allows it, and it
+# goes up the stack to the closed port like "none"), with and without the
+# backstop's netfilter links: what the backstop costs the traffic it lets by.
 #
 #   bash tests/bench/veth.sh        (root; after `make`; about 2-3 minutes)
 #
@@ -65,7 +68,7 @@ VETH_RX_FIFO=${VETH_RX_FIFO:-1}
 VETH_RX_SPIN=${VETH_RX_SPIN:-1}
 VETH_SENDER=${VETH_SENDER:-xdp}
 VETH_BLOCKLIST=${VETH_BLOCKLIST:-1000000}
-VETH_CONFIGS=${VETH_CONFIGS:-"none xdp-drop pc-default pc-block1 pc-block1m xdp-filter nft-netdev nft-inet iptables"}
+VETH_CONFIGS=${VETH_CONFIGS:-"none xdp-drop pc-default pc-block1 pc-block1m xdp-filter nft-netdev nft-inet iptables pc-pass pc-pass-nobs"}
 
 ID=$(($$ % 10000))
 NS_S=pcbv${ID}s
@@ -174,6 +177,10 @@ management:
 		"$head" block1.txt >"$WORK/pc-block1.yaml"
 	printf '%s\nrules:\n  - {name: blocklist, action: deny, direction: ingress, cidr_file: %s}\n' \
 		"$head" block1m.txt >"$WORK/pc-block1m.yaml"
+	# The flood allowed: it goes on up the stack, past netfilter (and the
+	# backstop) to the closed UDP port, as in "none".
+	printf '%s\nrules:\n  - {name: flood, action: allow, direction: ingress, proto: udp, ports: 9}\n' \
+		"$head" >"$WORK/pc-pass.yaml"
 	echo "$ADDR_FLOOD/32" >"$WORK/block1.txt"
 	# VETH_BLOCKLIST - 1 distinct /32s spread over 240.0.0.0/4 (reserved,
 	# never routed: they only fill the map, no packet goes to or from
@@ -226,6 +233,8 @@ cfg_up()
 	none) ;;
 	xdp-drop)
 		ip -n "$NS_R" link set dev "$IF_R" xdpdrv obj "$XDP_DROP_OBJ" sec xdp ;;
+	pc-pass-nobs)
+		pc_start "$WORK/pc-pass.yaml" --xdp-mode native && backstop_off ;;
 	pc-*)
 		pc_start "$WORK/$1.yaml" --xdp-mode native ;;
 	xdp-filter)
@@ -261,11 +270,29 @@ cfg_up()
 	esac
 }
 
+# backstop_off: the agent SIGKILLed (XDP/TC stay, pinned) and the
+# backstop's netfilter links unpinned with no one holding them: gone. The
+# same datapath without the backstop, for pc-pass-nobs.
+backstop_off()
+{
+	local pid i
+	pid=$(pgrep -P "$PC_WRAP" | head -n 1)
+	[ -n "$pid" ] || return 1
+	kill -s KILL "$pid"
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$PC_WRAP" 2>/dev/null	# reaped quietly; pc_stop still detaches
+	rm -f -- "$PIN_DIR"/link_nf_*
+	! pc status | grep -q '^backstop: *on'
+}
+
 # shellcheck disable=SC2016 # awk programs in single quotes
 cfg_count()
 {
 	case $1 in
-	none) in_r awk '$1 == "Udp:" && $3 ~ /^[0-9]+$/ { print $3 }' /proc/net/snmp ;;
+	none | pc-pass*) in_r awk '$1 == "Udp:" && $3 ~ /^[0-9]+$/ { print $3 }' /proc/net/snmp ;;
 	xdp-drop) veth_stats | awk '{ print $3 }' ;;
 	pc-default) pc_reason drop_default ;;
 	pc-block*) pc_reason drop_deny_rule ;;
@@ -362,6 +389,8 @@ names = {
     "nft-netdev": "nft netdev ingress, set",
     "nft-inet": "nft inet input, set",
     "iptables": "iptables INPUT (iptables-nft)",
+    "pc-pass": "Portcullis allowing the flood, with the backstop",
+    "pc-pass-nobs": "Portcullis allowing the flood, backstop removed",
 }
 counter = {
     "none": "Udp NoPorts", "xdp-drop": "veth rx_queue_0_xdp_drops",
@@ -369,6 +398,7 @@ counter = {
     "pc-block1m": "status drop_deny_rule", "xdp-filter": "xdp-filter hit counter",
     "nft-netdev": "rule counter", "nft-inet": "rule counter",
     "iptables": "rule counter",
+    "pc-pass": "Udp NoPorts (passed)", "pc-pass-nobs": "Udp NoPorts (passed)",
 }
 order, res, sender = [], {}, rows[0][2] if rows else "?"
 for r in rows:
@@ -435,6 +465,11 @@ for pc in ("pc-block1", "pc-default"):
         check("%s pps / XDP_DROP pps" % pc, pps_ratio(pc, "xdp-drop"), 0.95)
         check("%s CPU: nft netdev ns / Portcullis ns" % pc, cpu_ratio(pc, "nft-netdev"), 1.0)
         check("%s CPU: XDP_DROP ns / Portcullis ns" % pc, cpu_ratio(pc, "xdp-drop"), 0.95)
+if "pc-pass" in med and "pc-pass-nobs" in med:
+    out.append("Backstop (netfilter links) on traffic the policy passes: CPU/pkt with it "
+               "%.0f ns, without %.0f ns: x %.3f (without ns / with ns).\n" % (
+                   med["pc-pass"]["ns"], med["pc-pass-nobs"]["ns"],
+                   cpu_ratio("pc-pass", "pc-pass-nobs")))
 if "pc-block1m" in med and "pc-block1" in med:
     check("pc-block1m pps / pc-block1 pps", pps_ratio("pc-block1m", "pc-block1"), 0.9)
     check("pc-block1m CPU: block1 ns / block1m ns", cpu_ratio("pc-block1m", "pc-block1"), 0.9)

@@ -79,6 +79,14 @@ else
 	exit 1
 fi
 
+# The backstop's netfilter links need no more than this set either: an
+# agent short of a capability would run without them, warning only.
+if grep -q 'portcullisd: ready.*backstop on' "$DAEMON_LOG"; then
+	pass "the backstop's netfilter links are in place with only $CAPS"
+else
+	fail "the backstop's netfilter links are in place with only $CAPS"
+	grep -i backstop "$DAEMON_LOG" | sed 's/^/    /'
+fi
 if tcp_probe peer "$LAB_NODE_PEER4" 8080 >/dev/null 2>&1; then
 	pass "allowed tcp 8080 passes"
 else
@@ -121,8 +129,9 @@ else
 	pass "enforcement outlives the agent"
 fi
 # A restart under the same set takes the pins over.
-if daemon_start "${METRICS_OPT[@]}"; then
-	pass "restart re-uses the pins with only $CAPS"
+if daemon_start "${METRICS_OPT[@]}" &&
+	grep -q 'portcullisd: ready.*backstop on' "$DAEMON_LOG"; then
+	pass "restart re-uses the pins (and replaces the backstop's links) with only $CAPS"
 else
 	fail "restart re-uses the pins with only $CAPS"
 	sed 's/^/    /' "$DAEMON_LOG"
