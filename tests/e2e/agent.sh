@@ -659,15 +659,6 @@ test_adopt()
 
 summary() { check_summary; }
 
-binaries_present()
-{
-	local bin ok=0
-	for bin in "$PCD" "$PCCLI"; do
-		[ -x "$bin" ] || { fail "$bin missing: run make first"; ok=1; }
-	done
-	return $ok
-}
-
 main()
 {
 	local t tests=("$@")

@@ -137,3 +137,48 @@ state_start()
 	done
 	agent_start "$DAEMON_CONFIG"
 }
+
+# expect_none_delivered WHAT N: N denied packets got through; must be 0.
+expect_none_delivered()
+{
+	pass_if "$1: 0 denied packets delivered" \
+		"$1: $2 denied packets delivered" [ "$2" -eq 0 ]
+}
+
+binaries_present()
+{
+	local bin ok=0
+	for bin in "$PCD" "$PCCLI"; do
+		[ -x "$bin" ] || { fail "$bin missing: run make first"; ok=1; }
+	done
+	return $ok
+}
+
+# scenarios_main SUITE [SCENARIO...]: the lab and the agent's keys, then
+# each scenario's test_NAME in turn (default: ALL_TESTS), then the summary.
+scenarios_main()
+{
+	local t suite=$1 tests
+	shift
+	tests=("$@")
+	[ ${#tests[@]} -gt 0 ] || tests=("${ALL_TESTS[@]}")
+	[ "$(id -u)" -eq 0 ] || { echo "$suite e2e: must run as root" >&2; exit 1; }
+	binaries_present || { check_summary; exit 1; }
+	trap e2e_teardown EXIT
+	if ! e2e_setup || ! agent_prepare; then
+		fail "lab setup"
+		check_summary
+		exit 1
+	fi
+	for t in "${tests[@]}"; do
+		CUR=$t
+		if ! declare -F "test_$t" >/dev/null; then
+			fail "no such scenario"
+			continue
+		fi
+		echo "== $t"
+		"test_$t"
+	done
+	CUR=summary
+	check_summary
+}
