@@ -71,10 +71,6 @@ struct agent {
 	struct pc_config cfg;
 	const char *policy_path;	/* config's, a pushed one, or a fallback's name */
 	char pushed_path[PATH_MAX];	/* STATE_DIR/policies/<saved hash>.yaml */
-	enum start_src policy_src;
-	/* The config could not be read: the agent runs on defaults just
-	 * long enough to secure the host, then exits 1 (systemd retries). */
-	bool config_failed;
 	char config_error[512];
 	struct portcullis_bpf *skel;
 	struct pc_guard guard;		/* the egress guard, if it could attach */
@@ -90,15 +86,11 @@ struct agent {
 	struct pc_anomaly an;
 	struct pc_linkwatch lw;
 	struct pc_metrics_server *metrics;
-	int lock_fd;
 	char lock_path[PATH_MAX];
 	int link_fds[PC_MAX_IFACES];	/* our own hold on the XDP links */
 	int backstop_fds[PC_BACKSTOP_LINKS];	/* ... and on the backstop's */
-	bool backstop_on;
-	bool repin_warned;
 	int udp_fd, ctl_fd, tfd, sfd;
 	__u64 last_hb_ms;		/* boot clock */
-	bool hb_lost;
 	__u64 next_sample_ms;
 	__u64 next_seq_save_ms;
 	/* fleet mode */
@@ -118,18 +110,27 @@ struct agent {
 	/* Per followed key, the revision last refused: a re-read after a
 	 * reconnect is not a new offence. */
 	__s64 refused_rev[PC_FLEET_MAX_TARGETS];
-	bool fleet_linked;		/* watch stream up */
-	/* The policy the envelopes name could not be had (not in etcd yet,
-	 * or its text wrong): re-read etcd now and then until it can. */
-	bool policy_pending;
 	__s64 policy_refused_rev;
 	__u64 next_policy_retry_ms;
 	char fleet_endpoint[256];	/* the endpoint it is up on */
 	__u64 next_report_ms;
-	__u32 generation;		/* of the policy in force */
 	__u64 mode_since_wall_ms;	/* the last transition */
 	uint64_t watchdog_usec;		/* sd_watchdog_enabled() */
 	__u64 next_watchdog_ms;
+	/* Small members last: no padding between the large ones. */
+	__u32 generation;		/* of the policy in force */
+	enum start_src policy_src;
+	int lock_fd;
+	/* The config could not be read: the agent runs on defaults just
+	 * long enough to secure the host, then exits 1 (systemd retries). */
+	bool config_failed;
+	bool backstop_on;
+	bool repin_warned;
+	bool hb_lost;
+	bool fleet_linked;		/* watch stream up */
+	/* The policy the envelopes name could not be had (not in etcd yet,
+	 * or its text wrong): re-read etcd now and then until it can. */
+	bool policy_pending;
 	bool exiting;
 };
 
