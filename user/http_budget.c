@@ -84,7 +84,7 @@ static bool same_addr(const struct sockaddr_storage *a,
  */
 static bool from_this_host(int fd)
 {
-	struct sockaddr_storage ours, theirs;
+	struct sockaddr_storage ours = { 0 }, theirs = { 0 };
 	socklen_t ol = sizeof(ours), tl = sizeof(theirs);
 
 	if (getsockname(fd, (struct sockaddr *)&ours, &ol) ||

@@ -874,12 +874,11 @@ static enum MHD_Result serve_metrics(struct pc_metrics_server *s,
 	err = pc_metrics_render(&s->m, s->host_id, &body, &len);
 	if (!err) {
 		err = append_http(s, &body, &len);
-		if (err)
-			free(body);
+		if (!err)
+			return respond(c, MHD_HTTP_OK, body, len,
+				       MHD_RESPMEM_MUST_FREE, CONTENT_TYPE);
+		free(body);
 	}
-	if (!err)
-		return respond(c, MHD_HTTP_OK, body, len, MHD_RESPMEM_MUST_FREE,
-			       CONTENT_TYPE);
 	/* A failed scrape (up == 0) says more than a partial one. */
 	pr_warn("metrics: Couldn't read the maps: %s\n", strerror(-err));
 	snprintf(msg, sizeof(msg), "reading the maps: %s\n", strerror(-err));
