@@ -146,6 +146,7 @@ check-e2e: $(BINS)
 	bash tests/e2e/faults.sh
 	bash tests/e2e/fleet.sh
 	bash tests/e2e/failsecure.sh
+	bash tests/e2e/outsider.sh
 	FANOUT_TRIALS=2 FANOUT_BASELINE=10 BENCH_OUT=$(OUTPUT)/fanout \
 		bash tests/bench/fleet_fanout.sh
 	bash tests/deploy/check.sh

@@ -27,6 +27,7 @@
 #include "agent_stats.h"
 #include "fsm.h"
 #include "guard.h"
+#include "http_budget.h"
 #include "log.h"
 #include "metrics.h"
 #include "msg.h"
@@ -44,8 +45,10 @@
 #define FLOW_BATCH		8192
 /* An apply flips the active slot under us at most this often in a row. */
 #define SNAP_RETRIES		3
-#define HTTP_CONN_LIMIT		16
-#define HTTP_TIMEOUT_S		5
+/* MHD's idle timeout, a backstop behind the budget's deadline. */
+#define HTTP_IDLE_S		((PC_HTTP_DEADLINE_MS + 999) / 1000)
+/* libmicrohttpd's lines a second at most: refusals come at connect rate. */
+#define MHD_LOG_PER_S		5
 #define CONTENT_TYPE		"text/plain; version=0.0.4; charset=utf-8"
 /*
  * The kernel's own "no batch ops for this map type" (ENOTSUPP, not
@@ -746,6 +749,7 @@ out:
 
 struct pc_metrics_server {
 	struct MHD_Daemon *d;
+	struct pc_http_budget *budget;
 	struct pc_maps m;		/* our own dup()s: the caller's may close */
 	char host_id[PC_HOST_ID_LEN];
 };
@@ -812,6 +816,8 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned int status,
 		return MHD_NO;
 	}
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	/* One request a connection: the budget's deadline is the request's. */
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	ret = MHD_queue_response(c, status, r);
@@ -826,6 +832,38 @@ static enum MHD_Result text(struct MHD_Connection *c, unsigned int status,
 		       MHD_RESPMEM_PERSISTENT, "text/plain; charset=utf-8");
 }
 
+/*
+ * The server's own counters, after what the maps say: they live in this
+ * process, not in a map, so pc_metrics_render (from the maps alone) has
+ * none of them. 0 on success, else body is left as it was.
+ */
+static int append_http(struct pc_metrics_server *s, char **body, size_t *len)
+{
+	struct pc_http_budget_stats st;
+	char buf[640];
+	char *grown;
+	int n;
+
+	pc_http_budget_stats(s->budget, &st);
+	n = snprintf(buf, sizeof(buf),
+		     "# HELP " PREFIX "http_connections_closed_total Connections to this server it closed early: over_budget, no room left for another client (%d at once from other hosts); deadline, still open %d ms after accept.\n"
+		     "# TYPE " PREFIX "http_connections_closed_total counter\n"
+		     PREFIX "http_connections_closed_total{reason=\"over_budget\"} %llu\n"
+		     PREFIX "http_connections_closed_total{reason=\"deadline\"} %llu\n",
+		     PC_HTTP_REMOTE, PC_HTTP_DEADLINE_MS,
+		     (unsigned long long)st.over_budget,
+		     (unsigned long long)st.deadline);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -EOVERFLOW;
+	grown = realloc(*body, *len + n + 1);
+	if (!grown)
+		return -ENOMEM;
+	memcpy(grown + *len, buf, n + 1);
+	*body = grown;
+	*len += n;
+	return 0;
+}
+
 static enum MHD_Result serve_metrics(struct pc_metrics_server *s,
 				     struct MHD_Connection *c)
 {
@@ -834,9 +872,13 @@ static enum MHD_Result serve_metrics(struct pc_metrics_server *s,
 	int err;
 
 	err = pc_metrics_render(&s->m, s->host_id, &body, &len);
-	if (!err)
-		return respond(c, MHD_HTTP_OK, body, len, MHD_RESPMEM_MUST_FREE,
-			       CONTENT_TYPE);
+	if (!err) {
+		err = append_http(s, &body, &len);
+		if (!err)
+			return respond(c, MHD_HTTP_OK, body, len,
+				       MHD_RESPMEM_MUST_FREE, CONTENT_TYPE);
+		free(body);
+	}
 	/* A failed scrape (up == 0) says more than a partial one. */
 	pr_warn("metrics: Couldn't read the maps: %s\n", strerror(-err));
 	snprintf(msg, sizeof(msg), "reading the maps: %s\n", strerror(-err));
@@ -868,12 +910,33 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c,
 	return text(c, MHD_HTTP_OK, "ok\n");
 }
 
-/* libmicrohttpd's messages go to our log, with the daemon's timestamps. */
+/*
+ * libmicrohttpd's messages go to our log, with the daemon's timestamps;
+ * MHD_LOG_PER_S a second at most: it has a line for every connection it
+ * refuses, and whoever reaches the port may connect as fast as they like.
+ * Only MHD's thread calls this.
+ */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
+	static time_t second;
+	static unsigned int lines, dropped;
+	struct timespec now;
 	char buf[256];
 	size_t len;
 
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (now.tv_sec != second) {
+		if (dropped)
+			pr_warn("metrics: %u more libmicrohttpd messages in a second, not logged\n",
+				dropped);
+		second = now.tv_sec;
+		lines = 0;
+		dropped = 0;
+	}
+	if (lines++ >= MHD_LOG_PER_S) {
+		dropped++;
+		return;
+	}
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	len = strlen(buf);
 	pr_warn("metrics: %s%s", buf, len && buf[len - 1] == '\n' ? "" : "\n");
@@ -929,9 +992,13 @@ static struct MHD_Daemon *start_daemon(struct pc_metrics_server *s,
 			     MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 			     MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)ss,
 			     MHD_OPTION_CONNECTION_LIMIT,
-			     (unsigned int)HTTP_CONN_LIMIT,
+			     (unsigned int)PC_HTTP_CONNECTIONS,
+			     MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+			     (unsigned int)PC_HTTP_PER_CLIENT,
+			     MHD_OPTION_NOTIFY_CONNECTION,
+			     pc_http_budget_notify, s->budget,
 			     MHD_OPTION_CONNECTION_TIMEOUT,
-			     (unsigned int)HTTP_TIMEOUT_S, MHD_OPTION_END);
+			     (unsigned int)HTTP_IDLE_S, MHD_OPTION_END);
 	err = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	errno = err;
@@ -965,17 +1032,28 @@ struct pc_metrics_server *pc_metrics_start(const char *listen,
 		free(s);
 		return NULL;
 	}
+	s->budget = pc_http_budget_start();
+	if (!s->budget) {
+		pr_warn("Couldn't start the metrics server: its deadline thread: %s\n",
+			strerror(errno));
+		pc_maps_close(&s->m);
+		free(s);
+		return NULL;
+	}
 	errno = 0;
 	s->d = start_daemon(s, &ss);
 	if (!s->d) {
 		pr_warn("Couldn't start the metrics server on '%s': %s\n",
 			listen, errno ? strerror(errno) : "see above");
+		pc_http_budget_stop(s->budget);
 		pc_maps_close(&s->m);
 		free(s);
 		return NULL;
 	}
-	pr_info("metrics: serving /metrics on %s (port %d)\n", listen,
-		pc_metrics_port(s));
+	pr_info("metrics: serving /metrics on %s (port %d; %d connections per client, %d in all, %d of them for this host alone; %d ms each)\n",
+		listen, pc_metrics_port(s), PC_HTTP_PER_CLIENT,
+		PC_HTTP_CONNECTIONS, PC_HTTP_CONNECTIONS - PC_HTTP_REMOTE,
+		PC_HTTP_DEADLINE_MS);
 	return s;
 }
 
@@ -993,6 +1071,8 @@ void pc_metrics_stop(struct pc_metrics_server *s)
 		return;
 	/* Joins the server thread: no handler runs on our fds after this. */
 	MHD_stop_daemon(s->d);
+	/* After MHD: its last "closed" notifications still reach the budget. */
+	pc_http_budget_stop(s->budget);
 	pc_maps_close(&s->m);
 	free(s);
 }

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include <linux/ip.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -31,6 +33,7 @@
 #include "agent_stats.h"
 #include "apply.h"
 #include "compile.h"
+#include "http_budget.h"
 #include "metrics.h"
 #include "pins.h"
 #include "policy.h"
@@ -671,21 +674,39 @@ struct reply {
 	char *body;
 };
 
-static int http(int port, const char *request, struct reply *r)
+/* A connection to 127.0.0.1:port from src (network order; 0: any). */
+static int connect_from(in_addr_t src, int port)
 {
+	struct sockaddr_in from = { .sin_family = AF_INET, .sin_addr.s_addr = src };
 	struct sockaddr_in sa = {
 		.sin_family = AF_INET,
 		.sin_port = htons(port),
 		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
 	};
+	int fd;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if ((src && bind(fd, (void *)&from, sizeof(from))) ||
+	    connect(fd, (void *)&sa, sizeof(sa))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int http_from(in_addr_t src, int port, const char *request,
+		     struct reply *r)
+{
 	size_t len = 0, cap = 65536;
 	char *buf = malloc(cap), *sep;
 	ssize_t n;
 	int fd;
 
 	memset(r, 0, sizeof(*r));
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || !buf || connect(fd, (void *)&sa, sizeof(sa)) ||
+	fd = connect_from(src, port);
+	if (fd < 0 || !buf ||
 	    write(fd, request, strlen(request)) != (ssize_t)strlen(request))
 		goto fail;
 	while ((n = read(fd, buf + len, cap - len - 1)) > 0) {
@@ -714,6 +735,11 @@ fail:
 fail_closed:
 	free(buf);
 	return -1;
+}
+
+static int http(int port, const char *request, struct reply *r)
+{
+	return http_from(0, port, request, r);
 }
 
 static void get(int port, const char *method, const char *path,
@@ -806,6 +832,151 @@ static void test_server_own_fds(void **state)
 	}
 }
 
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The slow-header attack on one connection: a header byte every 300 ms
+ * (MHD's idle timeout alone would never fire). Milliseconds until the
+ * server closed it, -1 if it still had not after bound_ms.
+ */
+static int trickle_until_closed(int fd, int bound_ms)
+{
+	int64_t t0;
+	char c;
+	static const char head[] = "GET /metrics HTTP/1.1\r\nX-Slow: ";
+
+	if (write(fd, head, sizeof(head) - 1) != (ssize_t)(sizeof(head) - 1))
+		return -1;
+	t0 = mono_ms();
+	while (mono_ms() - t0 < bound_ms) {
+		struct timeval tv = { .tv_usec = 300000 };
+		fd_set r;
+
+		FD_ZERO(&r);
+		FD_SET(fd, &r);
+		if (select(fd + 1, &r, NULL, NULL, &tv) > 0) {
+			if (read(fd, &c, 1) <= 0)
+				return mono_ms() - t0;
+			continue;
+		}
+		if (write(fd, "a", 1) != 1)
+			return mono_ms() - t0;
+	}
+	return -1;
+}
+
+/* A connection the server closes without a word: read sees EOF at once. */
+static bool refused(int fd)
+{
+	struct timeval tv = { .tv_sec = 1 };
+	fd_set r;
+	char c;
+
+	FD_ZERO(&r);
+	FD_SET(fd, &r);
+	return select(fd + 1, &r, NULL, NULL, &tv) > 0 && read(fd, &c, 1) <= 0;
+}
+
+/* Closed by the server by now (EOF, or a reset): no wait. */
+static bool closed_now(int fd)
+{
+	struct timeval tv = { 0 };
+	fd_set r;
+	char c;
+
+	FD_ZERO(&r);
+	FD_SET(fd, &r);
+	return select(fd + 1, &r, NULL, NULL, &tv) > 0 && read(fd, &c, 1) <= 0;
+}
+
+#define REMOTE_TRIED	(PC_HTTP_REMOTE + 4)
+
+/*
+ * Other hosts (127.0.0.2 and up: not the address they connect to) fill
+ * their share and then some; the extra are shut at once, and this host
+ * (127.0.0.1 to 127.0.0.1) is still answered.
+ */
+static void reserve_kept(int port)
+{
+	int fds[REMOTE_TRIED], shut = 0;
+	struct reply r;
+
+	for (int i = 0; i < REMOTE_TRIED; i++) {
+		fds[i] = connect_from(htonl(INADDR_LOOPBACK + 2 +
+					    i / PC_HTTP_PER_CLIENT), port);
+		assert_true(fds[i] >= 0);
+	}
+	usleep(300000);	/* MHD's thread takes them all in */
+	for (int i = 0; i < REMOTE_TRIED; i++)
+		shut += closed_now(fds[i]);
+	print_message("%d connections from %d other addresses: %d shut at once\n",
+		      REMOTE_TRIED, REMOTE_TRIED / PC_HTTP_PER_CLIENT, shut);
+	assert_int_equal(shut, REMOTE_TRIED - PC_HTTP_REMOTE);
+	get(port, "GET", "/healthz", &r);
+	assert_int_equal(r.status, 200);
+	free(r.body);
+	for (int i = 0; i < REMOTE_TRIED; i++)
+		close(fds[i]);
+}
+
+/*
+ * The budget (http_budget.h): per-client limit, whole-request deadline,
+ * and the others' answers while one client holds its share.
+ */
+static void test_server_budget(void **state)
+{
+	const in_addr_t other = htonl(INADDR_LOOPBACK + 1);	/* 127.0.0.2 */
+	int held[PC_HTTP_PER_CLIENT], extra, port, ms;
+	struct pc_metrics_server *s;
+	struct reply r;
+
+	s = pc_metrics_start("127.0.0.1:0", &env.maps, HOST_ID);
+	if (!s)
+		skip();
+	port = pc_metrics_port(s);
+	for (int i = 0; i < PC_HTTP_PER_CLIENT; i++) {
+		held[i] = connect_from(0, port);
+		assert_true(held[i] >= 0);
+		assert_int_equal(write(held[i], "GET", 3), 3);
+	}
+	/* One more from the same address: closed at once. */
+	extra = connect_from(0, port);
+	assert_true(extra >= 0);
+	assert_true(refused(extra));
+	close(extra);
+	/* Another address meanwhile: answered, and told to close. */
+	assert_int_equal(http_from(other, port,
+				   "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strcasestr(r.head, "\r\nConnection: close"));
+	free(r.body);
+	for (int i = 0; i < PC_HTTP_PER_CLIENT; i++)
+		close(held[i]);
+
+	reserve_kept(port);
+
+	/* A trickle is closed at the deadline, not kept by its bytes. */
+	held[0] = connect_from(other, port);
+	assert_true(held[0] >= 0);
+	ms = trickle_until_closed(held[0], PC_HTTP_DEADLINE_MS + 3000);
+	close(held[0]);
+	print_message("a trickling connection closed after %d ms (deadline %d ms)\n",
+		      ms, PC_HTTP_DEADLINE_MS);
+	assert_true(ms >= PC_HTTP_DEADLINE_MS - 100);
+	assert_true(ms <= PC_HTTP_DEADLINE_MS + 1000);
+	get(port, "GET", "/metrics", &r);
+	assert_int_equal(r.status, 200);
+	assert_line(r.body, "portcullis_http_connections_closed_total{reason=\"deadline\"} 1");
+	free(r.body);
+	pc_metrics_stop(s);
+}
+
 static void test_bad_listen(void **state)
 {
 	static const char *const bad[] = {
@@ -831,6 +1002,7 @@ int main(void)
 		cmocka_unit_test(test_promtool),
 		cmocka_unit_test(test_server),
 		cmocka_unit_test(test_server_own_fds),
+		cmocka_unit_test(test_server_budget),
 		cmocka_unit_test(test_bad_listen),
 		cmocka_unit_test(test_render_time),
 	};
