@@ -216,6 +216,9 @@ void pc_http_budget_stats(struct pc_http_budget *b,
 {
 	pthread_mutex_lock(&b->lock);
 	*out = b->stats;
+	out->open = 0;
+	for (size_t k = 0; k < PC_HTTP_CONNECTIONS; k++)
+		out->open += b->conns[k].used;
 	pthread_mutex_unlock(&b->lock);
 }
 

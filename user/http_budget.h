@@ -28,6 +28,7 @@ struct pc_http_budget;
 struct pc_http_budget_stats {
 	uint64_t over_budget;	/* remote connections closed at once: none left */
 	uint64_t deadline;	/* connections closed at the deadline */
+	uint64_t open;		/* connections MHD holds now, shut or not */
 };
 
 /* NULL with errno set. Its thread blocks every signal. */

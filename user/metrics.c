@@ -840,7 +840,7 @@ static enum MHD_Result text(struct MHD_Connection *c, unsigned int status,
 static int append_http(struct pc_metrics_server *s, char **body, size_t *len)
 {
 	struct pc_http_budget_stats st;
-	char buf[640];
+	char buf[896];
 	char *grown;
 	int n;
 
@@ -849,10 +849,14 @@ static int append_http(struct pc_metrics_server *s, char **body, size_t *len)
 		     "# HELP " PREFIX "http_connections_closed_total Connections to this server it closed early: over_budget, no room left for another client (%d at once from other hosts); deadline, still open %d ms after accept.\n"
 		     "# TYPE " PREFIX "http_connections_closed_total counter\n"
 		     PREFIX "http_connections_closed_total{reason=\"over_budget\"} %llu\n"
-		     PREFIX "http_connections_closed_total{reason=\"deadline\"} %llu\n",
+		     PREFIX "http_connections_closed_total{reason=\"deadline\"} %llu\n"
+		     "# HELP " PREFIX "http_connections_open Connections this server holds now, this scrape's own included (at most %d).\n"
+		     "# TYPE " PREFIX "http_connections_open gauge\n"
+		     PREFIX "http_connections_open %llu\n",
 		     PC_HTTP_REMOTE, PC_HTTP_DEADLINE_MS,
 		     (unsigned long long)st.over_budget,
-		     (unsigned long long)st.deadline);
+		     (unsigned long long)st.deadline,
+		     PC_HTTP_CONNECTIONS, (unsigned long long)st.open);
 	if (n < 0 || (size_t)n >= sizeof(buf))
 		return -EOVERFLOW;
 	grown = realloc(*body, *len + n + 1);
