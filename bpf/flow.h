@@ -97,6 +97,31 @@ static __always_inline int flow_creates(const struct pc_pkt *pkt)
 	return 1;
 }
 
+/*
+ * Did the host itself start the exchange this egress packet belongs to? A
+ * packet that would create a flow (flow_opens, flow_creates): for TCP a SYN
+ * without ACK, for ICMP an echo request -- flags and type say who asked, so
+ * no lookup -- and for UDP and the rest any packet but a reply, i.e. one
+ * with no flow the far end opened (a flow keeps its opener's direction).
+ * What an outsider sends can make the host answer, never initiate.
+ */
+static __always_inline int flow_host_initiated(const struct pc_pkt *pkt)
+{
+	struct pc_flow_key k;
+	struct pc_flow *f;
+
+	if (!flow_opens(pkt) || !flow_creates(pkt))
+		return 0;
+	if (pkt->proto == IPPROTO_TCP_ ||
+	    (pkt->family == 4 && pkt->proto == IPPROTO_ICMP_) ||
+	    (pkt->family == 6 && pkt->proto == IPPROTO_ICMPV6_))
+		return 1;
+	flow_key_build(&k, pkt->family, pkt->proto, PC_DIR_EGRESS, pkt->saddr,
+		       pkt->daddr, pkt->sport, pkt->dport, pkt->icmp_type);
+	f = bpf_map_lookup_elem(&pc_flows, &k);
+	return !f || f->dir != PC_DIR_INGRESS;
+}
+
 static __always_inline struct pc_cuts *cuts_get(void)
 {
 	__u32 zero = 0;

@@ -129,6 +129,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pc_events SEC(".maps");
 
+/* What the host itself initiated, for the anomaly signals (enum
+ * pc_host_event); PC_HE_MAX entries, so adding one keeps the pin's size. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PC_HE_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_host_events SEC(".maps");
+
 /* The agent's last mode transitions; never read by the datapath. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -98,6 +98,24 @@ static __always_inline void event_inc(__u32 ev)
 		(*cnt)++;
 }
 
+/* The anomaly signal egress_denied: a denied packet the host initiated.
+ * Called before audit mode passes it, as the reason counters count it. */
+static __always_inline void count_host_denied(const struct pc_pkt *pkt,
+					      __u32 dir, struct pc_verdict v)
+{
+	__u32 ev = PC_HE_EGRESS_DENIED;
+	__u64 *cnt;
+
+	if (dir != PC_DIR_EGRESS || (v.reason != PC_R_DROP_DENY &&
+				     v.reason != PC_R_DROP_DEFAULT))
+		return;
+	if (!flow_host_initiated(pkt))
+		return;
+	cnt = bpf_map_lookup_elem(&pc_host_events, &ev);
+	if (cnt)
+		(*cnt)++;
+}
+
 /* A token from this CPU's bucket, refilled at PC_DROP_SAMPLE_RATE/s. */
 static __always_inline bool drop_budget_take(__u64 now)
 {
@@ -311,6 +329,9 @@ __noinline int pc_decide(const struct pc_pkt *pkt, __u32 parse_res, __u32 dir,
 	if (deadman && (v.reason == PC_R_DROP_LOCKDOWN ||
 			v.reason == PC_R_DROP_QUARANTINE))
 		v.reason = PC_R_DROP_DEADMAN;
+
+	/* Only IP packets get these two reasons: pkt is parsed. */
+	count_host_denied(pkt, dir, v);
 
 	/* Audit (normal mode only): count the would-be drop, then pass. */
 	if (!v.pass && mode == PC_MODE_NORMAL && (s->flags & PC_F_AUDIT) &&

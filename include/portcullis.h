@@ -48,6 +48,7 @@
 #define PC_MAP_CUTS		"pc_cuts"
 #define PC_MAP_GUARD_STATS	"pc_guard_stats"
 #define PC_MAP_BACKSTOP_STATS	"pc_backstop_stats"
+#define PC_MAP_HOST_EVENTS	"pc_host_events"
 #define PC_DEFAULT_PIN_DIR	"/sys/fs/bpf/portcullis"
 
 /* Host modes, in escalation order. */
@@ -139,6 +140,23 @@ enum pc_event {
 	PC_EV_DROP_RING_FULL = 4,	/* drops the ring had no room for */
 	PC_EV_COUNT,
 };
+
+/*
+ * pc_host_events indices: per-CPU __u64 counts of what the host itself
+ * initiated, the anomaly signals no outsider can drive by sending packets.
+ * A map of its own, sized with room to grow (PC_HE_MAX), because a pinned
+ * map cannot change size under a live upgrade (libbpf refuses to reuse it).
+ */
+enum pc_host_event {
+	/* Egress packets denied (drop_deny_rule, drop_default) that open an
+	 * exchange the host started: a TCP SYN without ACK, an echo request,
+	 * any other first fragment or unfragmented packet that no flow opened
+	 * by the far end answers. Never a reply to inbound traffic. */
+	PC_HE_EGRESS_DENIED = 0,
+	PC_HE_COUNT,
+};
+
+#define PC_HE_MAX	16	/* pc_host_events' max_entries */
 
 /*
  * The egress guard (bpf/guard.bpf.c): a cgroup setsockopt program that

@@ -1497,6 +1497,22 @@ static void set_str(char **field, const char *val)
 	*field = val ? strdup(val) : NULL;
 }
 
+/* A trigger on a metric an outsider can drive hands them the host's mode:
+ * said at every load, and by --check-config. */
+static void warn_outsider_triggers(const struct pc_config *cfg)
+{
+	for (size_t i = 0; i < cfg->ntriggers; i++) {
+		const struct pc_anomaly_trigger *t = &cfg->triggers[i];
+		const char *how = pc_anomaly_outsider(t->metric);
+
+		if (how)
+			pr_warn("warning: anomaly trigger '%s' watches %s: %s, "
+				"and so sets %s\n", t->name,
+				pc_metric_name(t->metric), how,
+				pc_mode_name(t->action));
+	}
+}
+
 /*
  * The configuration: the file (or --policy), then options and environment.
  * A file that cannot be read gives -errno, ERR says why. defaults: build
@@ -1514,6 +1530,7 @@ static int config_build(const struct agent_opts *o, struct pc_config *cfg,
 			pr_warn("config refused: %s\n", err);
 			return ret;
 		}
+		warn_outsider_triggers(cfg);
 	} else if (defaults) {
 		memset(cfg, 0, sizeof(*cfg));
 		gethostname(cfg->host_id, sizeof(cfg->host_id) - 1);
@@ -2234,6 +2251,7 @@ int agent_check_config(const char *path)
 		return 1;
 	}
 	pc_compiled_free(&c);
+	warn_outsider_triggers(&cfg);
 	printf("%s: ok (policy %s: %zu rules; controller %s; fleet %s; %zu anomaly triggers)\n",
 	       path, cfg.policy_path, p.nrules, cfg.controller ? "yes" : "no",
 	       cfg.fleet ? cfg.fleet_endpoints[0] : "no", cfg.ntriggers);

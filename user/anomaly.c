@@ -7,21 +7,6 @@
 #include "anomaly.h"
 #include "stats.h"
 
-static __u64 event_sum(const struct pc_maps *m, __u32 ev)
-{
-	int ncpus = libbpf_num_possible_cpus();
-	__u64 *vals, sum = 0;
-
-	if (ncpus <= 0)
-		return 0;
-	vals = calloc(ncpus, sizeof(*vals));
-	if (vals && !bpf_map_lookup_elem(m->events, &ev, vals))
-		for (int i = 0; i < ncpus; i++)
-			sum += vals[i];
-	free(vals);
-	return sum;
-}
-
 static __u64 reason_packets(const struct pc_maps *m, enum pc_dir d,
 			    enum pc_reason r)
 {
@@ -71,6 +56,21 @@ static __u64 egress_destinations(const struct pc_maps *m, __u64 since_ns)
 	return distinct;
 }
 
+const char *pc_anomaly_outsider(enum pc_metric metric)
+{
+	switch (metric) {
+	case PC_METRIC_EGRESS_NEW_FLOWS:
+	case PC_METRIC_EGRESS_DESTINATIONS:
+		return "an outsider drives it through any service that opens "
+		       "an outbound flow per request (a DNS lookup, a proxy, "
+		       "a webhook)";
+	case PC_METRIC_INGRESS_DEFAULT_DENIED:
+		return "an outsider drives it with any packet to a closed port";
+	default:
+		return NULL;
+	}
+}
+
 int pc_anomaly_sample(struct pc_anomaly *a, const struct pc_config *cfg,
 		      const struct pc_maps *m, __u64 interval_ns)
 {
@@ -79,10 +79,12 @@ int pc_anomaly_sample(struct pc_anomaly *a, const struct pc_config *cfg,
 	int fired = -1;
 
 	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);	/* the flows' clock */
-	now[PC_METRIC_EGRESS_NEW_FLOWS] = event_sum(m, PC_EV_FLOW_NEW_EGRESS);
+	now[PC_METRIC_EGRESS_NEW_FLOWS] =
+		pc_percpu_u64(m->events, PC_EV_FLOW_NEW_EGRESS);
+	/* Not the egress drop reasons: those count the host's replies to
+	 * whatever an outsider sends too. */
 	now[PC_METRIC_EGRESS_DENIED] =
-		reason_packets(m, PC_DIR_EGRESS, PC_R_DROP_DENY) +
-		reason_packets(m, PC_DIR_EGRESS, PC_R_DROP_DEFAULT);
+		pc_percpu_u64(m->host_events, PC_HE_EGRESS_DENIED);
 	now[PC_METRIC_INGRESS_DEFAULT_DENIED] =
 		reason_packets(m, PC_DIR_INGRESS, PC_R_DROP_DEFAULT);
 	now[PC_METRIC_EGRESS_DESTINATIONS] = 0;

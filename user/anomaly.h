@@ -18,6 +18,10 @@ struct pc_anomaly {
 	__u64 value[PC_METRIC_COUNT];	/* the last interval's metrics */
 };
 
+/* What an outsider who can only send packets can do to a metric, as a
+ * phrase for a warning; NULL if only the host's own behaviour moves it. */
+const char *pc_anomaly_outsider(enum pc_metric metric);
+
 /* Sample once; returns the index of a trigger that fires, or -1. The
  * streak of a trigger that fires starts over. */
 int pc_anomaly_sample(struct pc_anomaly *a, const struct pc_config *cfg,

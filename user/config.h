@@ -16,7 +16,7 @@
 enum pc_metric {
 	PC_METRIC_EGRESS_NEW_FLOWS = 0,		/* flows opened by egress, per interval */
 	PC_METRIC_EGRESS_DESTINATIONS,		/* distinct remotes of those flows */
-	PC_METRIC_EGRESS_DENIED,		/* egress drop_deny_rule + drop_default */
+	PC_METRIC_EGRESS_DENIED,		/* denied egress the host initiated */
 	PC_METRIC_INGRESS_DEFAULT_DENIED,	/* ingress drop_default */
 	PC_METRIC_COUNT,
 };

@@ -322,6 +322,8 @@ int pc_metrics_snapshot(const struct pc_maps *m, struct pc_metrics_snap *s)
 				 (__u64 *)s->reasons);
 	if (!err)
 		err = percpu_sum(m->events, 0, PC_EV_COUNT, 1, s->events);
+	if (!err && m->host_events >= 0)	/* pins of an older datapath: none */
+		err = percpu_sum(m->host_events, 0, PC_HE_COUNT, 1, s->host);
 	if (!err && m->guard_stats >= 0)
 		err = percpu_sum(m->guard_stats, 0, PC_G_COUNT, 1, s->guard);
 	if (!err && m->backstop_stats >= 0)	/* pins of an older agent: none */
@@ -447,6 +449,10 @@ static void render_traffic(FILE *f, const struct pc_metrics_snap *s)
 	family(f, "bytes_total", "counter",
 	       "Bytes by direction and the reason for their verdict.");
 	reason_samples(f, s, "bytes_total", true);
+	family(f, "egress_denied_initiated_total", "counter",
+	       "Denied egress packets that the host itself initiated, never replies (the anomaly signal egress_denied).");
+	sample_u64(f, "egress_denied_initiated_total",
+		   s->host[PC_HE_EGRESS_DENIED]);
 }
 
 static void render_mode(FILE *f, const struct pc_metrics_snap *s)

@@ -49,6 +49,7 @@ struct pc_metrics_snap {
 	__u64 deadman[PC_DM_COUNT];
 	struct pc_counter reasons[PC_DIR_COUNT][PC_REASON_COUNT];
 	__u64 events[PC_EV_COUNT];	/* summed over CPUs */
+	__u64 host[PC_HE_COUNT];	/* pc_host_events, summed; 0 if absent */
 	__u64 guard[PC_G_COUNT];	/* egress guard refusals, summed */
 	struct pc_counter backstop[PC_DIR_COUNT];	/* dropped, summed over CPUs */
 	__u64 agent[PC_AGENT_STATS_MAX];

@@ -147,21 +147,6 @@ static int on_event(void *ctx, void *data, size_t size)
 	return 0;
 }
 
-static __u64 event_sum(const struct pc_maps *m, __u32 ev)
-{
-	int ncpus = libbpf_num_possible_cpus();
-	__u64 *vals, sum = 0;
-
-	if (ncpus <= 0)
-		return 0;
-	vals = calloc(ncpus, sizeof(*vals));
-	if (vals && !bpf_map_lookup_elem(m->events, &ev, vals))
-		for (int i = 0; i < ncpus; i++)
-			sum += vals[i];
-	free(vals);
-	return sum;
-}
-
 static int parse_args(int argc, char **argv, struct mon *mo, double *duration)
 {
 	static const struct option longopts[] = {
@@ -280,8 +265,8 @@ int pc_monitor_main(int argc, char **argv, const char *pin_dir)
 	}
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	unsampled0 = event_sum(&mo.m, PC_EV_DROP_UNSAMPLED);
-	full0 = event_sum(&mo.m, PC_EV_DROP_RING_FULL);
+	unsampled0 = pc_percpu_u64(mo.m.events, PC_EV_DROP_UNSAMPLED);
+	full0 = pc_percpu_u64(mo.m.events, PC_EV_DROP_RING_FULL);
 	start = boot.tv_sec * 1000ULL + boot.tv_nsec / 1000000;
 	while (!stop) {
 		err = ring_buffer__poll(rb, 200);
@@ -297,8 +282,8 @@ int pc_monitor_main(int argc, char **argv, const char *pin_dir)
 	/* What the budget or a full ring kept from us, said once, on stderr. */
 	fprintf(stderr, "monitor: %ld shown; not sampled (over budget) %llu, "
 		"ring full %llu\n", mo.shown,
-		(unsigned long long)(event_sum(&mo.m, PC_EV_DROP_UNSAMPLED) - unsampled0),
-		(unsigned long long)(event_sum(&mo.m, PC_EV_DROP_RING_FULL) - full0));
+		(unsigned long long)(pc_percpu_u64(mo.m.events, PC_EV_DROP_UNSAMPLED) - unsampled0),
+		(unsigned long long)(pc_percpu_u64(mo.m.events, PC_EV_DROP_RING_FULL) - full0));
 	ring_buffer__free(rb);
 	pc_maps_close(&mo.m);
 	if (lock >= 0) {

@@ -94,6 +94,7 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 	struct { int *fd; const char *name; } optional[] = {
 		{ &m->guard_stats, PC_MAP_GUARD_STATS },
 		{ &m->cuts, PC_MAP_CUTS },
+		{ &m->host_events, PC_MAP_HOST_EVENTS },
 	};
 	size_t i;
 
@@ -113,8 +114,8 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 			return err;
 		}
 	}
-	/* Optional: the pins of an agent older than the egress guard or the
-	 * cut epochs lack them, and the CLI (break-glass included) must still
+	/* Optional: the pins of an agent older than the egress guard, the
+	 * cut epochs or the host events lack them, and the CLI (break-glass included) must still
 	 * work on them. */
 	for (i = 0; i < sizeof(optional) / sizeof(optional[0]); i++) {
 		*optional[i].fd = open_one(pin_dir, optional[i].name);
@@ -149,6 +150,7 @@ void pc_maps_from_skel(struct portcullis_bpf *skel, struct pc_maps *m)
 	m->cuts = bpf_map__fd(skel->maps.pc_cuts);
 	m->guard_stats = bpf_map__fd(skel->maps.pc_guard_stats);
 	m->backstop_stats = bpf_map__fd(skel->maps.pc_backstop_stats);
+	m->host_events = bpf_map__fd(skel->maps.pc_host_events);
 }
 
 void pc_maps_close(struct pc_maps *m)

@@ -55,6 +55,21 @@ int pc_percpu_counter(int fd, __u32 key, struct pc_counter *out)
 	return err;
 }
 
+__u64 pc_percpu_u64(int fd, __u32 key)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	__u64 *vals, sum = 0;
+
+	if (fd < 0 || ncpus <= 0)
+		return 0;
+	vals = calloc(ncpus, sizeof(*vals));
+	if (vals && !bpf_map_lookup_elem(fd, &key, vals))
+		for (int i = 0; i < ncpus; i++)
+			sum += vals[i];
+	free(vals);
+	return sum;
+}
+
 int pc_reason_counter(const struct pc_maps *m, enum pc_dir dir,
 		      enum pc_reason r, struct pc_counter *out)
 {

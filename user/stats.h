@@ -15,6 +15,9 @@ int pc_rule_counter(const struct pc_maps *m, __u32 slot, __u32 rule,
 int pc_backstop_counter(const struct pc_maps *m, enum pc_dir dir,
 			struct pc_counter *out);
 const char *pc_reason_name(enum pc_reason r);
+/* One key of a per-CPU __u64 map (pc_events, pc_host_events), summed;
+ * 0 if the map is absent (fd < 0) or cannot be read. */
+__u64 pc_percpu_u64(int fd, __u32 key);
 /* The egress guard's refusals (pc_guard_stats), each summed. */
 int pc_guard_counts(const struct pc_maps *m, __u64 out[PC_G_COUNT]);
 

@@ -64,6 +64,7 @@ static const struct {
 	{ "rule_bytes_total", "counter" },
 	{ "packets_total", "counter" },
 	{ "bytes_total", "counter" },
+	{ "egress_denied_initiated_total", "counter" },
 	{ "mode", "gauge" },
 	{ "deadman_enabled", "gauge" },
 	{ "deadman_tripped", "gauge" },

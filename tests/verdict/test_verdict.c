@@ -4,7 +4,8 @@
  * BPF_PROG_TEST_RUN, xdp_ingress for ingress and tc_egress for egress.
  * Each case checks the program's return value and that exactly the
  * expected reason counter moved (by one packet and the frame's bytes),
- * and for rule decisions the rule's counter too. Tables of {description,
+ * and for rule decisions the rule's counter too, and whether the packet
+ * counted as a denied one the host initiated (pc_host_events). Tables of {description,
  * frame, expected verdict, expected counter}, as katran's fixtures.
  *
  * Nothing is pinned: every map's pin path is cleared before load, so the
@@ -255,6 +256,7 @@ struct outcome {
 	int nreasons;		/* reason counters that moved */
 	bool bytes_ok;		/* each moved by exactly one frame */
 	int rule;		/* rule counter that moved (checked one), or -1 */
+	__u64 initiated;	/* PC_HE_EGRESS_DENIED's move */
 };
 
 static void reasons_read(struct env *e, int dir, struct pc_counter *out)
@@ -301,8 +303,11 @@ static int probe(struct env *e, int dir, const struct frame *f,
 	o->bytes_ok = true;
 	reasons_read(e, dir, before);
 	rules_read(e, slot, rules);
+	o->initiated = pc_percpu_u64(e->maps.host_events, PC_HE_EGRESS_DENIED);
 	if (run_frame(e, dir, f, &o->pass))
 		return -1;
+	o->initiated = pc_percpu_u64(e->maps.host_events, PC_HE_EGRESS_DENIED) -
+		       o->initiated;
 	reasons_read(e, dir, after);
 	for (int r = 0; r < PC_REASON_COUNT; r++) {
 		__u64 dp = after[r].packets - before[r].packets;
@@ -338,6 +343,7 @@ struct vcase {
 	int rule;		/* R(n): rule n decided (and is counted) */
 	bool audit;		/* reason counted, then passed: PASS_AUDIT */
 	bool cont;		/* keep flows and fragments of the case before */
+	bool initiated;		/* counted as denied egress the host initiated */
 };
 
 static void fail(const char *table, const char *desc, const char *fmt, ...)
@@ -412,7 +418,10 @@ static void run_case(struct env *e, const char *table, const struct vcase *c)
 		fail(table, c->desc, "test_run failed");
 		return;
 	}
-	expect(table, c->desc, &f, &o, c->reason, c->rule - 1, c->audit);
+	if (expect(table, c->desc, &f, &o, c->reason, c->rule - 1, c->audit) &&
+	    o.initiated != c->initiated)
+		fail(table, c->desc, "egress_denied signal moved by %llu, expected %d",
+		     (unsigned long long)o.initiated, c->initiated);
 }
 
 static void run_table(struct env *e, const char *table,
@@ -515,9 +524,9 @@ static const struct vcase rules_v4[] = {
 	{ "blocklist in udp", NORMAL, IN, { UDP_IN("203.0.113.255", 1000) }, PC_R_DROP_DENY, R(4) },
 	{ "blocklist in ping", NORMAL, IN, { PING("203.0.113.5", L4, 9) }, PC_R_DROP_DENY, R(4) },
 	{ "blocklist in gre", NORMAL, IN, { .src = "203.0.113.5", .dst = L4, .proto = IPP_GRE }, PC_R_DROP_DENY, R(4) },
-	{ "blocklist out", NORMAL, OUT, { TCP_OUT("203.0.113.5", 443) }, PC_R_DROP_DENY, R(4) },
-	{ "blocklist out, lockdown", LOCKDOWN, OUT, { TCP_OUT("203.0.113.5", 443) }, PC_R_DROP_DENY, R(4) },
-	{ "blocklist out, quarantine", QUARANTINE, OUT, { UDP_OUT("203.0.113.5", 53) }, PC_R_DROP_DENY, R(4) },
+	{ "blocklist out", NORMAL, OUT, { TCP_OUT("203.0.113.5", 443) }, PC_R_DROP_DENY, R(4), .initiated = true },
+	{ "blocklist out, lockdown", LOCKDOWN, OUT, { TCP_OUT("203.0.113.5", 443) }, PC_R_DROP_DENY, R(4), .initiated = true },
+	{ "blocklist out, quarantine", QUARANTINE, OUT, { UDP_OUT("203.0.113.5", 53) }, PC_R_DROP_DENY, R(4), .initiated = true },
 	{ "blocklist source only counts on ingress", NORMAL, OUT, { TCP("203.0.113.5", "100.64.0.1", 1, 80) }, PC_R_PASS_DEFAULT },
 	{ "below blocklist", NORMAL, OUT, { TCP_OUT("203.0.112.255", 443) }, PC_R_PASS_DEFAULT },
 	/* egress rules */
@@ -527,8 +536,8 @@ static const struct vcase rules_v4[] = {
 	{ "dns out other server, lockdown", LOCKDOWN, OUT, { UDP_OUT("9.9.9.10", 53) }, PC_R_DROP_LOCKDOWN },
 	{ "dns out tcp, quarantine", QUARANTINE, OUT, { TCP_OUT("9.9.9.9", 53) }, PC_R_DROP_QUARANTINE },
 	{ "dns in (rule is egress)", NORMAL, IN, { UDP_IN("9.9.9.9", 53) }, PC_R_DROP_DEFAULT },
-	{ "smtp out denied", NORMAL, OUT, { TCP_OUT("100.64.0.1", 25) }, PC_R_DROP_DENY, R(6) },
-	{ "smtp out denied, quarantine", QUARANTINE, OUT, { TCP_OUT("100.64.0.1", 25) }, PC_R_DROP_DENY, R(6) },
+	{ "smtp out denied", NORMAL, OUT, { TCP_OUT("100.64.0.1", 25) }, PC_R_DROP_DENY, R(6), .initiated = true },
+	{ "smtp out denied, quarantine", QUARANTINE, OUT, { TCP_OUT("100.64.0.1", 25) }, PC_R_DROP_DENY, R(6), .initiated = true },
 	{ "port 26 out", NORMAL, OUT, { TCP_OUT("100.64.0.1", 26) }, PC_R_PASS_DEFAULT },
 	{ "smtp in (deny is egress)", NORMAL, IN, { TCP_IN("10.1.0.1", 25) }, PC_R_PASS_RULE, R(9) },
 	/* defaults per mode and direction */
@@ -589,11 +598,11 @@ static const struct vcase rules_v6[] = {
 	{ "web6 port 444", NORMAL, IN, { TCP6_IN("2001:db8:ffff::1", 444) }, PC_R_DROP_DEFAULT },
 	{ "web6, lockdown", LOCKDOWN, IN, { TCP6_IN("2001:db8:ffff::1", 80) }, PC_R_DROP_LOCKDOWN },
 	{ "blocklist6 in", NORMAL, IN, { TCP6_IN("2001:db8:bad:1::1", 80) }, PC_R_DROP_DENY, R(4) },
-	{ "blocklist6 out, quarantine", QUARANTINE, OUT, { UDP6_OUT("2001:db8:bad:ffff::ffff", 53) }, PC_R_DROP_DENY, R(4) },
+	{ "blocklist6 out, quarantine", QUARANTINE, OUT, { UDP6_OUT("2001:db8:bad:ffff::ffff", 53) }, PC_R_DROP_DENY, R(4), .initiated = true },
 	{ "blocklist6 neighbour", NORMAL, OUT, { TCP6_OUT("2001:db8:bae::1", 443) }, PC_R_PASS_DEFAULT },
 	{ "dns6 out, quarantine: management only", QUARANTINE, OUT, { UDP6_OUT("2620:fe::fe", 53) }, PC_R_DROP_QUARANTINE },
 	{ "dns6 out other, quarantine", QUARANTINE, OUT, { UDP6_OUT("2620:fe::9", 53) }, PC_R_DROP_QUARANTINE },
-	{ "smtp6 out", NORMAL, OUT, { TCP6_OUT("2001:db8:ffff::1", 25) }, PC_R_DROP_DENY, R(6) },
+	{ "smtp6 out", NORMAL, OUT, { TCP6_OUT("2001:db8:ffff::1", 25) }, PC_R_DROP_DENY, R(6), .initiated = true },
 	{ "trusted6 net", NORMAL, IN, { UDP6_IN("fd00:1:ffff::1", 7) }, PC_R_PASS_RULE, R(9) },
 	{ "trusted6 net, lockdown", LOCKDOWN, IN, { UDP6_IN("fd00:1::1", 7) }, PC_R_DROP_LOCKDOWN },
 	{ "ping6 from admins", NORMAL, IN, { PING6("2001:db8:100::1", L6, 5) }, PC_R_PASS_RULE, R(12) },
@@ -619,10 +628,10 @@ static const struct vcase parsing[] = {
 	/* VLAN */
 	{ "802.1Q web", NORMAL, IN, { TCP_IN("100.64.0.1", 80), .vlan = { ETH_P_8021Q_ } }, PC_R_PASS_RULE, R(3) },
 	{ "802.1Q default", NORMAL, IN, { TCP_IN("100.64.0.1", 8080), .vlan = { ETH_P_8021Q_ } }, PC_R_DROP_DEFAULT },
-	{ "802.1Q blocklist out", NORMAL, OUT, { TCP_OUT("203.0.113.1", 80), .vlan = { ETH_P_8021Q_ } }, PC_R_DROP_DENY, R(4) },
+	{ "802.1Q blocklist out", NORMAL, OUT, { TCP_OUT("203.0.113.1", 80), .vlan = { ETH_P_8021Q_ } }, PC_R_DROP_DENY, R(4), .initiated = true },
 	{ "802.1ad+802.1Q web", NORMAL, IN, { TCP_IN("100.64.0.1", 80), .vlan = { ETH_P_8021AD_, ETH_P_8021Q_ } }, PC_R_PASS_RULE, R(3) },
 	{ "802.1Q+802.1Q mgmt6 out", NORMAL, OUT, { TCP6_OUT("2001:db8:2::10", 22), .vlan = { ETH_P_8021Q_, ETH_P_8021Q_ } }, PC_R_PASS_MGMT, R(1) },
-	{ "802.1ad+802.1Q egress blocklist", QUARANTINE, OUT, { UDP_OUT("203.0.113.1", 53), .vlan = { ETH_P_8021AD_, ETH_P_8021Q_ } }, PC_R_DROP_DENY, R(4) },
+	{ "802.1ad+802.1Q egress blocklist", QUARANTINE, OUT, { UDP_OUT("203.0.113.1", 53), .vlan = { ETH_P_8021AD_, ETH_P_8021Q_ } }, PC_R_DROP_DENY, R(4), .initiated = true },
 	{ "three tags: malformed", NORMAL, IN, { TCP_IN("192.0.2.10", 22), .vlan = { ETH_P_8021AD_, ETH_P_8021Q_, ETH_P_8021Q_ } }, PC_R_DROP_MALFORMED },
 	{ "three tags out: malformed", NORMAL, OUT, { TCP_OUT("100.64.0.1", 80), .vlan = { ETH_P_8021Q_, ETH_P_8021Q_, ETH_P_8021Q_ } }, PC_R_DROP_MALFORMED },
 	{ "tag cut short", NORMAL, IN, { TCP_IN("100.64.0.1", 80), .vlan = { ETH_P_8021Q_ }, .cut = 16 }, PC_R_DROP_MALFORMED },
@@ -632,13 +641,13 @@ static const struct vcase parsing[] = {
 	{ "ipv4 options 4 bytes, web", NORMAL, IN, { TCP_IN("100.64.0.1", 80), .ip_opt_len = 4 }, PC_R_PASS_RULE, R(3) },
 	{ "ipv4 options 40 bytes, mgmt", QUARANTINE, IN, { TCP_IN("192.0.2.10", 22), .ip_opt_len = 40 }, PC_R_PASS_MGMT, R(0) },
 	{ "ipv4 options 40 bytes, default", NORMAL, IN, { TCP_IN("100.64.0.1", 444), .ip_opt_len = 40 }, PC_R_DROP_DEFAULT },
-	{ "ipv4 options, blocklist out", NORMAL, OUT, { TCP_OUT("203.0.113.1", 80), .ip_opt_len = 12 }, PC_R_DROP_DENY, R(4) },
+	{ "ipv4 options, blocklist out", NORMAL, OUT, { TCP_OUT("203.0.113.1", 80), .ip_opt_len = 12 }, PC_R_DROP_DENY, R(4), .initiated = true },
 	{ "ipv4 options cut in options", NORMAL, IN, { TCP_IN("100.64.0.1", 80), .ip_opt_len = 12, .cut = 14 + 28 }, PC_R_DROP_MALFORMED },
 	{ "ipv4 options, tcp cut", NORMAL, IN, { TCP_IN("100.64.0.1", 80), .ip_opt_len = 12, .cut = 14 + 32 + 19 }, PC_R_DROP_MALFORMED },
 	/* IPv6 extension headers */
 	{ "v6 hop-by-hop, web", NORMAL, IN, { TCP6_IN("2001:db8:ffff::1", 80), .next = 1, .ext = { IPP_HOP } }, PC_R_PASS_RULE, R(3) },
 	{ "v6 hbh+rt+dst, 444", NORMAL, IN, { TCP6_IN("2001:db8:ffff::1", 444), .next = 3, .ext = { IPP_HOP, IPP_ROUTING, IPP_DSTOPTS } }, PC_R_DROP_DEFAULT },
-	{ "v6 dst opts, blocklist out", NORMAL, OUT, { TCP6_OUT("2001:db8:bad::1", 80), .next = 1, .ext = { IPP_DSTOPTS } }, PC_R_DROP_DENY, R(4) },
+	{ "v6 dst opts, blocklist out", NORMAL, OUT, { TCP6_OUT("2001:db8:bad::1", 80), .next = 1, .ext = { IPP_DSTOPTS } }, PC_R_DROP_DENY, R(4), .initiated = true },
 	{ "v6 AH, web", NORMAL, IN, { TCP6_IN("2001:db8:ffff::1", 443), .next = 1, .ext = { 51 } }, PC_R_PASS_RULE, R(3) },
 	{ "v6 hbh 24 bytes + AH 16 bytes, mgmt", LOCKDOWN, IN, { TCP6_IN("2001:db8:2::10", 22), .next = 2, .ext = { IPP_HOP, 51 }, .ext_hdrlen = 2 }, PC_R_PASS_MGMT, R(1) },
 	{ "v6 AH 16 bytes + dstopts 24, web 444", NORMAL, IN, { TCP6_IN("2001:db8:ffff::1", 444), .next = 2, .ext = { 51, IPP_DSTOPTS }, .ext_hdrlen = 2 }, PC_R_DROP_DEFAULT },
@@ -853,7 +862,7 @@ static const struct vcase flows[] = {
 	{ "its reply out, lockdown", LOCKDOWN, OUT, { UDP(L4, "100.64.0.5", 5000, 6000) }, PC_R_PASS_FLOW, .cont = true },
 	{ "its reply out, quarantine: cut", QUARANTINE, OUT, { UDP(L4, "100.64.0.5", 5000, 6000) }, PC_R_DROP_QUARANTINE, .cont = true },
 	/* dropped packets open nothing */
-	{ "blocked out", NORMAL, OUT, { TCP(L4, "203.0.113.7", 40000, 80) }, PC_R_DROP_DENY, R(4) },
+	{ "blocked out", NORMAL, OUT, { TCP(L4, "203.0.113.7", 40000, 80) }, PC_R_DROP_DENY, R(4), .initiated = true },
 	{ "its 'reply' in", NORMAL, IN, { TCP("203.0.113.7", L4, 80, 40000) }, PC_R_DROP_DENY, R(4), .cont = true },
 	{ "probe in dropped", NORMAL, IN, { TCP("100.64.0.7", L4, 80, 9999) }, PC_R_DROP_DEFAULT },
 	{ "its 'reply' out, lockdown", LOCKDOWN, OUT, { TCP(L4, "100.64.0.7", 9999, 80) }, PC_R_DROP_LOCKDOWN, .cont = true },
@@ -980,6 +989,57 @@ static const struct vcase tcp_cut[] = {
 	{ "our mgmt reply, quarantine", QUARANTINE, OUT, { TCP(L4, "192.0.2.10", 22, 50001), ACK }, PC_R_PASS_FLOW, .cont = true },
 };
 
+/*
+ * The anomaly signal egress_denied counts denied egress the host itself
+ * initiated, never a reply to what an outsider sent: bare SYNs from port
+ * 25 to the web port must not count the SYN-ACKs a deny rule on tcp/25
+ * drops (issue 13 item 3), while the host's own SYN to port 25 does.
+ */
+#define RST	.tcp_flags = 0x04
+#define RSTACK	.tcp_flags = 0x14
+
+static const char initiated_policy[] =
+	"defaults: {ingress: deny, egress: deny}\n"
+	"management:\n"
+	"  - {cidr: 192.0.2.10/32, proto: tcp, ports: 22}\n"
+	"rules:\n"
+	"  - {name: web, action: allow, direction: ingress, proto: tcp, ports: 8080}\n"	/* 1 */
+	"  - {name: dns, action: allow, direction: ingress, proto: udp, ports: 53}\n"	/* 2 */
+	"  - {name: no-smtp-out, action: deny, direction: egress, proto: tcp, ports: 25}\n"	/* 3 */
+	"  - {name: no-udp25-out, action: deny, direction: egress, proto: udp, ports: 25}\n"	/* 4 */
+	"  - {name: ping-in, action: allow, direction: ingress, proto: icmp}\n"	/* 5 */
+	"  - {name: no-ping-99, action: deny, direction: egress, cidr: 198.51.100.99/32, proto: icmp}\n";	/* 6 */
+
+static const struct vcase initiated[] = {
+	/* TCP: the flags say who asked */
+	{ "bare syn in from port 25 to web", NORMAL, IN, { TCP("198.51.100.7", L4, 25, 8080) }, PC_R_PASS_RULE, R(1) },
+	{ "its syn-ack out: denied, a reply", NORMAL, OUT, { TCP(L4, "198.51.100.7", 8080, 25), SYNACK }, PC_R_DROP_DENY, R(3), .cont = true },
+	{ "rst+ack out to port 25: a reply", NORMAL, OUT, { TCP(L4, "198.51.100.8", 8081, 25), RSTACK }, PC_R_DROP_DENY, R(3) },
+	{ "rst out to port 25: a reply", NORMAL, OUT, { TCP(L4, "198.51.100.8", 8081, 25), RST }, PC_R_DROP_DENY, R(3) },
+	{ "ack out to port 25, no flow: mid-stream", NORMAL, OUT, { TCP(L4, "198.51.100.8", 8081, 25), ACK }, PC_R_DROP_DENY, R(3) },
+	{ "our own syn out to port 25", NORMAL, OUT, { TCP(L4, "198.51.100.7", 40000, 25) }, PC_R_DROP_DENY, R(3), .initiated = true },
+	{ "our own syn out, default deny", NORMAL, OUT, { TCP(L4, "100.64.0.1", 40001, 9) }, PC_R_DROP_DEFAULT, .initiated = true },
+	{ "our own syn out, lockdown: a mode's drop", LOCKDOWN, OUT, { TCP(L4, "100.64.0.1", 40001, 9) }, PC_R_DROP_LOCKDOWN },
+	{ "our own syn out, quarantine, deny rule", QUARANTINE, OUT, { TCP(L4, "100.64.0.1", 40001, 25) }, PC_R_DROP_DENY, R(3), .initiated = true },
+	{ "v6 bare syn in from port 25 to web", NORMAL, IN, { TCP("2001:db8:100::7", L6, 25, 8080) }, PC_R_PASS_RULE, R(1) },
+	{ "v6 its syn-ack out: a reply", NORMAL, OUT, { TCP(L6, "2001:db8:100::7", 8080, 25), SYNACK }, PC_R_DROP_DENY, R(3), .cont = true },
+	{ "v6 our own syn out to port 25", NORMAL, OUT, { TCP(L6, "2001:db8:100::7", 40000, 25) }, PC_R_DROP_DENY, R(3), .initiated = true },
+	/* UDP: a reply is a packet of a flow the far end opened */
+	{ "udp from port 25 to our dns", NORMAL, IN, { UDP("198.51.100.7", L4, 25, 53) }, PC_R_PASS_RULE, R(2) },
+	{ "its answer out to udp/25: a reply", NORMAL, OUT, { UDP(L4, "198.51.100.7", 53, 25) }, PC_R_DROP_DENY, R(4), .cont = true },
+	{ "our own datagram to udp/25", NORMAL, OUT, { UDP(L4, "198.51.100.7", 40002, 25) }, PC_R_DROP_DENY, R(4), .cont = true, .initiated = true },
+	{ "udp in, dropped: opens nothing", NORMAL, IN, { UDP("198.51.100.7", L4, 25, 54) }, PC_R_DROP_DEFAULT },
+	{ "so ours out from that port is our own", NORMAL, OUT, { UDP(L4, "198.51.100.7", 54, 25) }, PC_R_DROP_DENY, R(4), .cont = true, .initiated = true },
+	{ "first fragment of our own datagram", NORMAL, OUT, FRAG1(UDP(L4, "198.51.100.7", 40003, 25)), PC_R_DROP_DENY, R(4), .initiated = true },
+	{ "its later fragment: counted once", NORMAL, OUT, FRAGN(UDP(L4, "198.51.100.7", 40003, 25)), PC_R_DROP_DENY, R(4), .cont = true },
+	/* ICMP: echo requests only */
+	{ "ping in from .99", NORMAL, IN, { PING("198.51.100.99", L4, 7) }, PC_R_PASS_RULE, R(5) },
+	{ "its echo reply out: a reply", NORMAL, OUT, { PONG(L4, "198.51.100.99", 7) }, PC_R_DROP_DENY, R(6), .cont = true },
+	{ "unreachable out to .99: an error", NORMAL, OUT, { .src = L4, .dst = "198.51.100.99", .proto = IPP_ICMP, .icmp_type = 3, .icmp_code = 3 }, PC_R_DROP_DENY, R(6) },
+	{ "our own ping to .99", NORMAL, OUT, { PING(L4, "198.51.100.99", 8) }, PC_R_DROP_DENY, R(6), .initiated = true },
+	{ "ingress drops never count", NORMAL, IN, { TCP("100.64.0.1", L4, 40000, 9) }, PC_R_DROP_DEFAULT },
+};
+
 /* IPv6 neighbour discovery */
 #define ND(t, s, d, hl)	.src = s, .dst = d, .proto = IPP_ICMPV6, .icmp_type = t, .ttl = hl, .payload = 16
 
@@ -1019,7 +1079,7 @@ static const struct vcase l2_off[] = {
 	{ "NS out, nd disabled: default deny", NORMAL, OUT, { ND(135, "fe80::2", "fe80::1", 255) }, PC_R_DROP_DEFAULT },
 	{ "NS in, nd disabled, lockdown", LOCKDOWN, IN, { ND(135, "fe80::1", "fe80::2", 255) }, PC_R_DROP_LOCKDOWN },
 	{ "default in allow", NORMAL, IN, { TCP_IN("100.64.0.1", 9) }, PC_R_PASS_DEFAULT },
-	{ "default out deny", NORMAL, OUT, { TCP_OUT("100.64.0.1", 9) }, PC_R_DROP_DEFAULT },
+	{ "default out deny", NORMAL, OUT, { TCP_OUT("100.64.0.1", 9) }, PC_R_DROP_DEFAULT, .initiated = true },
 	{ "out web", NORMAL, OUT, { TCP_OUT("100.64.0.1", 443) }, PC_R_PASS_RULE, R(1) },
 	{ "in: flow opened on ingress", NORMAL, IN, { TCP("100.64.0.1", L4, 5555, 7777) }, PC_R_PASS_DEFAULT },
 	{ "its reply out: flow", NORMAL, OUT, { TCP(L4, "100.64.0.1", 7777, 5555) }, PC_R_PASS_FLOW, .cont = true },
@@ -1032,7 +1092,7 @@ static const char no_defaults_policy[] =
 
 static const struct vcase no_defaults[] = {
 	{ "omitted defaults: in deny", NORMAL, IN, { TCP_IN("100.64.0.1", 80) }, PC_R_DROP_DEFAULT },
-	{ "omitted defaults: out deny", NORMAL, OUT, { TCP_OUT("100.64.0.1", 80) }, PC_R_DROP_DEFAULT },
+	{ "omitted defaults: out deny", NORMAL, OUT, { TCP_OUT("100.64.0.1", 80) }, PC_R_DROP_DEFAULT, .initiated = true },
 	{ "omitted defaults: mgmt", NORMAL, IN, { TCP_IN("192.0.2.10", 22) }, PC_R_PASS_MGMT, R(0) },
 	{ "omitted defaults: arp allowed", NORMAL, IN, { .eth_proto = ETH_P_ARP_ }, PC_R_PASS_ARP },
 	{ "omitted defaults: nd allowed", NORMAL, IN, { ND(136, "fe80::1", "fe80::2", 255) }, PC_R_PASS_ND },
@@ -1051,7 +1111,7 @@ static const char audit_policy[] =
 static const struct vcase audit[] = {
 	{ "audit: default drop passes", NORMAL, IN, { TCP_IN("100.64.0.1", 9999) }, PC_R_DROP_DEFAULT, .audit = true },
 	{ "audit: deny passes", NORMAL, IN, { TCP_IN("203.0.113.5", 80) }, PC_R_DROP_DENY, R(2), .audit = true },
-	{ "audit: deny out passes", NORMAL, OUT, { UDP_OUT("203.0.113.5", 53) }, PC_R_DROP_DENY, R(2), .audit = true },
+	{ "audit: deny out passes", NORMAL, OUT, { UDP_OUT("203.0.113.5", 53) }, PC_R_DROP_DENY, R(2), .audit = true, .initiated = true },
 	{ "audit: v6 default drop", NORMAL, IN, { TCP6_IN("2001:db8:ffff::1", 1) }, PC_R_DROP_DEFAULT, .audit = true },
 	{ "audit: allow unaffected", NORMAL, IN, { TCP_IN("100.64.0.1", 80) }, PC_R_PASS_RULE, R(1) },
 	{ "audit: mgmt unaffected", NORMAL, IN, { TCP_IN("192.0.2.10", 22) }, PC_R_PASS_MGMT, R(0) },
@@ -1348,7 +1408,7 @@ static const struct vcase reapply_on_a[] = {
 
 static const struct vcase reapply_on_b[] = {
 	{ "B: alpha port now default", NORMAL, IN, { TCP("100.64.0.1", L4, 5000, 1000) }, PC_R_DROP_DEFAULT, .cont = true },
-	{ "B: alpha flow cut", NORMAL, OUT, { TCP(L4, "100.64.0.1", 1000, 5000) }, PC_R_DROP_DEFAULT, .cont = true },
+	{ "B: alpha flow cut", NORMAL, OUT, { TCP(L4, "100.64.0.1", 1000, 5000) }, PC_R_DROP_DEFAULT, .cont = true, .initiated = true },
 	{ "B: beta flow kept", NORMAL, OUT, { TCP(L4, "100.64.0.1", 2000, 5001) }, PC_R_PASS_FLOW, .cont = true },
 	{ "B: beta", NORMAL, IN, { TCP("100.64.0.1", L4, 5001, 2000) }, PC_R_PASS_RULE, R(1), .cont = true },
 	{ "B: gamma", NORMAL, IN, { TCP("100.64.0.1", L4, 5002, 3000) }, PC_R_PASS_RULE, R(2), .cont = true },
@@ -1511,7 +1571,7 @@ static void test_big_denylist(void)
 		snprintf(d[1], sizeof(d[1]), "listed %s, out, quarantine", a);
 		snprintf(d[2], sizeof(d[2]), "unlisted %s, in", b);
 		cs[0] = (struct vcase){ d[0], NORMAL, IN, { TCP_IN(a, 80) }, PC_R_DROP_DENY, R(2) };
-		cs[1] = (struct vcase){ d[1], QUARANTINE, OUT, { TCP_OUT(a, 80) }, PC_R_DROP_DENY, R(2) };
+		cs[1] = (struct vcase){ d[1], QUARANTINE, OUT, { TCP_OUT(a, 80) }, PC_R_DROP_DENY, R(2), .initiated = true };
 		cs[2] = (struct vcase){ d[2], NORMAL, IN, { TCP_IN(b, 80) }, PC_R_PASS_RULE, R(1) };
 		for (int j = 0; j < 3; j++)
 			run_case(&e, "denylist", &cs[j]);
@@ -1824,6 +1884,15 @@ int main(void)
 	RUN_TABLE(&e, related_outer);
 	RUN_TABLE(&e, tcp_cut);
 	RUN_TABLE(&e, nd);
+	env_close(&e);
+
+	/* The anomaly signal: denied egress the host initiated. */
+	if (env_open(&e))
+		return 1;
+	if (!env_apply(&e, initiated_policy))
+		RUN_TABLE(&e, initiated);
+	else
+		ncases++, fail("initiated", "apply", "refused");
 	env_close(&e);
 
 	/* Settings: ARP/ND off and flipped defaults, omitted defaults, audit. */
