@@ -148,13 +148,23 @@ hold_mode()
 	pass "$(h "$i"): still $want after $3 s ($why)"
 }
 
+# allowed_ping I WHY: an echo gets through within 3 tries (about 3 s). On a
+# loaded machine a fleet heartbeat can reach the agent more than timeout
+# minus its 500 ms period after it was signed; the kernel dead-man then
+# rightly drops for a moment although the mode is normal. A lost try is
+# reported with the node's dead-man line, so a lasting drop still fails.
 allowed_ping()
 {
-	if fleet_ping "$1" >"$FL_WORK/ping.out" 2>&1; then
-		pass "ping etcd-ns -> $(h "$1") $(fl_node_ip "$1") gets through ($2)"
-	else
-		fail "ping etcd-ns -> $(h "$1") should pass ($2) [$(tail -n 1 "$FL_WORK/ping.out")]"
-	fi
+	local try
+
+	for try in 1 2 3; do
+		if fleet_ping "$1" >"$FL_WORK/ping.out" 2>&1; then
+			pass "ping etcd-ns -> $(h "$1") $(fl_node_ip "$1") gets through ($2, try $try)"
+			return 0
+		fi
+		note "ping $try to $(h "$1") lost; $(fleet_pc "$1" status 2>/dev/null | grep -E '^dead-man:')"
+	done
+	fail "ping etcd-ns -> $(h "$1") should pass ($2): 3 tries lost [$(tail -n 1 "$FL_WORK/ping.out")]"
 }
 
 blocked_ping()
