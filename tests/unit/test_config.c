@@ -451,7 +451,7 @@ static const struct bad_case bad_cases[] = {
 	  "policy: p\ncontroller:\n  key_files: [two-lines.pub]\n", NAME ":3:15:",
 	  "does not hold one public key" },
 	{ "key_files is a directory", "policy: p\ncontroller:\n  key_files: [.]\n",
-	  NAME ":3:15:", "cannot read key file ." },
+	  NAME ":3:15:", "key file . is not a regular file" },
 	{ "bad listen host name", "policy: p\ncontroller: {listen: 'localhost:7800', keys: [" K1 "]}\n",
 	  NAME ":2:22:", "bad listen address 'localhost:7800'" },
 	{ "bad listen word", "policy: p\ncontroller: {listen: any, keys: [" K1 "]}\n",
