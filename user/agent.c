@@ -38,6 +38,7 @@
 #include "backstop.h"
 #include "compile.h"
 #include "config.h"
+#include "config_warn.h"
 #include "control.h"
 #include "fleet.h"
 #include "fsm.h"
@@ -1547,6 +1548,15 @@ static void warn_outsider_triggers(const struct pc_config *cfg)
 	}
 }
 
+/* Heartbeats nobody can sign: said at every load, and by --check-config. */
+static void warn_deadman_unfed(const struct pc_config *cfg)
+{
+	char msg[512];
+
+	if (pc_config_deadman_unfed(cfg, msg, sizeof(msg)))
+		pr_warn("%s\n", msg);
+}
+
 /*
  * The configuration: the file (or --policy), then options and environment.
  * A file that cannot be read gives -errno, ERR says why. defaults: build
@@ -1565,6 +1575,7 @@ static int config_build(const struct agent_opts *o, struct pc_config *cfg,
 			return ret;
 		}
 		warn_outsider_triggers(cfg);
+		warn_deadman_unfed(cfg);
 	} else if (defaults) {
 		memset(cfg, 0, sizeof(*cfg));
 		gethostname(cfg->host_id, sizeof(cfg->host_id) - 1);
@@ -2291,6 +2302,7 @@ int agent_check_config(const char *path)
 	}
 	pc_compiled_free(&c);
 	warn_outsider_triggers(&cfg);
+	warn_deadman_unfed(&cfg);
 	printf("%s: ok (policy %s: %zu rules; controller %s; fleet %s; %zu anomaly triggers)\n",
 	       path, cfg.policy_path, p.nrules, cfg.controller ? "yes" : "no",
 	       cfg.fleet ? cfg.fleet_endpoints[0] : "no", cfg.ntriggers);
