@@ -35,7 +35,7 @@ static const char *writable_by_others(mode_t mode)
 static int refuse(char *why, size_t len, const char *what, const char *path,
 		  const char *problem, const struct stat *st)
 {
-	snprintf(why, len, "%s %s is %s (owner uid %u, mode %04o): refused, "
+	snprintf(why, len, "%s%s is %s (owner uid %u, mode %04o): refused, "
 		 "trusted files and their directories must be root's and "
 		 "writable by root only", what, path, problem,
 		 (unsigned int)st->st_uid, (unsigned int)(st->st_mode & 07777));
@@ -54,11 +54,11 @@ static int check_dir(const char *dir, char *why, size_t len)
 		return err;
 	}
 	if (!owner_ok(st.st_uid))
-		return refuse(why, len, "directory", dir, "not owned by root",
+		return refuse(why, len, "directory ", dir, "not owned by root",
 			      &st);
 	bit = writable_by_others(st.st_mode);
 	if (bit && !(st.st_mode & S_ISVTX))
-		return refuse(why, len, "directory", dir, bit, &st);
+		return refuse(why, len, "directory ", dir, bit, &st);
 	return 0;
 }
 
@@ -118,10 +118,10 @@ static int check_fd(int fd, const char *path, char *why, size_t len)
 		return -EPERM;
 	}
 	if (!owner_ok(st.st_uid))
-		return refuse(why, len, "file", path, "not owned by root", &st);
+		return refuse(why, len, "", path, "not owned by root", &st);
 	bit = writable_by_others(st.st_mode);
 	if (bit)
-		return refuse(why, len, "file", path, bit, &st);
+		return refuse(why, len, "", path, bit, &st);
 	return 0;
 }
 
