@@ -35,6 +35,9 @@ tf_restore()
 
 # A bad signature is counted with the heartbeats: nothing in it is trusted.
 tf_bad_sigs_above() { [ "$(msg_count hb bad_signature)" -gt "$1" ]; }
+# The release was handled: refused (bad signature) or accepted.
+tf_release_seen() { tf_bad_sigs_above "$1" || [ "$(msg_count cmd accepted)" -gt "$2" ]; }
+tf_exited_refusing() { [ "$TF_RC" -ne 0 ] && [ "$TF_RC" -ne 124 ]; }
 tf_hb_above() { [ "$(msg_count hb accepted)" -gt "$1" ]; }
 
 # tf_refused_at_start WHAT FILE: run, then judge exit, message, mode, audit.
@@ -46,8 +49,8 @@ tf_refused_at_start()
 	n=$(audit_count config_refused at=start)
 	tf_start_refused "$WORK/tf-agent.yaml" "$log"
 	pass_if "start with a group-writable $what: agent exits ($TF_RC)" \
-		"start with a group-writable $what: exit status $TF_RC (still running, or killed)" \
-		[ "$TF_RC" -ne 0 ] && [ "$TF_RC" -ne 124 ]
+		"start with a group-writable $what: exit status $TF_RC (0, or still running at 30 s: 124)" \
+		tf_exited_refusing
 	if grep -q "$file is group-writable" "$log"; then
 		pass "clear error: $(grep -m1 -o "[^ ]*$(basename "$file") is group-writable[^;]*" "$log" | head -c 160)"
 	else
@@ -59,7 +62,7 @@ tf_refused_at_start()
 
 test_trustfiles()
 {
-	local n acc bad
+	local n acc bad cmds
 	ensure_normal || return 1
 	cp "$WORK/controller.pub" "$WORK/tf-controller.pub"
 	chmod 0644 "$WORK/tf-controller.pub"
@@ -84,10 +87,14 @@ test_trustfiles()
 		fail "reload with a group-writable key file not refused"
 	fi
 	bad=$(msg_count hb bad_signature)
+	cmds=$(msg_count cmd accepted)
 	ctl_send release --key "$WORK/tf-attacker.key" >/dev/null 2>&1
-	wait_until 10 tf_bad_sigs_above "$bad"
+	wait_until 10 tf_release_seen "$bad" "$cmds"
+	pass_if "their signed release: not accepted ($cmds commands accepted before and after)" \
+		"their signed release was ACCEPTED (commands accepted $cmds -> $(msg_count cmd accepted))" \
+		[ "$(msg_count cmd accepted)" -eq "$cmds" ]
 	pass_if "their signed release: bad_signature ($bad -> $(msg_count hb bad_signature))" \
-		"their signed release was not refused as bad_signature ($bad -> $(msg_count hb bad_signature))" \
+		"their signed release: no bad_signature ($bad -> $(msg_count hb bad_signature))" \
 		tf_bad_sigs_above "$bad"
 	expect_mode lockdown "after their release"
 	acc=$(msg_count hb accepted)
