@@ -38,6 +38,7 @@
 #include "backstop.h"
 #include "compile.h"
 #include "config.h"
+#include "config_warn.h"
 #include "control.h"
 #include "fleet.h"
 #include "fsm.h"
@@ -54,7 +55,6 @@
 
 #define TICK_MS			100
 #define PC_DEFAULT_AUDIT_LOG	"/var/log/portcullis/audit.jsonl"
-#define SEQ_SAVE_EVERY_MS	10000	/* heartbeat replay state to disk */
 #define POLICY_RETRY_MS		5000	/* re-read etcd for a pending fleet policy */
 
 /* Where the policy in force at start came from: the one meant (the
@@ -92,7 +92,8 @@ struct agent {
 	int udp_fd, ctl_fd, tfd, sfd;
 	__u64 last_hb_ms;		/* boot clock */
 	__u64 next_sample_ms;
-	__u64 next_seq_save_ms;
+	/* Per key, the heartbeat seq reserved on disk (pc_hb_seq_reserve). */
+	__u64 hb_mark[PC_MAX_KEYS];
 	/* fleet mode */
 	struct pc_fleet_link *fleet;	/* the etcd threads */
 	struct pc_fleet_view view;	/* envelopes in force, per key */
@@ -217,7 +218,7 @@ static void audit_checked(struct agent *a, int ret)
 
 /* ---- persistence ---- */
 
-static void save_state(struct agent *a)
+static int save_state(struct agent *a)
 {
 	int err;
 
@@ -231,7 +232,8 @@ static void save_state(struct agent *a)
 	a->saved.nkeys = a->cfg.nkeys;
 	for (size_t i = 0; i < a->cfg.nkeys; i++) {
 		memcpy(a->saved.keys[i].pk, a->cfg.keys[i], PC_PK_LEN);
-		a->saved.keys[i].seq[0] = a->replay.last_seq[i][0];
+		a->saved.keys[i].seq[0] = a->hb_mark[i] > a->replay.last_seq[i][0] ?
+			a->hb_mark[i] : a->replay.last_seq[i][0];
 		a->saved.keys[i].seq[1] = a->replay.last_seq[i][1];
 	}
 	a->saved.nifaces = 0;
@@ -248,18 +250,54 @@ save:
 	if (err)
 		pr_warn("Couldn't save state in %s: %s\n", a->cfg.state_dir,
 			strerror(-err));
+	return err;
 }
 
-/* Replay state of the keys we trust now, from what was saved by key. */
-static void restore_replay(struct agent *a)
+/* The replay state of the keys trusted until a reload. */
+struct replay_was {
+	__u8 keys[PC_MAX_KEYS][PC_PK_LEN];
+	size_t nkeys;
+	struct pc_replay replay;
+	__u64 hb_mark[PC_MAX_KEYS];
+};
+
+/*
+ * Replay state of the keys we trust now, by key: a key trusted until now
+ * (WAS, a reload) keeps its own; else what was saved -- for heartbeats
+ * the reserved mark, so a start refuses every seq the last agent took.
+ */
+static void restore_replay(struct agent *a, const struct replay_was *was)
 {
 	memset(&a->replay, 0, sizeof(a->replay));
-	for (size_t i = 0; i < a->cfg.nkeys; i++)
+	memset(a->hb_mark, 0, sizeof(a->hb_mark));
+	for (size_t i = 0; i < a->cfg.nkeys; i++) {
 		for (size_t j = 0; j < a->saved.nkeys; j++)
 			if (!memcmp(a->cfg.keys[i], a->saved.keys[j].pk, PC_PK_LEN)) {
 				a->replay.last_seq[i][0] = a->saved.keys[j].seq[0];
 				a->replay.last_seq[i][1] = a->saved.keys[j].seq[1];
+				a->hb_mark[i] = a->saved.keys[j].seq[0];
 			}
+		for (size_t j = 0; was && j < was->nkeys; j++)
+			if (!memcmp(a->cfg.keys[i], was->keys[j], PC_PK_LEN)) {
+				a->replay.last_seq[i][0] = was->replay.last_seq[j][0];
+				a->replay.last_seq[i][1] = was->replay.last_seq[j][1];
+				a->hb_mark[i] = was->hb_mark[j];
+			}
+	}
+}
+
+/* A heartbeat seq past the reserved mark: the next mark on disk before
+ * the heartbeat counts (kept only once saved: a failed save retries). */
+static void reserve_hb_seq(struct agent *a, int key, __u64 seq)
+{
+	__u64 was = a->hb_mark[key], mark = was;
+
+	if (!pc_hb_seq_reserve(&mark, seq,
+			       pc_hb_seq_reserve_for(a->cfg.hb_timeout_ms)))
+		return;
+	a->hb_mark[key] = mark;
+	if (save_state(a))
+		a->hb_mark[key] = was;
 }
 
 /* ---- transitions ---- */
@@ -612,10 +650,6 @@ static void heartbeat_at(struct agent *a, __u64 at_ms)
 	}
 	transition(a, PC_TRIG_HEARTBEAT_RESTORED, PC_MODE_NORMAL,
 		   "heartbeats valid again", clock_ns(CLOCK_MONOTONIC));
-	if (now >= a->next_seq_save_ms) {
-		save_state(a);
-		a->next_seq_save_ms = now + SEQ_SAVE_EVERY_MS;
-	}
 }
 
 /* A pushed policy is in force: the state file may name it now. */
@@ -741,9 +775,10 @@ static void on_datagram(struct agent *a)
 						  "from", from, PC_AUDIT_END));
 		return;
 	}
-	if (msg.type == PC_MSG_HEARTBEAT)
+	if (msg.type == PC_MSG_HEARTBEAT) {
+		reserve_hb_seq(a, key, msg.seq);
 		heartbeat_at(a, boot_ms());
-	else
+	} else
 		on_command(a, &msg, from, detect_ns);
 }
 
@@ -1513,6 +1548,15 @@ static void warn_outsider_triggers(const struct pc_config *cfg)
 	}
 }
 
+/* Heartbeats nobody can sign: said at every load, and by --check-config. */
+static void warn_deadman_unfed(const struct pc_config *cfg)
+{
+	char msg[512];
+
+	if (pc_config_deadman_unfed(cfg, msg, sizeof(msg)))
+		pr_warn("%s\n", msg);
+}
+
 /*
  * The configuration: the file (or --policy), then options and environment.
  * A file that cannot be read gives -errno, ERR says why. defaults: build
@@ -1531,6 +1575,7 @@ static int config_build(const struct agent_opts *o, struct pc_config *cfg,
 			return ret;
 		}
 		warn_outsider_triggers(cfg);
+		warn_deadman_unfed(cfg);
 	} else if (defaults) {
 		memset(cfg, 0, sizeof(*cfg));
 		gethostname(cfg->host_id, sizeof(cfg->host_id) - 1);
@@ -1587,6 +1632,7 @@ static void fsm_configure(struct agent *a)
 static void reload(struct agent *a)
 {
 	struct pc_config next;
+	struct replay_was was;
 	const char *policy;
 	char err[512] = "";
 
@@ -1616,6 +1662,10 @@ static void reload(struct agent *a)
 	next.ngroups = a->cfg.ngroups;
 	next.listen_port = a->cfg.listen_port;
 	snprintf(next.listen_addr, sizeof(next.listen_addr), "%s", a->cfg.listen_addr);
+	memcpy(was.keys, a->cfg.keys, sizeof(was.keys));
+	was.nkeys = a->cfg.nkeys;
+	was.replay = a->replay;
+	memcpy(was.hb_mark, a->hb_mark, sizeof(was.hb_mark));
 	pc_config_free(&a->cfg);
 	a->cfg = next;
 	if (a->policy_src != SRC_PUSHED) {
@@ -1624,7 +1674,7 @@ static void reload(struct agent *a)
 	}
 	learn_ifaces(a, a->policy_path);
 	fsm_configure(a);
-	restore_replay(a);
+	restore_replay(a, &was);
 	deadman_configure(a);
 	hold_links(a);
 	audit_checked(a, pc_audit("config_reloaded", PC_AUDIT_END));
@@ -2115,7 +2165,7 @@ int agent_run(const struct agent_opts *o)
 		pc_persist_policy_path(a.cfg.state_dir, a.saved.policy_hash,
 				       a.pushed_path, sizeof(a.pushed_path));
 	fsm_configure(&a);
-	restore_replay(&a);
+	restore_replay(&a, NULL);
 	fleet_restore(&a);
 	if (pc_audit_open(a.cfg.audit_log))
 		pr_warn("audit log %s cannot be opened: auditing to syslog only\n",
@@ -2252,6 +2302,7 @@ int agent_check_config(const char *path)
 	}
 	pc_compiled_free(&c);
 	warn_outsider_triggers(&cfg);
+	warn_deadman_unfed(&cfg);
 	printf("%s: ok (policy %s: %zu rules; controller %s; fleet %s; %zu anomaly triggers)\n",
 	       path, cfg.policy_path, p.nrules, cfg.controller ? "yes" : "no",
 	       cfg.fleet ? cfg.fleet_endpoints[0] : "no", cfg.ntriggers);

@@ -4,7 +4,7 @@
  *   mode quarantine
  *   cause command
  *   since 1795741234567
- *   key <pubkey hex> <heartbeat seq> <command seq>
+ *   key <pubkey hex> <heartbeat seq mark> <command seq>
  *   policy <sha256 hex>
  *   iface <name>			(one per interface enforced on)
  * A file that exists but cannot be fully trusted -- a known key whose value
@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -29,6 +30,21 @@
 #include "log.h"
 #include "persist.h"
 #include "policy.h"
+
+__u64 pc_hb_seq_reserve_for(__u64 hb_timeout_ms)
+{
+	__u64 half = hb_timeout_ms * 1000000ULL / 2;
+
+	return half < PC_HB_SEQ_RESERVE_MAX ? half : PC_HB_SEQ_RESERVE_MAX;
+}
+
+bool pc_hb_seq_reserve(__u64 *mark, __u64 seq, __u64 reserve)
+{
+	if (seq <= *mark)
+		return false;
+	*mark = seq > UINT64_MAX - reserve ? UINT64_MAX : seq + reserve;
+	return true;
+}
 
 const char *pc_state_dir(const char *opt)
 {

@@ -7,6 +7,7 @@
 #ifndef PC_PERSIST_H
 #define PC_PERSIST_H
 
+#include <stdbool.h>
 #include <linux/types.h>
 #include "fleet.h"
 #include "msg.h"
@@ -14,9 +15,21 @@
 
 #define PC_DEFAULT_STATE_DIR	"/var/lib/portcullis"
 
+/*
+ * A heartbeat seq on disk is not the last one accepted but a mark reserved
+ * ahead of it, written (fsynced) before a heartbeat past it counts: a
+ * crash can lose no accepted seq, and a restart refuses every seq up to
+ * the mark. The sender's seq is its clock in ns, so the reserve is time:
+ * at most 2 s, at most half heartbeat.timeout -- a state write per reserve
+ * of heartbeats, and a restarted agent refuses a live controller's
+ * heartbeats for at most what is left of one reserve, never long enough
+ * to lose them.
+ */
+#define PC_HB_SEQ_RESERVE_MAX	2000000000ULL
+
 struct pc_persist_key {
 	__u8 pk[PC_PK_LEN];
-	__u64 seq[2];		/* heartbeat, command */
+	__u64 seq[2];		/* heartbeat (the reserved mark), command */
 };
 
 struct pc_persist {
@@ -38,6 +51,11 @@ struct pc_persist {
 	size_t nfleet;
 };
 
+/* The reserve for a heartbeat timeout. */
+__u64 pc_hb_seq_reserve_for(__u64 hb_timeout_ms);
+/* SEQ was accepted: true if it passes *MARK, which then moves to SEQ +
+ * RESERVE (saturating) and must be saved before SEQ counts. */
+bool pc_hb_seq_reserve(__u64 *mark, __u64 seq, __u64 reserve);
 /* State dir from the option, else $PORTCULLIS_STATE_DIR, else default. */
 const char *pc_state_dir(const char *opt);
 /*

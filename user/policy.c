@@ -17,6 +17,7 @@
 #include <arpa/inet.h>
 #include <sys/stat.h>
 #include <yaml.h>
+#include "filetrust.h"
 #include "policy.h"
 
 /* Policies are small; long address lists belong in a cidr_file. */
@@ -897,9 +898,9 @@ static int rule_cidr_file(struct ctx *c, const struct field *f,
 {
 	const yaml_node_t *v = f->val;
 	size_t before = r->ncidrs;
-	char *path;
+	char why[MSG_LEN], *path;
 	FILE *fp;
-	int err;
+	int fd, err;
 
 	if (!v)
 		return 0;
@@ -911,12 +912,17 @@ static int rule_cidr_file(struct ctx *c, const struct field *f,
 	path = resolve(c->base_dir, scalar(v));
 	if (!path)
 		return oom(c);
-	fp = fopen(path, "re");
+	fd = pc_open_trusted(path, why, sizeof(why));
+	fp = fd >= 0 ? fdopen(fd, "re") : NULL;
 	if (!fp) {
-		err = -errno;
-		set_err(c, "%s: %s (cidr_file at %s:%zu:%zu)", path,
-			strerror(errno), c->name, v->start_mark.line + 1,
-			v->start_mark.column + 1);
+		err = fd < 0 ? fd : -errno;
+		if (fd >= 0)
+			close(fd);
+		if (err != -EPERM)
+			snprintf(why, sizeof(why), "%s: %s", path,
+				 strerror(-err));
+		set_err(c, "%s (cidr_file at %s:%zu:%zu)", why, c->name,
+			v->start_mark.line + 1, v->start_mark.column + 1);
 		free(path);
 		return err;
 	}
@@ -1280,19 +1286,23 @@ static int read_all(int fd, char **out, size_t *outlen)
 	return -ENOMEM;
 }
 
+/* Whoever can write the policy opens the host: root's only. */
 static int read_file(const char *path, char **text, size_t *len, char *err,
 		     size_t errlen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char why[MSG_LEN] = "";
+	int fd = pc_open_trusted(path, why, sizeof(why));
 	int ret;
 
 	if (fd < 0) {
-		ret = -errno;
+		ret = fd;
 	} else {
 		ret = read_all(fd, text, len);
 		close(fd);
 	}
-	if (ret && err && errlen)
+	if (ret == -EPERM && err && errlen)
+		snprintf(err, errlen, "policy %s", why);
+	else if (ret && err && errlen)
 		snprintf(err, errlen, "%s: %s", path,
 			 ret == -EFBIG ? "policy file too large (put long lists in a cidr_file)" :
 			 strerror(-ret));

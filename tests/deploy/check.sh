@@ -218,6 +218,35 @@ k8s_config_check()
 		fail "ConfigMap agent.yaml + policy.yaml: portcullisd --check-config"
 		indent "$out"
 	fi
+	safe_defaults "ConfigMap agent.yaml" "$out"
+}
+
+# safe_defaults WHAT OUT: a config shipped to be copied expects no
+# controller (nothing then locks the host down for want of heartbeats)
+# and draws no dead-man warning from --check-config's output OUT.
+safe_defaults()
+{
+	if grep -q 'controller no; fleet no' "$2" && ! grep -qi 'dead-man' "$2"; then
+		pass "$1: no controller, no heartbeats expected (safe until one is configured)"
+	else
+		fail "$1: ships a controller or heartbeats nobody sends (issue 13)"
+		indent "$2"
+	fi
+}
+
+# deploy/agent.yaml, its policy path pointed at the ConfigMap's policy.
+agent_example_check()
+{
+	local out=$WORK/agent-example.out
+	sed "s#^policy: .*#policy: $WORK/k8s/policy.yaml#" "$DEPLOY/agent.yaml" \
+		>"$WORK/agent-example.yaml"
+	if "$PCD" --check-config "$WORK/agent-example.yaml" >"$out" 2>&1; then
+		pass "deploy/agent.yaml: portcullisd --check-config"
+	else
+		fail "deploy/agent.yaml: portcullisd --check-config"
+		indent "$out"
+	fi
+	safe_defaults "deploy/agent.yaml" "$out"
 }
 
 # ---- Prometheus ----
@@ -345,6 +374,7 @@ else
 	indent "$WORK/k8s.out"
 fi
 k8s_config_check
+agent_example_check
 
 prom_check "check config prometheus.yml" check config prometheus.yml
 prom_check "check rules alerts.yml" check rules alerts.yml

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "config_cases.h"
+#include "config_warn.h"
 
 /* Dummy Ed25519 public keys; nobody holds their secret halves. */
 #define K4	"ASFheT/0uQ6Yqm5P9cVz6ngNLU3AcR8maJ0SDWnnVUw="	/* second.pub */
@@ -111,12 +112,41 @@ static void test_deploy_example(void **state)
 	snprintf(path, sizeof(path), "%s/../../deploy/agent.yaml", configs_dir);
 	if (pc_config_load_file(path, &c, err, sizeof(err)))
 		fail_msg("deploy/agent.yaml refused: %s", err);
-	assert_true(c.controller);
-	assert_int_equal(c.nkeys, 1);
+	/* No controller until one is configured: nothing expects heartbeats,
+	 * so nothing locks the host down for want of them (issue 13). */
+	assert_false(c.controller);
+	assert_false(c.fleet);
+	assert_int_equal(c.nkeys, 0);
+	assert_int_equal(pc_config_deadman_unfed(&c, err, sizeof(err)), 0);
 	assert_string_equal(c.policy_path, "/etc/portcullis/policy.yaml");
 	/* Only a trigger no outsider can drive by sending packets. */
 	assert_int_equal(c.ntriggers, 1);
 	assert_int_equal(c.triggers[0].metric, PC_METRIC_EGRESS_DENIED);
+	pc_config_free(&c);
+}
+
+/* The key deploy/ shipped before issue 13: valid, its secret never kept. */
+#define PLACEHOLDER "0+IRh9a2jg9ZYrFY5cXeDtsG5u4dvOfvo/L0CdSeuA4="
+
+/* Heartbeats only a placeholder could sign: said; any real key: silent. */
+static void test_deadman_unfed(void **state)
+{
+	char msg[512] = "";
+	struct pc_config c;
+
+	load_ok("policy: p.yaml\ncontroller:\n  keys: [" PLACEHOLDER "]\n", &c);
+	assert_int_equal(pc_config_deadman_unfed(&c, msg, sizeof(msg)), 1);
+	assert_non_null(strstr(msg, "dead-man switch with no controller to feed it"));
+	assert_non_null(strstr(msg, "lockdown 5000 ms after start and stays there"));
+	pc_config_free(&c);
+	load_ok("policy: p.yaml\ncontroller:\n  keys: [" PLACEHOLDER ", " K1 "]\n", &c);
+	assert_int_equal(pc_config_deadman_unfed(&c, msg, sizeof(msg)), 0);
+	pc_config_free(&c);
+	load_ok(CTL, &c);
+	assert_int_equal(pc_config_deadman_unfed(&c, msg, sizeof(msg)), 0);
+	pc_config_free(&c);
+	load_ok("policy: p.yaml\n", &c);
+	assert_int_equal(pc_config_deadman_unfed(&c, msg, sizeof(msg)), 0);
 	pc_config_free(&c);
 }
 
@@ -451,7 +481,7 @@ static const struct bad_case bad_cases[] = {
 	  "policy: p\ncontroller:\n  key_files: [two-lines.pub]\n", NAME ":3:15:",
 	  "does not hold one public key" },
 	{ "key_files is a directory", "policy: p\ncontroller:\n  key_files: [.]\n",
-	  NAME ":3:15:", "cannot read key file ." },
+	  NAME ":3:15:", "key file . is not a regular file" },
 	{ "bad listen host name", "policy: p\ncontroller: {listen: 'localhost:7800', keys: [" K1 "]}\n",
 	  NAME ":2:22:", "bad listen address 'localhost:7800'" },
 	{ "bad listen word", "policy: p\ncontroller: {listen: any, keys: [" K1 "]}\n",
@@ -569,6 +599,7 @@ int main(void)
 	const struct CMUnitTest parser[] = {
 		cmocka_unit_test(test_full_example),
 		cmocka_unit_test(test_deploy_example),
+		cmocka_unit_test(test_deadman_unfed),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_relative_paths),

@@ -272,6 +272,71 @@ static void test_altered_policy_refused(void **state)
 			 -EBADMSG);
 }
 
+/* The mark moves only when a seq passes it, by the reserve, saturating. */
+static void test_hb_seq_reserve(void **state)
+{
+	const __u64 R = PC_HB_SEQ_RESERVE_MAX;
+	__u64 mark = 0;
+
+	/* Half the timeout, at most 2 s. */
+	assert_int_equal(pc_hb_seq_reserve_for(2000), 1000000000ULL);
+	assert_int_equal(pc_hb_seq_reserve_for(5000), R);
+	assert_int_equal(pc_hb_seq_reserve_for(3600000), R);
+
+	assert_true(pc_hb_seq_reserve(&mark, 100, R));
+	assert_int_equal(mark, 100 + R);
+	assert_false(pc_hb_seq_reserve(&mark, 101, R));
+	assert_false(pc_hb_seq_reserve(&mark, 100 + R, R));
+	assert_int_equal(mark, 100 + R);
+	assert_true(pc_hb_seq_reserve(&mark, 101 + R, R));
+	assert_int_equal(mark, 101 + 2 * R);
+	assert_true(pc_hb_seq_reserve(&mark, UINT64_MAX - 5, R));
+	assert_true(mark == UINT64_MAX);
+	assert_false(pc_hb_seq_reserve(&mark, UINT64_MAX, R));
+}
+
+/*
+ * Heartbeats every 200 ms of the sender's ns clock, handled as the agent
+ * does (check, then save when the seq passes the mark), then a crash at
+ * any point: the state file brought back refuses every heartbeat taken
+ * before the crash. Saving the last seq every 10 s instead (the agent
+ * before issue 13) left up to 10 s of them open to a replay.
+ */
+static void test_hb_mark_survives_crash(void **state)
+{
+	const __u64 base = 1795741234567000000ULL, step = 200000000ULL;
+	struct pc_msg m = { .type = PC_MSG_HEARTBEAT, .host_id = "h" };
+	struct pc_persist p = { .mode = PC_MODE_NORMAL, .nkeys = 1 }, back;
+	struct pc_replay r = {}, after;
+	__u64 mark = 0;
+	int n, saves = 0;
+
+	for (n = 1; n <= 40; n++) {
+		m.seq = base + n * step;
+		m.timestamp_ms = m.seq / 1000000;
+		assert_int_equal(pc_msg_check(&m, 0, "h", m.timestamp_ms, 30000,
+					      &r), PC_MSG_OK);
+		if (pc_hb_seq_reserve(&mark, m.seq, PC_HB_SEQ_RESERVE_MAX)) {
+			p.keys[0].seq[0] = mark;
+			assert_int_equal(pc_persist_save(dir, &p), 0);
+			saves++;
+		}
+		/* Crash now: every heartbeat so far is refused after it. */
+		assert_int_equal(load(&back, NULL, 0), 0);
+		memset(&after, 0, sizeof(after));
+		after.last_seq[0][0] = back.keys[0].seq[0];
+		for (int k = 1; k <= n; k++) {
+			struct pc_msg old = m;
+
+			old.seq = base + k * step;
+			assert_int_equal(pc_msg_check(&old, 0, "h", m.timestamp_ms,
+						      30000, &after), PC_MSG_REPLAY);
+		}
+	}
+	/* 8 s of heartbeats: a state write per 2 s reserve, not one each. */
+	assert_int_equal(saves, 4);
+}
+
 static int setup_dir(void **state)
 {
 	snprintf(dir, sizeof(dir), "/tmp/pc-test-persist.XXXXXX");
@@ -302,6 +367,8 @@ int main(void)
 		cmocka_unit_test(test_store_policy_verifies),
 		cmocka_unit_test(test_missing_policy_refused),
 		cmocka_unit_test(test_altered_policy_refused),
+		cmocka_unit_test(test_hb_seq_reserve),
+		cmocka_unit_test(test_hb_mark_survives_crash),
 	};
 
 	return cmocka_run_group_tests_name("state file", tests, setup_dir,
