@@ -120,7 +120,9 @@ int stage_flow(struct xdp_md *ctx)
 		flow_key_build(&fk, pkt.family, pkt.proto, PC_DIR_INGRESS,
 			       pkt.saddr, pkt.daddr, pkt.sport, pkt.dport,
 			       pkt.icmp_type);
-		flow_open(&fk, PC_DIR_INGRESS, s->generation, PC_MODE_NORMAL);
+		flow_open(&fk, PC_DIR_INGRESS,
+			  pkt.proto == IPPROTO_TCP_ ? pkt.tcp_flags : 0, slot,
+			  s->generation, PC_MODE_NORMAL, flow_creates(&pkt));
 	}
 	return KEEP(v.pass);
 }
