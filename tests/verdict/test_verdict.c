@@ -1479,19 +1479,19 @@ static void test_mapfull(void)
 /*
  * Issue 13 item 1: packets from outside must not evict the host's own
  * flows. Both tables cut to FLOOD_MAX entries; the host holds an idle
- * connection out, then FLOOD_SYNS web SYNs from as many sources (each one
- * a flow the far end opened) go in: the host's reply must still pass.
+ * connection out, then web SYNs from FLOOD_SYNS sources (each one a flow
+ * the far end opened) go in: the host's reply must still pass.
  */
 #define FLOOD_MAX	256
-#define FLOOD_SYNS	(4 * FLOOD_MAX)
+#define FLOOD_SYNS	(8 * FLOOD_MAX)
 
 static void test_flood(void)
 {
-	static const struct vcase before[] = {
+	static const struct vcase flood_before[] = {
 		{ "our syn out", NORMAL, OUT, { TCP(L4, "100.64.0.1", 40000, 443) }, PC_R_PASS_DEFAULT },
 		{ "its syn-ack in", NORMAL, IN, { TCP("100.64.0.1", L4, 443, 40000), SYNACK }, PC_R_PASS_FLOW, .cont = true },
 	};
-	static const struct vcase after[] = {
+	static const struct vcase flood_after[] = {
 		{ "data in after the flood: still our flow", NORMAL, IN, { TCP("100.64.0.1", L4, 443, 40000), PSHACK }, PC_R_PASS_FLOW, .cont = true },
 		{ "data out", NORMAL, OUT, { TCP(L4, "100.64.0.1", 40000, 443), PSHACK }, PC_R_PASS_DEFAULT, .cont = true },
 	};
@@ -1512,18 +1512,23 @@ static void test_flood(void)
 		return;
 	}
 	flows_max_override = 0;
-	RUN_TABLE(&e, before);
-	for (int i = 0; i < FLOOD_SYNS; i++) {
-		snprintf(src, sizeof(src), "198.18.%d.%d", i / 250, 1 + i % 250);
+	RUN_TABLE(&e, flood_before);
+	/* A SYN and an ACK from each: the second packet marks the flood's
+	 * entries used, as the victim's are, so the LRU weighs them alike. */
+	for (int i = 0; i < 2 * FLOOD_SYNS; i++) {
+		snprintf(src, sizeof(src), "198.18.%d.%d", i / 2 / 250,
+			 1 + i / 2 % 250);
+		syn.tcp_flags = i % 2 ? 0x10 : 0;
 		if (!build_frame(&f, &syn) &&
 		    !run_frame(&e, PC_DIR_INGRESS, &f, &pass) && pass)
 			passed++;
 	}
 	ncases++;
 	/* Count what went in, not what was tried: the flood must be real. */
-	if (passed != FLOOD_SYNS)
-		fail("flood", "web syns passed", "%d of %d", passed, FLOOD_SYNS);
-	RUN_TABLE(&e, after);
+	if (passed != 2 * FLOOD_SYNS)
+		fail("flood", "web packets passed", "%d of %d", passed,
+		     2 * FLOOD_SYNS);
+	RUN_TABLE(&e, flood_after);
 	env_close(&e);
 }
 
