@@ -28,6 +28,7 @@ FL_SPORT0=10000
 FL_PPS=${FL_PPS:-400000}	# paced: the node's 2 shared CPUs keep up
 FL_MAX_S=60			# the flood's lifetime, at most
 FL_IDLE_PID=
+FL_RUNS=0
 FL_FLOOD=${FLOOD_BIN:-$E2E_ROOT/build/flood}	# tests/bench/flood.c
 
 fl_files()
@@ -82,63 +83,96 @@ fl_host_flows()
 
 fl_passed_at_least() { [ "$(reason_count pass_rule ingress)" -ge "$1" ]; }
 
-test_flows()
+# fl_setup: the scenario's agent, normal; FL_MAX, FL_NSRC, FL_NPORT, FL_MAC.
+fl_setup()
 {
-	local max n nsrc nport p0 p1 mac out log=$WORK/fl-idle.log
-	local wake=$WORK/fl-wake
 	ensure_normal || return 1
 	fl_files
-	fl_agent "$WORK/fl-agent.yaml" || { fl_restore; return 1; }
+	fl_agent "$WORK/fl-agent.yaml" || return 1
 	wait_mode normal 15
-	ensure_normal || { fl_restore; return 1; }
-	max=$(fl_max)
-	[ -n "$max" ] && [ "$max" -gt 0 ] ||
-		{ fail "cannot read pc_flows' max_entries"; fl_restore; return 1; }
-	nsrc=$((FL_FACTOR * max))
-	nport=$(((nsrc + FL_NADDR - 1) / FL_NADDR))
-	mac=$(ip -n "$LAB_NODE" link show "$LAB_NODE_PEER_IF" |
+	ensure_normal || return 1
+	FL_MAX=$(fl_max)
+	[ -n "$FL_MAX" ] && [ "$FL_MAX" -gt 0 ] ||
+		{ fail "cannot read pc_flows' max_entries"; return 1; }
+	FL_NSRC=$((FL_FACTOR * FL_MAX))
+	FL_NPORT=$(((FL_NSRC + FL_NADDR - 1) / FL_NADDR))
+	FL_MAC=$(ip -n "$LAB_NODE" link show "$LAB_NODE_PEER_IF" |
 		awk '/link\/ether/ { print $2 }')
+}
 
-	rm -f "$wake"
-	bg_start "$log" $((FL_MAX_S + 60)) ip netns exec "$LAB_NODE" \
-		"$PY" "$FL_PY" idle "$LAB_PEER4" 7000 --wake "$wake" \
+# fl_idle_start: the node's idle connection out to the peer's tcp/7000.
+fl_idle_start()
+{
+	FL_IDLE_LOG=$WORK/fl-idle-$((++FL_RUNS)).log
+	FL_WAKE=$WORK/fl-wake-$FL_RUNS
+	bg_start "$FL_IDLE_LOG" $((FL_MAX_S + 60)) ip netns exec "$LAB_NODE" \
+		"$PY" "$FL_PY" idle "$LAB_PEER4" 7000 --wake "$FL_WAKE" \
 		--max-idle $((FL_MAX_S + 30))
 	FL_IDLE_PID=$BG_LAST
-	if wait_for_line "$log" '^idle' 15 "$FL_IDLE_PID"; then
+	wait_for_line "$FL_IDLE_LOG" '^idle' 15 "$FL_IDLE_PID"
+}
+
+# fl_idle_end: wake it for 3 round trips; its summary in FL_SUMMARY.
+fl_idle_end()
+{
+	touch "$FL_WAKE"
+	wait "$FL_IDLE_PID" 2>/dev/null
+	FL_IDLE_PID=
+	FL_SUMMARY=$(grep '^summary' "$FL_IDLE_LOG")
+}
+
+# fl_survived: the idle connection's 3 round trips after the flood worked.
+fl_survived() { [ "$FL_SUMMARY" = "summary ok=4 first_fail=none" ]; }
+
+# fl_flood PORT [flood args]: 2 packets from each of FL_NSRC spoofed
+# (address, port) pairs to node udp/PORT, bounded; the sender's report in
+# FL_OUT, its rate (pps) in FL_RATE, its seconds in FL_ELAPSED.
+fl_flood()
+{
+	local port=$1
+	shift
+	FL_OUT=$(ip netns exec "$LAB_PEER" timeout $((FL_MAX_S + 10)) "$FL_FLOOD" send \
+		--ifname "$LAB_PEER_IF" --dst-mac "$FL_MAC" --src "$FL_SRC" \
+		--dst "$LAB_NODE_PEER4" --sport "$FL_SPORT0-$((FL_SPORT0 + FL_NPORT - 1))" \
+		--dport "$port" --twice --count $((2 * FL_NSRC)) \
+		--duration "$FL_MAX_S" "$@" 2>&1)
+	FL_RATE=$(sed -n 's/.* rate \([0-9]*\).*/\1/p' <<<"$FL_OUT")
+	FL_ELAPSED=$(sed -n 's/.* elapsed \([0-9.]*\).*/\1/p' <<<"$FL_OUT")
+	[ -n "$FL_RATE" ]
+}
+
+test_flows()
+{
+	local n p0 p1
+	fl_setup || { fl_restore; return 1; }
+	if fl_idle_start; then
 		pass "node -> peer tcp/7000 connected, one round trip, now idle"
 	else
-		fail "idle connection never worked: $(tail -n 1 "$log")"
+		fail "idle connection never worked: $(tail -n 1 "$FL_IDLE_LOG")"
 		fl_restore
 		return 1
 	fi
 	note "before: $(fl_flows_line)"
 
 	p0=$(reason_count pass_rule ingress)
-	note "attack: UDP to node udp/$FL_PORT from $nsrc spoofed (address, port) pairs, 2 packets each, $FL_PPS pps (pc_flows holds $max)"
-	out=$(ip netns exec "$LAB_PEER" timeout $((FL_MAX_S + 10)) "$FL_FLOOD" send \
-		--ifname "$LAB_PEER_IF" --dst-mac "$mac" --src "$FL_SRC" \
-		--dst "$LAB_NODE_PEER4" --sport "$FL_SPORT0-$((FL_SPORT0 + nport - 1))" \
-		--dport "$FL_PORT" --twice --count $((2 * nsrc)) --pps "$FL_PPS" \
-		--duration "$FL_MAX_S" 2>&1)
-	note "peer: $out"
+	note "attack: UDP to node udp/$FL_PORT from $FL_NSRC spoofed (address, port) pairs, 2 packets each, $FL_PPS pps (pc_flows holds $FL_MAX)"
+	fl_flood "$FL_PORT" --pps "$FL_PPS"
+	note "peer: $FL_OUT"
 	# Count what the node passed, not what was sent: at least twice the
 	# table's size of flows arrived, each of them once at least.
-	if wait_until 10 fl_passed_at_least $((p0 + 4 * max)); then
+	if wait_until 10 fl_passed_at_least $((p0 + 4 * FL_MAX)); then
 		p1=$(reason_count pass_rule ingress)
-		pass "the node passed $((p1 - p0)) flood packets (>= $((4 * max)): the table filled twice over)"
+		pass "the node passed $((p1 - p0)) flood packets (>= $((4 * FL_MAX)): the table filled twice over)"
 	else
 		p1=$(reason_count pass_rule ingress)
-		fail "the node passed only $((p1 - p0)) flood packets, < $((4 * max)): no attack to survive"
+		fail "the node passed only $((p1 - p0)) flood packets, < $((4 * FL_MAX)): no attack to survive"
 	fi
 	note "after: $(fl_flows_line)"
 
-	touch "$wake"
-	wait "$FL_IDLE_PID" 2>/dev/null
-	FL_IDLE_PID=
-	out=$(grep '^summary' "$log")
-	pass_if "the idle connection survived the flood: $out" \
-		"idle connection lost to the flood: $out ($(grep -c . "$log") lines; drop_default ingress now $(reason_count drop_default ingress))" \
-		[ "$out" = "summary ok=4 first_fail=none" ]
+	fl_idle_end
+	pass_if "the idle connection survived the flood: $FL_SUMMARY" \
+		"idle connection lost to the flood: $FL_SUMMARY (drop_default ingress now $(reason_count drop_default ingress))" \
+		fl_survived
 	n=$(fl_host_flows)
 	pass_if "status: host-opened flows kept ($n)" \
 		"status shows no host-opened flow table: $(fl_flows_line)" \
