@@ -143,6 +143,24 @@ static __always_inline struct pc_flow *flow_lookup(const struct pc_flow_key *k,
 	return f && flow_dir(f) == opener ? f : NULL;
 }
 
+/* Both openers' flows under k, two lookups whatever the packet: *own the
+ * one dir opened, *rev the one the other way opened (or NULL). */
+static __always_inline void flow_find_both(const struct pc_flow_key *k,
+					   __u8 dir, struct pc_flow **own,
+					   struct pc_flow **rev)
+{
+	struct pc_flow *h = bpf_map_lookup_elem(&pc_flows, k);
+	struct pc_flow *p = bpf_map_lookup_elem(&pc_flows_peer, k);
+
+	if (h && flow_dir(h) != PC_DIR_EGRESS) {
+		if (!p)
+			p = h;	/* an older datapath's, as in flow_lookup */
+		h = NULL;
+	}
+	*own = dir == PC_DIR_EGRESS ? h : p;
+	*rev = dir == PC_DIR_EGRESS ? p : h;
+}
+
 static __always_inline void flow_store(const struct pc_flow_key *k,
 				       __u8 opener, const struct pc_flow *nf)
 {
@@ -254,18 +272,17 @@ static __always_inline void flow_open(const struct pc_flow_key *k, __u8 dir,
 	struct pc_cuts *c = cuts_get();
 	__u64 now = flow_clock();
 	struct pc_flow nf = {};
-	struct pc_flow *f;
+	struct pc_flow *f, *rev;
 	bool fresh;
 	__u8 st;
 
+	flow_find_both(k, dir, &f, &rev);
 	/* A reply the rules passed on its own: it must not re-vouch for,
 	 * nor turn around, the flow its opener is judged by. */
-	f = flow_lookup(k, !dir);
-	if (f && !flow_idle(k, f, now)) {
-		flow_touch(k, f, tcp_flags, dir, now);
+	if (rev && !flow_idle(k, rev, now)) {
+		flow_touch(k, rev, tcp_flags, dir, now);
 		return;
 	}
-	f = flow_lookup(k, dir);
 	fresh = !f || flow_idle(k, f, now);
 	/* Lived through a strict mode that cut it: gone for good. */
 	if (f && !fresh && !flow_cuts_seen(f, c) &&
