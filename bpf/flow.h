@@ -143,15 +143,27 @@ static __always_inline struct pc_flow *flow_lookup(const struct pc_flow_key *k,
 	return f && flow_dir(f) == opener ? f : NULL;
 }
 
-/* Both openers' flows under k, two lookups whatever the packet: *own the
- * one dir opened, *rev the one the other way opened (or NULL). */
+/*
+ * The flows under k: *own the one dir opened, *rev the one the other way
+ * opened. A live own flow is all a packet needs, so the other table is
+ * looked up only without one: one lookup on a flow's usual packets.
+ */
 static __always_inline void flow_find_both(const struct pc_flow_key *k,
-					   __u8 dir, struct pc_flow **own,
+					   __u8 dir, __u64 now,
+					   struct pc_flow **own,
 					   struct pc_flow **rev)
 {
-	struct pc_flow *h = bpf_map_lookup_elem(&pc_flows, k);
-	struct pc_flow *p = bpf_map_lookup_elem(&pc_flows_peer, k);
+	struct pc_flow *h = NULL, *p = NULL;
 
+	if (dir == PC_DIR_INGRESS) {
+		p = bpf_map_lookup_elem(&pc_flows_peer, k);
+		if (!p || flow_idle(k, p, now))
+			h = bpf_map_lookup_elem(&pc_flows, k);
+	} else {
+		h = bpf_map_lookup_elem(&pc_flows, k);
+		if (!h || flow_dir(h) != PC_DIR_EGRESS || flow_idle(k, h, now))
+			p = bpf_map_lookup_elem(&pc_flows_peer, k);
+	}
 	if (h && flow_dir(h) != PC_DIR_EGRESS) {
 		if (!p)
 			p = h;	/* an older datapath's, as in flow_lookup */
@@ -276,14 +288,14 @@ static __always_inline void flow_open(const struct pc_flow_key *k, __u8 dir,
 	bool fresh;
 	__u8 st;
 
-	flow_find_both(k, dir, &f, &rev);
+	flow_find_both(k, dir, now, &f, &rev);
+	fresh = !f || flow_idle(k, f, now);
 	/* A reply the rules passed on its own: it must not re-vouch for,
 	 * nor turn around, the flow its opener is judged by. */
-	if (rev && !flow_idle(k, rev, now)) {
+	if (fresh && rev && !flow_idle(k, rev, now)) {
 		flow_touch(k, rev, tcp_flags, dir, now);
 		return;
 	}
-	fresh = !f || flow_idle(k, f, now);
 	/* Lived through a strict mode that cut it: gone for good. */
 	if (f && !fresh && !flow_cuts_seen(f, c) &&
 	    !pc_flow_vouch(k, slot, mode, dir)) {
@@ -409,13 +421,12 @@ static __always_inline int flow_reply(__u32 slot, __u32 mode,
 		return 0;
 	flow_key_build(&k, pkt->family, pkt->proto, dir, pkt->saddr,
 		       pkt->daddr, pkt->sport, pkt->dport, pkt->icmp_type);
-	if (!pc_flow_vouch(&k, slot, mode, !dir))
-		return 0;
-	/* Vouched for, so still there; its state moves with the reply. */
 	f = flow_lookup(&k, !dir);
-	if (f)
-		flow_touch(&k, f, pkt->proto == IPPROTO_TCP_ ? pkt->tcp_flags : 0,
-			   dir, flow_clock());
+	if (!f || !pc_flow_vouch(&k, slot, mode, !dir))
+		return 0;
+	/* Vouched for, so still there: its state moves with the reply. */
+	flow_touch(&k, f, pkt->proto == IPPROTO_TCP_ ? pkt->tcp_flags : 0, dir,
+		   flow_clock());
 	return 1;
 }
 

@@ -1499,6 +1499,17 @@ int main(int argc, char **argv)
 					"the established flow (%u)\n", ret);
 				goto cleanup;
 			}
+			/* Its answer completes the handshake: an embryonic
+			 * flow (a SYN only) would expire within the set-up. */
+			err = test_run(bpf_program__fd(p->skel->progs.xdp_ingress),
+				       &fr.est_in, 1, &ret, NULL);
+			if (!err && ret != XDP_PASS_)
+				err = -EINVAL;
+			if (err) {
+				fprintf(stderr, "bench: xdp_ingress refused the "
+					"established flow's answer (%u)\n", ret);
+				goto cleanup;
+			}
 			add_paths(p, &fr);
 			err = probe_load(probe, p, &prb[i == BIG]);
 			if (err)
