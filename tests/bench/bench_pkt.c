@@ -1521,9 +1521,10 @@ int main(int argc, char **argv)
 			cand_add("deny4", p->n, bpf_program__fd(p->skel->progs.xdp_ingress),
 				 &fr.deny4, XDP_DROP_);
 		}
+		/* The allow frames' flows are ones the far end opened. */
 		cold_add("allow4", p->n, bpf_program__fd(p->skel->progs.xdp_ingress),
 			 p->cold_allow, XDP_PASS_,
-			 bpf_map__fd(p->skel->maps.pc_flows));
+			 bpf_map__fd(p->skel->maps.pc_flows_peer));
 		cold_add("deny4", p->n, bpf_program__fd(p->skel->progs.xdp_ingress),
 			 p->cold_deny, XDP_DROP_, -1);
 	}
