@@ -139,7 +139,7 @@ check-unit: $(UNIT_TESTS)
 check-verdict: $(OUTPUT)/test_verdict
 	$(OUTPUT)/test_verdict
 
-check-e2e: $(BINS)
+check-e2e: $(BINS) $(OUTPUT)/flood
 	bash tests/e2e/run.sh
 	bash tests/e2e/agent.sh
 	bash tests/e2e/telemetry.sh

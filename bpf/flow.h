@@ -9,6 +9,12 @@
  * A cut is for good: a flow that lived through a strict mode is re-decided
  * under it (the cut epochs, struct pc_cuts), and only a SYN opens a TCP
  * flow, so a connection that was cut cannot resume mid-stream.
+ *
+ * Two tables by who opened the flow: pc_flows for the host's (an egress
+ * packet created them), pc_flows_peer for the far end's. Both are LRU, and
+ * only packets from outside fill the second, so a flood of them evicts
+ * only flows an outsider opened, never the host's idle connections. TCP
+ * flows carry a state (PC_FLOW_S_*) that sets how long they live idle.
  */
 #ifndef PC_BPF_FLOW_H
 #define PC_BPF_FLOW_H
@@ -64,17 +70,146 @@ static __always_inline void flow_key_build(struct pc_flow_key *k, __u8 family,
 	}
 }
 
+#define PC_TCP_FIN 0x01
+#define PC_TCP_SYN 0x02
+#define PC_TCP_RST 0x04
+#define PC_TCP_ACK 0x10
+
+static __always_inline __u8 flow_dir(const struct pc_flow *f)
+{
+	return f->dir & PC_FLOW_DIR;
+}
+
+static __always_inline __u8 flow_state(const struct pc_flow *f)
+{
+	return f->dir & PC_FLOW_S_MASK;
+}
+
 static __always_inline int flow_idle(const struct pc_flow_key *k,
 				     const struct pc_flow *f, __u64 now)
 {
-	__u64 idle = k->proto == IPPROTO_TCP_ ? PC_FLOW_IDLE_TCP_NS :
-						PC_FLOW_IDLE_NS;
+	__u64 idle = PC_FLOW_IDLE_NS;
 
+	if (k->proto == IPPROTO_TCP_) {
+		switch (flow_state(f)) {
+		case PC_FLOW_S_SYN: idle = PC_FLOW_IDLE_SYN_NS; break;
+		case PC_FLOW_S_FIN: idle = PC_FLOW_IDLE_FIN_NS; break;
+		case PC_FLOW_S_RST: idle = PC_FLOW_IDLE_RST_NS; break;
+		default: idle = PC_FLOW_IDLE_TCP_NS; break;
+		}
+	}
 	return now - f->last_ns > idle;
 }
 
-#define PC_TCP_SYN 0x02
-#define PC_TCP_ACK 0x10
+/*
+ * The state a TCP segment moves its flow to. opener_side: it went the way
+ * the flow's first SYN did; an answer the other way with ACK completes the
+ * handshake. A FIN or RST from the far end ends only a flow the far end
+ * opened: one forged at the host's own flows must not cut them short. A
+ * closing flow still lives while packets come (its idle time restarts).
+ */
+static __always_inline __u8 tcp_state_next(__u8 state, __u8 flags,
+					   bool opener_side, __u8 dir,
+					   __u8 opener)
+{
+	bool trusted = dir == PC_DIR_EGRESS || opener == PC_DIR_INGRESS;
+
+	if (flags & PC_TCP_RST)
+		return trusted ? PC_FLOW_S_RST : state;
+	if (flags & PC_TCP_FIN)
+		return trusted && state != PC_FLOW_S_RST ? PC_FLOW_S_FIN : state;
+	if (state == PC_FLOW_S_SYN && !opener_side && (flags & PC_TCP_ACK))
+		return PC_FLOW_S_EST;
+	return state;
+}
+
+/*
+ * The table of flows opener opened: PC_DIR_EGRESS the host, PC_DIR_INGRESS
+ * the far end. A datapath older than the split kept both in pc_flows, so a
+ * live upgrade finds the far end's there too until they age out; the
+ * direction bit tells them apart.
+ */
+static __always_inline struct pc_flow *flow_lookup(const struct pc_flow_key *k,
+						   __u8 opener)
+{
+	struct pc_flow *f;
+
+	if (opener == PC_DIR_INGRESS) {
+		f = bpf_map_lookup_elem(&pc_flows_peer, k);
+		if (f)
+			return f;
+	}
+	f = bpf_map_lookup_elem(&pc_flows, k);
+	return f && flow_dir(f) == opener ? f : NULL;
+}
+
+/*
+ * The flows under k: *own the one dir opened, *rev the one the other way
+ * opened. A live own flow is all a packet needs, so the other table is
+ * looked up only without one: one lookup on a flow's usual packets.
+ */
+static __always_inline void flow_find_both(const struct pc_flow_key *k,
+					   __u8 dir, __u64 now,
+					   struct pc_flow **own,
+					   struct pc_flow **rev)
+{
+	struct pc_flow *h = NULL, *p = NULL;
+
+	if (dir == PC_DIR_INGRESS) {
+		p = bpf_map_lookup_elem(&pc_flows_peer, k);
+		if (!p || flow_idle(k, p, now))
+			h = bpf_map_lookup_elem(&pc_flows, k);
+	} else {
+		h = bpf_map_lookup_elem(&pc_flows, k);
+		if (!h || flow_dir(h) != PC_DIR_EGRESS || flow_idle(k, h, now))
+			p = bpf_map_lookup_elem(&pc_flows_peer, k);
+	}
+	if (h && flow_dir(h) != PC_DIR_EGRESS) {
+		if (!p)
+			p = h;	/* an older datapath's, as in flow_lookup */
+		h = NULL;
+	}
+	*own = dir == PC_DIR_EGRESS ? h : p;
+	*rev = dir == PC_DIR_EGRESS ? p : h;
+}
+
+static __always_inline void flow_store(const struct pc_flow_key *k,
+				       __u8 opener, const struct pc_flow *nf)
+{
+	if (opener == PC_DIR_INGRESS)
+		bpf_map_update_elem(&pc_flows_peer, k, nf, BPF_ANY);
+	else
+		bpf_map_update_elem(&pc_flows, k, nf, BPF_ANY);
+}
+
+static __always_inline void flow_delete(const struct pc_flow_key *k,
+					__u8 opener)
+{
+	if (opener == PC_DIR_INGRESS) {
+		bpf_map_delete_elem(&pc_flows_peer, k);
+		/* An older datapath's entry of it, if any. */
+		if (!flow_lookup(k, PC_DIR_INGRESS))
+			return;
+	}
+	bpf_map_delete_elem(&pc_flows, k);
+}
+
+/* A packet of a live flow: its TCP state moved, its idle time restarts
+ * (written once a second at most, or when the state moves). */
+static __always_inline void flow_touch(const struct pc_flow_key *k,
+				       struct pc_flow *f, __u8 tcp_flags,
+				       __u8 dir, __u64 now)
+{
+	__u8 st = flow_state(f), nst = st;
+
+	if (k->proto == IPPROTO_TCP_)
+		nst = tcp_state_next(st, tcp_flags, flow_dir(f) == dir, dir,
+				     flow_dir(f));
+	if (nst != st)
+		f->dir = flow_dir(f) | nst;
+	if (nst != st || now - f->last_ns >= 1000000000ULL)
+		f->last_ns = now;
+}
 
 /* Only connection-like traffic opens flows: not ICMP errors or replies. */
 static __always_inline int flow_opens(const struct pc_pkt *pkt)
@@ -108,7 +243,6 @@ static __always_inline int flow_creates(const struct pc_pkt *pkt)
 static __always_inline int flow_host_initiated(const struct pc_pkt *pkt)
 {
 	struct pc_flow_key k;
-	struct pc_flow *f;
 
 	if (!flow_opens(pkt) || !flow_creates(pkt))
 		return 0;
@@ -118,8 +252,7 @@ static __always_inline int flow_host_initiated(const struct pc_pkt *pkt)
 		return 1;
 	flow_key_build(&k, pkt->family, pkt->proto, PC_DIR_EGRESS, pkt->saddr,
 		       pkt->daddr, pkt->sport, pkt->dport, pkt->icmp_type);
-	f = bpf_map_lookup_elem(&pc_flows, &k);
-	return !f || f->dir != PC_DIR_INGRESS;
+	return !flow_lookup(&k, PC_DIR_INGRESS);
 }
 
 static __always_inline struct pc_cuts *cuts_get(void)
@@ -138,37 +271,53 @@ static __always_inline int flow_cuts_seen(const struct pc_flow *f,
 }
 
 __noinline int pc_flow_vouch(const struct pc_flow_key *k, __u32 slot,
-			     __u32 mode);
+			     __u32 mode, __u32 opener);
 
+/*
+ * A packet the rules passed, going dir: the flow it opens or refreshes.
+ * create: it may start one (for TCP only a SYN). tcp_flags: 0 if not TCP.
+ */
 static __always_inline void flow_open(const struct pc_flow_key *k, __u8 dir,
-				      __u32 slot, __u32 generation,
-				      __u32 mode, int create)
+				      __u8 tcp_flags, __u32 slot,
+				      __u32 generation, __u32 mode, int create)
 {
-	struct pc_flow *f = bpf_map_lookup_elem(&pc_flows, k);
 	struct pc_cuts *c = cuts_get();
 	__u64 now = flow_clock();
 	struct pc_flow nf = {};
+	struct pc_flow *f, *rev;
+	bool fresh;
+	__u8 st;
 
-	bool fresh = !f || flow_idle(k, f, now);
-
-	if (f && f->dir != dir && !fresh) {
-		/* A reply the rules passed on its own: it must not re-vouch
-		 * for, nor turn around, the flow its opener is judged by. */
-		if (now - f->last_ns >= 1000000000ULL)
-			f->last_ns = now;
+	flow_find_both(k, dir, now, &f, &rev);
+	fresh = !f || flow_idle(k, f, now);
+	/* A reply the rules passed on its own: it must not re-vouch for,
+	 * nor turn around, the flow its opener is judged by. */
+	if (fresh && rev && !flow_idle(k, rev, now)) {
+		flow_touch(k, rev, tcp_flags, dir, now);
 		return;
 	}
 	/* Lived through a strict mode that cut it: gone for good. */
 	if (f && !fresh && !flow_cuts_seen(f, c) &&
-	    !pc_flow_vouch(k, slot, mode)) {
+	    !pc_flow_vouch(k, slot, mode, dir)) {
 		f = NULL;
 		fresh = true;
 	}
+	/* A SYN on a closing flow's ports starts a new connection. */
+	if (f && !fresh && create && k->proto == IPPROTO_TCP_ &&
+	    flow_state(f) >= PC_FLOW_S_FIN)
+		fresh = true;
 	if (fresh && !create)
 		return;
+	if (fresh)
+		st = k->proto == IPPROTO_TCP_ ? PC_FLOW_S_SYN : PC_FLOW_S_EST;
+	else if (k->proto == IPPROTO_TCP_)
+		st = tcp_state_next(flow_state(f), tcp_flags, true, dir, dir);
+	else
+		st = flow_state(f);
 	/* Avoid a map write per packet: refresh once a second at most. */
-	if (f && f->generation == generation && f->mode == mode &&
-	    flow_cuts_seen(f, c) && now - f->last_ns < 1000000000ULL)
+	if (f && !fresh && st == flow_state(f) && f->generation == generation &&
+	    f->mode == mode && flow_cuts_seen(f, c) &&
+	    now - f->last_ns < 1000000000ULL)
 		return;
 	if (fresh) {
 		__u32 ev = dir == PC_DIR_EGRESS ? PC_EV_FLOW_NEW_EGRESS :
@@ -182,12 +331,12 @@ static __always_inline void flow_open(const struct pc_flow_key *k, __u8 dir,
 	nf.last_ns = now;
 	nf.generation = generation;
 	nf.mode = mode;
-	nf.dir = dir;
+	nf.dir = dir | st;
 	if (c) {
 		nf.cut_lockdown = c->epoch[PC_MODE_LOCKDOWN];
 		nf.cut_quarantine = c->epoch[PC_MODE_QUARANTINE];
 	}
-	bpf_map_update_elem(&pc_flows, k, &nf, BPF_ANY);
+	flow_store(k, dir, &nf);
 }
 
 /* Would the packet that opened this flow pass now, under mode? */
@@ -201,7 +350,7 @@ static __always_inline int flow_opener_passes(const struct pc_flow_key *k,
 
 	q.slot = slot;
 	q.mode = mode;
-	q.dir = f->dir & 1;
+	q.dir = flow_dir(f);
 	q.family = k->family;
 	q.pclass = proto_class(k->family, k->proto);
 	q.port = q.dir == PC_DIR_EGRESS ? k->rport : k->lport;
@@ -214,9 +363,10 @@ static __always_inline int flow_opener_passes(const struct pc_flow_key *k,
 
 /* Is this flow still allowed under the current policy and mode, and was it
  * under every strict mode entered since it was last vouched for? Cuts it
- * if not. Global, so the verifier checks it once. */
+ * if not. opener: the table it is in (flow_lookup). Global, so the
+ * verifier checks it once. */
 __noinline int pc_flow_vouch(const struct pc_flow_key *k, __u32 slot,
-			     __u32 mode)
+			     __u32 mode, __u32 opener)
 {
 	__u64 now = flow_clock();
 	struct pc_settings *s;
@@ -227,8 +377,9 @@ __noinline int pc_flow_vouch(const struct pc_flow_key *k, __u32 slot,
 		return 0;
 	slot &= 1;
 	mode = mode_sane(mode);
+	opener &= 1;
 	s = bpf_map_lookup_elem(&pc_settings, &slot);
-	f = bpf_map_lookup_elem(&pc_flows, k);
+	f = flow_lookup(k, opener);
 	c = cuts_get();
 	if (!s || !f || !c)
 		return 0;
@@ -255,11 +406,11 @@ __noinline int pc_flow_vouch(const struct pc_flow_key *k, __u32 slot,
 		f->last_ns = now;
 	return 1;
 cut:
-	bpf_map_delete_elem(&pc_flows, k);
+	flow_delete(k, opener);
 	return 0;
 }
 
-/* A reply: the flow exists, was opened the other way, and is vouched for. */
+/* A reply: a flow opened the other way exists and is vouched for. */
 static __always_inline int flow_reply(__u32 slot, __u32 mode,
 				      const struct pc_pkt *pkt, __u8 dir)
 {
@@ -270,10 +421,13 @@ static __always_inline int flow_reply(__u32 slot, __u32 mode,
 		return 0;
 	flow_key_build(&k, pkt->family, pkt->proto, dir, pkt->saddr,
 		       pkt->daddr, pkt->sport, pkt->dport, pkt->icmp_type);
-	f = bpf_map_lookup_elem(&pc_flows, &k);
-	if (!f || f->dir == dir)
+	f = flow_lookup(&k, !dir);
+	if (!f || !pc_flow_vouch(&k, slot, mode, !dir))
 		return 0;
-	return pc_flow_vouch(&k, slot, mode);
+	/* Vouched for, so still there: its state moves with the reply. */
+	flow_touch(&k, f, pkt->proto == IPPROTO_TCP_ ? pkt->tcp_flags : 0, dir,
+		   flow_clock());
+	return 1;
 }
 
 static __always_inline int addr_eq(const __u8 *a, const __u8 *b)
@@ -308,7 +462,9 @@ static __always_inline int flow_related(__u32 slot, __u32 mode,
 		return 0;
 	flow_key_build(&k, pkt->family, in->proto, !dir, in->saddr, in->daddr,
 		       in->sport, in->dport, in->icmp_type);
-	return pc_flow_vouch(&k, slot, mode);
+	/* The quoted packet may be of either side's flow. */
+	return pc_flow_vouch(&k, slot, mode, PC_DIR_EGRESS) ||
+	       pc_flow_vouch(&k, slot, mode, PC_DIR_INGRESS);
 }
 
 static __always_inline void frag_key_build(struct pc_frag_key *k,

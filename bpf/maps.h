@@ -64,7 +64,8 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pc_ports SEC(".maps");
 
-/* Allowed connections, written by both programs, so replies get back. */
+/* Allowed connections the host opened (an egress packet created them),
+ * written by both programs, so replies get back. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, PC_MAX_FLOWS);
@@ -72,6 +73,16 @@ struct {
 	__type(value, struct pc_flow);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pc_flows SEC(".maps");
+
+/* Allowed connections the far end opened. A table of their own: what an
+ * outsider sends can evict only flows an outsider opened, never the host's. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, PC_MAX_FLOWS);
+	__type(key, struct pc_flow_key);
+	__type(value, struct pc_flow);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_flows_peer SEC(".maps");
 
 /* Verdict of each first fragment, for the fragments that follow it. */
 struct {

@@ -242,8 +242,9 @@ static __always_inline void remember(const struct pc_pkt *pkt, __u8 dir,
 
 		flow_key_build(&fk, pkt->family, pkt->proto, dir, pkt->saddr,
 			       pkt->daddr, pkt->sport, pkt->dport, pkt->icmp_type);
-		flow_open(&fk, dir, slot, generation, mode,
-			  flow_creates(pkt));
+		flow_open(&fk, dir,
+			  pkt->proto == IPPROTO_TCP_ ? pkt->tcp_flags : 0,
+			  slot, generation, mode, flow_creates(pkt));
 	}
 	if (pkt->frag == FRAG_FIRST) {
 		struct pc_frag fv = {

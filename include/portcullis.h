@@ -23,6 +23,10 @@
 #define PC_MAX_EXTHDRS		6
 #define PC_FLOW_IDLE_TCP_NS	(3600ULL * 1000000000ULL)	/* idle flows expire */
 #define PC_FLOW_IDLE_NS		(120ULL * 1000000000ULL)	/* UDP, ICMP, other */
+/* TCP flows by state (PC_FLOW_S_*): a SYN nobody answered, a closing one. */
+#define PC_FLOW_IDLE_SYN_NS	(5ULL * 1000000000ULL)
+#define PC_FLOW_IDLE_FIN_NS	(60ULL * 1000000000ULL)
+#define PC_FLOW_IDLE_RST_NS	(10ULL * 1000000000ULL)
 /* The largest ICMP error related to a flow, IP header on (RFC 1812: 576;
  * RFC 4443: the IPv6 minimum MTU): all an error needs to quote. */
 #define PC_ICMP_ERR_MAX4	576
@@ -34,7 +38,8 @@
 #define PC_MAP_ADDR4		"pc_addr4"
 #define PC_MAP_ADDR6		"pc_addr6"
 #define PC_MAP_PORTS		"pc_ports"
-#define PC_MAP_FLOWS		"pc_flows"
+#define PC_MAP_FLOWS		"pc_flows"	/* flows the host opened */
+#define PC_MAP_FLOWS_PEER	"pc_flows_peer"	/* flows the far end opened */
 #define PC_MAP_FRAGS		"pc_frags"
 #define PC_MAP_REASON_STATS	"pc_reason_stats"
 #define PC_MAP_RULE_STATS	"pc_rule_stats"
@@ -329,10 +334,23 @@ struct pc_flow {
 	__u64 last_ns;		/* refreshed at most once a second */
 	__u32 generation;	/* policy generation that last vouched for it */
 	__u8 mode;		/* mode in which it was last vouched for */
-	__u8 dir;		/* direction of the packet that opened it */
+	__u8 dir;		/* PC_FLOW_DIR: direction of the packet that
+				 * opened it; PC_FLOW_S_MASK: TCP state */
 	__u8 cut_lockdown;	/* low bytes of the cut epochs it was last */
 	__u8 cut_quarantine;	/* vouched under (struct pc_cuts) */
 };
+
+/*
+ * pc_flow.dir's spare bits hold a TCP flow's state, so the value (and the
+ * pins) keep their size. Zero is established: what every flow of a
+ * datapath older than the states is, and what non-TCP flows stay.
+ */
+#define PC_FLOW_DIR		0x01
+#define PC_FLOW_S_MASK		0x30
+#define PC_FLOW_S_EST		0x00	/* handshake answered: 1 h idle */
+#define PC_FLOW_S_SYN		0x10	/* embryonic: a SYN only, 5 s */
+#define PC_FLOW_S_FIN		0x20	/* a FIN seen: 60 s */
+#define PC_FLOW_S_RST		0x30	/* a RST seen: 10 s */
 
 struct pc_frag_key {
 	__u8 family;

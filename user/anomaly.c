@@ -34,7 +34,7 @@ static __u64 egress_destinations(const struct pc_maps *m, __u64 since_ns)
 	while (!bpf_map_get_next_key(m->flows, prev, &key)) {
 		prev = &key;
 		if (bpf_map_lookup_elem(m->flows, &key, &val) ||
-		    val.dir != PC_DIR_EGRESS || val.created_ns < since_ns)
+		    (val.dir & PC_FLOW_DIR) != PC_DIR_EGRESS || val.created_ns < since_ns)
 			continue;
 		if (n == cap) {
 			void *bigger = realloc(seen, cap * 2 * 17);

@@ -168,22 +168,42 @@ static int count_by_keys(int fd, size_t ksize, __u32 max, __u64 *out)
 	return 0;
 }
 
-/* Entries in a hash map: batch lookups (values and all), else key walks. */
-static int count_entries(int fd, __u64 *out, __u64 *max)
+/* What one batch of flow values adds to the counts: by the opener in each
+ * value's direction bit, embryonic ones by their state. */
+static void flows_tally(const struct pc_flow *vals, __u32 n,
+			struct pc_metrics_snap *s)
+{
+	for (__u32 i = 0; i < n; i++) {
+		__u8 opener = vals[i].dir & PC_FLOW_DIR;
+
+		s->flows_by[opener]++;
+		if ((vals[i].dir & PC_FLOW_S_MASK) == PC_FLOW_S_SYN)
+			s->flows_embryonic[opener]++;
+	}
+}
+
+/*
+ * Entries of one flow table (opener: whose flows it holds) into *s: batch
+ * lookups, values and all, else key walks (then by table, not by value).
+ */
+static int count_flows(int fd, __u8 opener, struct pc_metrics_snap *s)
 {
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	struct bpf_map_info info = {};
 	__u32 ilen = sizeof(info), in = 0, next = 0, count;
 	bool first = true;
+	__u64 n = 0;
 	void *keys, *vals;
 	int err;
 
-	*out = 0;
 	/* Sizes from the kernel: the buffers must fit what it copies out. */
 	err = bpf_obj_get_info_by_fd(fd, &info, &ilen);
 	if (err)
 		return err;
-	*max = info.max_entries;
+	if (info.value_size != sizeof(struct pc_flow))
+		return -EINVAL;
+	s->flows_max_by[opener] = info.max_entries;
+	s->flows_max += info.max_entries;
 	keys = calloc(FLOW_BATCH, info.key_size);
 	vals = calloc(FLOW_BATCH, info.value_size);
 	if (!keys || !vals) {
@@ -197,7 +217,8 @@ static int count_entries(int fd, __u64 *out, __u64 *max)
 					   vals, &count, &opts);
 		if (err && err != -ENOENT)
 			break;
-		*out += count;
+		flows_tally(vals, count, s);
+		n += count;
 		if (err == -ENOENT) {
 			err = 0;
 			break;
@@ -205,8 +226,11 @@ static int count_entries(int fd, __u64 *out, __u64 *max)
 		in = next;
 		first = false;
 	}
-	if (first && batch_unsupported(err))
-		err = count_by_keys(fd, info.key_size, info.max_entries, out);
+	if (first && batch_unsupported(err)) {
+		err = count_by_keys(fd, info.key_size, info.max_entries, &n);
+		s->flows_by[opener] += n;
+	}
+	s->flows += n;
 out:
 	free(keys);
 	free(vals);
@@ -334,7 +358,9 @@ int pc_metrics_snapshot(const struct pc_maps *m, struct pc_metrics_snap *s)
 		err = array_read(m->agent_stats, 0, PC_AGENT_STATS_MAX,
 				 sizeof(__u64), s->agent);
 	if (!err)
-		err = count_entries(m->flows, &s->flows, &s->flows_max);
+		err = count_flows(m->flows, PC_DIR_EGRESS, s);
+	if (!err && m->flows_peer >= 0)	/* pins of an older datapath: none */
+		err = count_flows(m->flows_peer, PC_DIR_INGRESS, s);
 	if (!err)
 		judge_deadman(s);
 	return err;
@@ -608,13 +634,31 @@ static void render_controller(FILE *f, const struct pc_metrics_snap *s)
 	sample_u64(f, "audit_write_errors_total", s->agent[PC_AS_AUDIT_ERRORS]);
 }
 
+/* One sample per opener of a flow table: egress "host", ingress "peer". */
+static void by_opener(FILE *f, const char *name, const __u64 v[PC_DIR_COUNT])
+{
+	fprintf(f, PREFIX "%s{opener=\"host\"} %llu\n" PREFIX
+		"%s{opener=\"peer\"} %llu\n", name,
+		(unsigned long long)v[PC_DIR_EGRESS], name,
+		(unsigned long long)v[PC_DIR_INGRESS]);
+}
+
 static void render_flows(FILE *f, const struct pc_metrics_snap *s)
 {
-	family(f, "flows", "gauge", "Entries in the flow table.");
+	family(f, "flows", "gauge", "Entries in the flow tables, both openers.");
 	sample_u64(f, "flows", s->flows);
 	family(f, "flows_max", "gauge",
-	       "Size of the flow table (least recently used entries go first).");
+	       "Size of the flow tables, summed (least recently used entries go first).");
 	sample_u64(f, "flows_max", s->flows_max);
+	family(f, "flow_table_entries", "gauge",
+	       "Flow entries by who opened them: the host, or the far end.");
+	by_opener(f, "flow_table_entries", s->flows_by);
+	family(f, "flow_table_max", "gauge",
+	       "Size of each opener's table: a flood from outside evicts only peer entries.");
+	by_opener(f, "flow_table_max", s->flows_max_by);
+	family(f, "flows_embryonic", "gauge",
+	       "TCP flow entries whose SYN got no answer yet (expired ones until reused).");
+	by_opener(f, "flows_embryonic", s->flows_embryonic);
 	family(f, "flows_opened_total", "counter",
 	       "Flows opened, by the direction of their first packet.");
 	fprintf(f, PREFIX "flows_opened_total{direction=\"ingress\"} %llu\n"

@@ -53,8 +53,14 @@ struct pc_metrics_snap {
 	__u64 guard[PC_G_COUNT];	/* egress guard refusals, summed */
 	struct pc_counter backstop[PC_DIR_COUNT];	/* dropped, summed over CPUs */
 	__u64 agent[PC_AGENT_STATS_MAX];
-	__u64 flows;			/* entries in pc_flows */
-	__u64 flows_max;		/* its max_entries */
+	__u64 flows;			/* entries of both flow tables */
+	__u64 flows_max;		/* their max_entries, summed */
+	/* By who opened them (enum pc_dir: egress the host, ingress the far
+	 * end): entries, embryonic ones (TCP, a SYN unanswered, expired ones
+	 * included until reused), each table's size. */
+	__u64 flows_by[PC_DIR_COUNT];
+	__u64 flows_embryonic[PC_DIR_COUNT];
+	__u64 flows_max_by[PC_DIR_COUNT];
 	size_t nrules;			/* used entries of rules[] */
 	struct pc_metrics_rule rules[PC_MAX_RULES];
 };

@@ -95,6 +95,7 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 		{ &m->guard_stats, PC_MAP_GUARD_STATS },
 		{ &m->cuts, PC_MAP_CUTS },
 		{ &m->host_events, PC_MAP_HOST_EVENTS },
+		{ &m->flows_peer, PC_MAP_FLOWS_PEER },
 	};
 	size_t i;
 
@@ -115,8 +116,8 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 		}
 	}
 	/* Optional: the pins of an agent older than the egress guard, the
-	 * cut epochs or the host events lack them, and the CLI (break-glass included) must still
-	 * work on them. */
+	 * cut epochs, the host events or the peer flow table lack them, and the
+	 * CLI (break-glass included) must still work on them. */
 	for (i = 0; i < sizeof(optional) / sizeof(optional[0]); i++) {
 		*optional[i].fd = open_one(pin_dir, optional[i].name);
 		if (*optional[i].fd < 0 && errno != ENOENT) {
@@ -137,6 +138,7 @@ void pc_maps_from_skel(struct portcullis_bpf *skel, struct pc_maps *m)
 	m->addr6 = bpf_map__fd(skel->maps.pc_addr6);
 	m->ports = bpf_map__fd(skel->maps.pc_ports);
 	m->flows = bpf_map__fd(skel->maps.pc_flows);
+	m->flows_peer = bpf_map__fd(skel->maps.pc_flows_peer);
 	m->frags = bpf_map__fd(skel->maps.pc_frags);
 	m->reason_stats = bpf_map__fd(skel->maps.pc_reason_stats);
 	m->rule_stats = bpf_map__fd(skel->maps.pc_rule_stats);

@@ -14,7 +14,8 @@ struct pc_maps {
 	int addr4;
 	int addr6;
 	int ports;
-	int flows;
+	int flows;		/* flows the host opened */
+	int flows_peer;		/* flows the far end opened; -1 in older pins */
 	int frags;
 	int reason_stats;
 	int rule_stats;

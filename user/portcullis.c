@@ -264,12 +264,25 @@ static void print_backstop(const struct pc_maps *m)
 	       (unsigned long long)in.packets, (unsigned long long)eg.packets);
 }
 
+/* Each opener's table: what an outside flood can fill is the peer's. */
+static void print_flows(const struct pc_metrics_snap *s)
+{
+	printf("flows:       host-opened %llu of %llu (%llu embryonic), "
+	       "peer-opened %llu of %llu (%llu embryonic)\n",
+	       (unsigned long long)s->flows_by[PC_DIR_EGRESS],
+	       (unsigned long long)s->flows_max_by[PC_DIR_EGRESS],
+	       (unsigned long long)s->flows_embryonic[PC_DIR_EGRESS],
+	       (unsigned long long)s->flows_by[PC_DIR_INGRESS],
+	       (unsigned long long)s->flows_max_by[PC_DIR_INGRESS],
+	       (unsigned long long)s->flows_embryonic[PC_DIR_INGRESS]);
+}
+
 static int do_status(int argc, char **argv)
 {
 	struct pc_settings s;
 	struct pc_maps m;
 	struct pc_iface ifc;
-	__u32 slot, mode, key, next, nflows = 0;
+	__u32 slot, mode, key, next;
 	struct pc_metrics_snap *snap;
 	int err;
 
@@ -313,9 +326,10 @@ static int do_status(int argc, char **argv)
 	/* Counted in batches (as /metrics does), not key by key. */
 	snap = calloc(1, sizeof(*snap));
 	if (snap && !pc_metrics_snapshot(&m, snap))
-		nflows = snap->flows;
+		print_flows(snap);
+	else
+		printf("flows:       unreadable\n");
 	free(snap);
-	printf("flows:       %u tracked (max %d)\n", nflows, PC_MAX_FLOWS);
 	print_deadman(&m);
 	print_guard(&m);
 	print_agent(&m);

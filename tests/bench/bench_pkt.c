@@ -1499,6 +1499,17 @@ int main(int argc, char **argv)
 					"the established flow (%u)\n", ret);
 				goto cleanup;
 			}
+			/* Its answer completes the handshake: an embryonic
+			 * flow (a SYN only) would expire within the set-up. */
+			err = test_run(bpf_program__fd(p->skel->progs.xdp_ingress),
+				       &fr.est_in, 1, &ret, NULL);
+			if (!err && ret != XDP_PASS_)
+				err = -EINVAL;
+			if (err) {
+				fprintf(stderr, "bench: xdp_ingress refused the "
+					"established flow's answer (%u)\n", ret);
+				goto cleanup;
+			}
 			add_paths(p, &fr);
 			err = probe_load(probe, p, &prb[i == BIG]);
 			if (err)
@@ -1510,9 +1521,10 @@ int main(int argc, char **argv)
 			cand_add("deny4", p->n, bpf_program__fd(p->skel->progs.xdp_ingress),
 				 &fr.deny4, XDP_DROP_);
 		}
+		/* The allow frames' flows are ones the far end opened. */
 		cold_add("allow4", p->n, bpf_program__fd(p->skel->progs.xdp_ingress),
 			 p->cold_allow, XDP_PASS_,
-			 bpf_map__fd(p->skel->maps.pc_flows));
+			 bpf_map__fd(p->skel->maps.pc_flows_peer));
 		cold_add("deny4", p->n, bpf_program__fd(p->skel->progs.xdp_ingress),
 			 p->cold_deny, XDP_DROP_, -1);
 	}

@@ -4,7 +4,7 @@
  *
  *   flood send --ifname IF --dst-mac MAC --src A[-B] --dst ADDR
  *              [--sport P[-Q]] [--dport N] [--size BYTES] [--batch N]
- *              [--duration SECS] [--count N] [--pps N] [--seq]
+ *              [--duration SECS] [--count N] [--pps N] [--seq] [--twice]
  *   flood recv --port N [--duration SECS] [--idle SECS] [--max-seq N]
  *
  * send writes whole Ethernet frames on an AF_PACKET socket bound to IF,
@@ -15,7 +15,9 @@
  * the destination MAC is given). It stops at `--duration` seconds or
  * `--count` frames attempted, whichever comes first (both always bounded),
  * and prints what it sent and the rate. `--pps` paces it; `--seq` writes a
- * 64-bit big-endian sequence number (0, 1, ...) first in the payload.
+ * 64-bit big-endian sequence number (0, 1, ...) first in the payload;
+ * `--twice` sends each source address and port two frames in a row (a
+ * flow's first packet and one that uses it, tests/e2e/outsider/flows.sh).
  *
  * recv counts datagrams on a UDP port per source address and, with the
  * sequence numbers of `send --seq`, how many distinct ones arrived, which
@@ -180,6 +182,7 @@ struct send_opts {
 	double duration;
 	unsigned long long count, pps;
 	int seq;
+	int twice;	/* frames 2k and 2k+1 share a source */
 	const char *obj;	/* flood xdp: the compiled flood_xdp.bpf.c */
 };
 
@@ -220,12 +223,13 @@ static void fill_frame(const struct send_opts *o, unsigned char *f,
 	struct udphdr *udp = (void *)(ip + 1);
 	unsigned long long naddr = (unsigned long long)o->src_hi - o->src_lo + 1;
 	unsigned int nport = o->sport_hi - o->sport_lo + 1;
+	unsigned long long src = o->twice ? n / 2 : n;
 
-	ip->saddr = htonl(o->src_lo + (uint32_t)(n % naddr));
+	ip->saddr = htonl(o->src_lo + (uint32_t)(src % naddr));
 	ip->id = htons((uint16_t)n);
 	ip->check = 0;
 	ip->check = ip_csum(ip, sizeof(*ip));
-	udp->source = htons(o->sport_lo + (uint16_t)((n / naddr) % nport));
+	udp->source = htons(o->sport_lo + (uint16_t)((src / naddr) % nport));
 	if (o->seq) {
 		unsigned char *p = f + HDR_LEN;
 
@@ -266,7 +270,7 @@ static void send_usage(void)
 	fprintf(stderr,
 		"usage: flood send --ifname IF --dst-mac MAC --src A[-B] --dst ADDR\n"
 		"                  [--sport P[-Q]] [--dport N] [--size BYTES] [--batch N]\n"
-		"                  [--duration SECS] [--count N] [--pps N] [--seq]\n"
+		"                  [--duration SECS] [--count N] [--pps N] [--seq] [--twice]\n"
 		"       flood xdp --obj FLOOD_XDP.O (the same options but --pps, --seq)\n");
 	exit(2);
 }
@@ -286,6 +290,7 @@ static void parse_send(int argc, char **argv, struct send_opts *o)
 		{ "count", required_argument, NULL, 'c' },
 		{ "pps", required_argument, NULL, 'r' },
 		{ "seq", no_argument, NULL, 'q' },
+		{ "twice", no_argument, NULL, 'w' },
 		{ "obj", required_argument, NULL, 'o' },
 		{}
 	};
@@ -309,6 +314,7 @@ static void parse_send(int argc, char **argv, struct send_opts *o)
 		case 'c': o->count = parse_num(optarg, "count", 1ULL << 40); break;
 		case 'r': o->pps = parse_num(optarg, "pps", 100000000ULL); break;
 		case 'q': o->seq = 1; break;
+		case 'w': o->twice = 1; break;
 		case 'o': o->obj = optarg; break;
 		default: send_usage();
 		}

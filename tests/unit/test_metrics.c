@@ -79,6 +79,9 @@ static const struct {
 	{ "audit_write_errors_total", "counter" },
 	{ "flows", "gauge" },
 	{ "flows_max", "gauge" },
+	{ "flow_table_entries", "gauge" },
+	{ "flow_table_max", "gauge" },
+	{ "flows_embryonic", "gauge" },
 	{ "flows_opened_total", "counter" },
 	{ "policy_generation", "gauge" },
 	{ "policy_last_load_timestamp_seconds", "gauge" },
@@ -324,7 +327,13 @@ static void test_traffic(void **state)
 	/* Both SYNs to port 80 are one flow. */
 	assert_line(out, "portcullis_flows 1");
 	assert_line(out, "portcullis_flows_opened_total{direction=\"ingress\"} 1");
-	assert_linef(out, "portcullis_flows_max %d", PC_MAX_FLOWS);
+	assert_linef(out, "portcullis_flows_max %d", 2 * PC_MAX_FLOWS);
+	/* The far end opened it, with a SYN nobody answered. */
+	assert_line(out, "portcullis_flow_table_entries{opener=\"peer\"} 1");
+	assert_line(out, "portcullis_flow_table_entries{opener=\"host\"} 0");
+	assert_line(out, "portcullis_flows_embryonic{opener=\"peer\"} 1");
+	assert_line(out, "portcullis_flows_embryonic{opener=\"host\"} 0");
+	assert_linef(out, "portcullis_flow_table_max{opener=\"peer\"} %d", PC_MAX_FLOWS);
 	/* Three drops, each sampled for the drop monitor. */
 	assert_line(out, "portcullis_drop_samples_total{result=\"sampled\"} 3");
 	assert_line(out, "portcullis_drop_samples_total{result=\"over_budget\"} 0");

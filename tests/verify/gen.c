@@ -439,7 +439,11 @@ static void fresh(struct gen *g, struct gpkt *p)
 	t = rng_below(g->r, 100);
 	if (t < 40) {
 		p->proto = P_TCP;
-		p->tcp_flags = rng_pct(g->r, 60) ? 0x02 : 0x10;
+		/* SYN, ACK, and now and then FIN+ACK or RST: FIN and RST move
+		 * a flow's TCP state, which must change its lifetime only. */
+		p->tcp_flags = rng_pct(g->r, 60) ? 0x02 :
+			       rng_pct(g->r, 80) ? 0x10 :
+			       rng_pct(g->r, 50) ? 0x11 : 0x04;
 	} else if (t < 68) {
 		p->proto = P_UDP;
 	} else if (t < 90) {
@@ -505,7 +509,7 @@ static void reply(struct gen *g, struct gpkt *p)
 	if (rng_pct(g->r, 88))
 		swap_ends(p);
 	if (p->proto == P_TCP)
-		p->tcp_flags = 0x12;
+		p->tcp_flags = rng_pct(g->r, 90) ? 0x12 : 0x14;	/* SYN-ACK, RST-ACK */
 	if ((p->family == 4 && p->proto == P_ICMP) ||
 	    (p->family == 6 && p->proto == P_ICMPV6)) {
 		bool request = p->icmp_type == (p->family == 4 ? 8 : 128);

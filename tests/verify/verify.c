@@ -318,10 +318,13 @@ static int do_mode(struct run *r, __u32 mode)
 }
 
 /* Forget flows and fragments on both sides, mode normal, no policy
- * change: the start of a sequence or of a replay. */
+ * change: the start of a sequence or of a replay. The model has no clock:
+ * a sequence must stay well inside the shortest TCP lifetime the datapath
+ * keeps (5 s, a SYN unanswered); one takes about a second. */
 static int reset(struct run *r)
 {
 	map_clear(r->env.maps.flows, sizeof(struct pc_flow_key));
+	map_clear(r->env.maps.flows_peer, sizeof(struct pc_flow_key));
 	map_clear(r->env.maps.frags, sizeof(struct pc_frag_key));
 	ref_reset(&r->ref);
 	return do_mode(r, PC_MODE_NORMAL);

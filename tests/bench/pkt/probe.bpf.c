@@ -120,7 +120,9 @@ int stage_flow(struct xdp_md *ctx)
 		flow_key_build(&fk, pkt.family, pkt.proto, PC_DIR_INGRESS,
 			       pkt.saddr, pkt.daddr, pkt.sport, pkt.dport,
 			       pkt.icmp_type);
-		flow_open(&fk, PC_DIR_INGRESS, s->generation, PC_MODE_NORMAL);
+		flow_open(&fk, PC_DIR_INGRESS,
+			  pkt.proto == IPPROTO_TCP_ ? pkt.tcp_flags : 0, slot,
+			  s->generation, PC_MODE_NORMAL, flow_creates(&pkt));
 	}
 	return KEEP(v.pass);
 }
@@ -155,7 +157,8 @@ int op_ports(struct xdp_md *ctx)
 	return KEEP(bpf_map_lookup_elem(&pc_ports, &idx));
 }
 
-/* One pc_flows lookup (LRU hash, 40-byte key) for the parsed frame. */
+/* One flow-table lookup (LRU hash, 40-byte key) for the parsed frame: the
+ * allow frame's flow, one the far end opened, so in pc_flows_peer. */
 SEC("xdp")
 int op_flow(struct xdp_md *ctx)
 {
@@ -167,7 +170,7 @@ int op_flow(struct xdp_md *ctx)
 		return XDP_DROP;
 	flow_key_build(&fk, pkt.family, pkt.proto, PC_DIR_INGRESS, pkt.saddr,
 		       pkt.daddr, pkt.sport, pkt.dport, pkt.icmp_type);
-	return KEEP(bpf_map_lookup_elem(&pc_flows, &fk));
+	return KEEP(bpf_map_lookup_elem(&pc_flows_peer, &fk));
 }
 
 SEC("xdp")
