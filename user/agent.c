@@ -729,7 +729,9 @@ static void on_datagram(struct agent *a)
 		v = pc_msg_check(&msg, key, a->cfg.host_id, wall_ms(),
 				 a->cfg.max_skew_ms, &a->replay);
 	if (v != PC_MSG_OK) {
+		/* msg is filled only past the signature check. */
 		bool cmd = v != PC_MSG_MALFORMED && v != PC_MSG_BAD_SIG &&
+			   v != PC_MSG_OLD_FORMAT && v != PC_MSG_UNKNOWN_KEY &&
 			   msg.type == PC_MSG_COMMAND;
 
 		/* Counted and audited, never acted on; a flood is rate-limited. */
@@ -841,6 +843,7 @@ static enum pc_fleet_refusal refusal_of(enum pc_msg_verdict v)
 {
 	switch (v) {
 	case PC_MSG_BAD_SIG:
+	case PC_MSG_UNKNOWN_KEY:
 		return PC_FR_BAD_SIG;
 	case PC_MSG_WRONG_HOST:
 		return PC_FR_WRONG_TARGET;

@@ -156,10 +156,6 @@ static void print_guard(const struct pc_maps *m)
 
 static void print_agent(const struct pc_maps *m)
 {
-	static const char *const names[PC_MSG_VERDICT_COUNT] = {
-		"accepted", "malformed", "bad_signature", "wrong_host", "stale",
-		"replay", "expired",
-	};
 	__u64 v[PC_AS_COUNT] = {};
 	char resp[2048];
 
@@ -179,13 +175,13 @@ static void print_agent(const struct pc_maps *m)
 	       (unsigned long long)v[PC_AS_HB_ACCEPTED]);
 	for (int i = 1; i < PC_MSG_VERDICT_COUNT; i++)
 		if (v[PC_AS_HB_REFUSED + i])
-			printf(", %s %llu", names[i],
+			printf(", %s %llu", pc_msg_verdict_name(i),
 			       (unsigned long long)v[PC_AS_HB_REFUSED + i]);
 	printf("; commands accepted %llu",
 	       (unsigned long long)v[PC_AS_CMD_ACCEPTED]);
 	for (int i = 1; i < PC_MSG_VERDICT_COUNT; i++)
 		if (v[PC_AS_CMD_REFUSED + i])
-			printf(", %s %llu", names[i],
+			printf(", %s %llu", pc_msg_verdict_name(i),
 			       (unsigned long long)v[PC_AS_CMD_REFUSED + i]);
 	printf(", failed %llu\n", (unsigned long long)v[PC_AS_CMD_FAILED]);
 	if (!v[PC_AS_FLEET_KEEPALIVES] && !v[PC_AS_FLEET_ACCEPTED] &&
@@ -197,7 +193,7 @@ static void print_agent(const struct pc_maps *m)
 	       (unsigned long long)v[PC_AS_FLEET_HB_ACCEPTED]);
 	for (int i = 1; i < PC_MSG_VERDICT_COUNT; i++)
 		if (v[PC_AS_FLEET_HB_REFUSED + i])
-			printf(", %s %llu", names[i],
+			printf(", %s %llu", pc_msg_verdict_name(i),
 			       (unsigned long long)v[PC_AS_FLEET_HB_REFUSED + i]);
 	printf("; envelopes accepted %llu",
 	       (unsigned long long)v[PC_AS_FLEET_ACCEPTED]);
