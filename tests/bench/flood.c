@@ -15,7 +15,9 @@
  * the destination MAC is given). It stops at `--duration` seconds or
  * `--count` frames attempted, whichever comes first (both always bounded),
  * and prints what it sent and the rate. `--pps` paces it; `--seq` writes a
- * 64-bit big-endian sequence number (0, 1, ...) first in the payload.
+ * 64-bit big-endian sequence number (0, 1, ...) first in the payload;
+ * `--payload FILE` sends FILE's bytes as every datagram's payload (a
+ * forged controller message for tests/e2e/outsider/ctlflood.sh).
  *
  * recv counts datagrams on a UDP port per source address and, with the
  * sequence numbers of `send --seq`, how many distinct ones arrived, which
@@ -180,6 +182,8 @@ struct send_opts {
 	double duration;
 	unsigned long long count, pps;
 	int seq;
+	unsigned char payload[FRAME_MAX];	/* --payload: plen bytes */
+	size_t plen;
 	const char *obj;	/* flood xdp: the compiled flood_xdp.bpf.c */
 };
 
@@ -205,10 +209,13 @@ static void build_template(const struct send_opts *o, const unsigned char *src_m
 	ip->ihl = 5;
 	ip->ttl = 64;
 	ip->protocol = IPPROTO_UDP;
-	ip->tot_len = htons(o->size - sizeof(*eth));
+	ip->tot_len = htons(o->plen ? sizeof(*ip) + sizeof(*udp) + o->plen :
+				      o->size - sizeof(*eth));
 	ip->daddr = htonl(o->dst);
 	udp->dest = htons(o->dport);
-	udp->len = htons(o->size - sizeof(*eth) - sizeof(*ip));
+	udp->len = htons(o->plen ? sizeof(*udp) + o->plen :
+				   o->size - sizeof(*eth) - sizeof(*ip));
+	memcpy(udp + 1, o->payload, o->plen);
 	/* UDP checksum 0: "none", allowed for IPv4. */
 }
 
@@ -267,6 +274,7 @@ static void send_usage(void)
 		"usage: flood send --ifname IF --dst-mac MAC --src A[-B] --dst ADDR\n"
 		"                  [--sport P[-Q]] [--dport N] [--size BYTES] [--batch N]\n"
 		"                  [--duration SECS] [--count N] [--pps N] [--seq]\n"
+		"                  [--payload FILE]\n"
 		"       flood xdp --obj FLOOD_XDP.O (the same options but --pps, --seq)\n");
 	exit(2);
 }
@@ -287,8 +295,10 @@ static void parse_send(int argc, char **argv, struct send_opts *o)
 		{ "pps", required_argument, NULL, 'r' },
 		{ "seq", no_argument, NULL, 'q' },
 		{ "obj", required_argument, NULL, 'o' },
+		{ "payload", required_argument, NULL, 'p' },
 		{}
 	};
+	FILE *pf;
 	int opt, have_src = 0, have_dst = 0;
 	uint32_t dummy;
 
@@ -310,12 +320,27 @@ static void parse_send(int argc, char **argv, struct send_opts *o)
 		case 'r': o->pps = parse_num(optarg, "pps", 100000000ULL); break;
 		case 'q': o->seq = 1; break;
 		case 'o': o->obj = optarg; break;
+		case 'p':
+			pf = fopen(optarg, "rb");
+			if (!pf)
+				die("payload '%s': %s", optarg, strerror(errno));
+			o->plen = fread(o->payload, 1, FRAME_MAX - HDR_LEN + 1, pf);
+			fclose(pf);
+			if (!o->plen || o->plen > FRAME_MAX - HDR_LEN)
+				die("payload '%s': 1..%zu bytes", optarg,
+				    FRAME_MAX - HDR_LEN);
+			break;
 		default: send_usage();
 		}
 	}
 	if (optind != argc || !o->ifname || !o->have_mac || !have_src ||
 	    !have_dst || !o->batch || !o->count)
 		send_usage();
+	if (o->plen && o->seq)
+		die("--payload and --seq exclude each other");
+	if (o->plen)	/* the frame fits the payload; Ethernet pads short ones */
+		o->size = HDR_LEN + o->plen < FRAME_MIN ? FRAME_MIN :
+						    HDR_LEN + o->plen;
 	if (o->size < FRAME_MIN || o->size < HDR_LEN + (o->seq ? 8 : 0))
 		die("size %u too small (minimum %d)", o->size, FRAME_MIN);
 }
