@@ -82,7 +82,7 @@ rules_verdict(__u32 slot, __u32 mode, __u8 dir, const struct pc_pkt *pkt,
 {
 	struct pc_query q = {
 		.slot = slot, .mode = mode, .dir = dir, .family = pkt->family,
-		.pclass = pclass, .port = pkt->dport,
+		.pclass = pclass, .port = pkt->dport, .ifindex = pkt->ifindex,
 	};
 
 	__builtin_memcpy(q.raddr, dir == PC_DIR_INGRESS ? pkt->saddr :
@@ -353,6 +353,7 @@ static __always_inline int pc_process(void *data, void *data_end, __u32 bytes,
 	int res;
 
 	res = parse_packet(data, data_end, &pkt);
+	pkt.ifindex = ifindex;
 	return pc_decide(&pkt, res, dir, bytes, ifindex);
 }
 

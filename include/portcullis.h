@@ -49,6 +49,7 @@
 #define PC_MAP_GUARD_STATS	"pc_guard_stats"
 #define PC_MAP_BACKSTOP_STATS	"pc_backstop_stats"
 #define PC_MAP_HOST_EVENTS	"pc_host_events"
+#define PC_MAP_MGMT_IF		"pc_mgmt_if"
 #define PC_DEFAULT_PIN_DIR	"/sys/fs/bpf/portcullis"
 
 /* Host modes, in escalation order. */
@@ -265,6 +266,19 @@ struct pc_settings {
 	struct pc_ruleset mgmt;			/* pass in every mode */
 	struct pc_ruleset deny[PC_MODE_COUNT];
 	struct pc_ruleset allow[PC_MODE_COUNT];
+};
+
+/*
+ * pc_mgmt_if: management entries bound to interfaces. Per slot, ifindex 0
+ * holds the set of bound entries, each other ifindex the bound entries
+ * that match there. An entry in no ifindex 0 set matches on any interface
+ * (address only); one in it matches only where its ifindex set says.
+ */
+#define PC_MGMT_IF_MAX		(PC_SLOTS * (PC_MAX_IFACES + 1) * 2)
+
+struct pc_mgmt_if_key {
+	__u32 slot;
+	__u32 ifindex;		/* 0: the set of bound entries */
 };
 
 /* LPM keys carry the slot first, so both policies live side by side. */

@@ -43,6 +43,7 @@
 #include "fsm.h"
 #include "guard.h"
 #include "linkwatch.h"
+#include "mgmt_if.h"
 #include "lockout.h"
 #include "metrics.h"
 #include "log.h"
@@ -117,6 +118,9 @@ struct agent {
 	__u64 mode_since_wall_ms;	/* the last transition */
 	uint64_t watchdog_usec;		/* sd_watchdog_enabled() */
 	__u64 next_watchdog_ms;
+	/* The policy in force's interface-bound management entries, for an
+	 * interface that (re)appears after it was applied. */
+	struct pc_mgmt_binds binds;
 	/* Small members last: no padding between the large ones. */
 	__u32 generation;		/* of the policy in force */
 	enum start_src policy_src;
@@ -469,6 +473,7 @@ static int enforce(struct agent *a, const struct pc_policy *p,
 			err);
 		goto out;
 	}
+	a->binds = c->binds;
 	ret = attach_ifaces(a, p->ifaces, p->nifaces, !at_start, err, errlen);
 	for (__u32 i = 0; i < PC_MAX_IFACES; i++) {
 		if (bpf_map_lookup_elem(a->m.ifaces, &i, &ifc) || !ifc.ifindex)
@@ -1210,6 +1215,31 @@ static void on_control(struct agent *a)
 
 /* ---- link events ---- */
 
+/*
+ * An interface management entries are bound to got a new ifindex: the
+ * live slot's pc_mgmt_if follows, if the live policy is still ours (not
+ * one `portcullis apply` wrote behind our back).
+ */
+static void mgmt_if_refresh(struct agent *a, const char *ifname)
+{
+	struct pc_settings s;
+	__u32 slot;
+	int lock, err;
+
+	if (!pc_mgmt_if_names(&a->binds, ifname))
+		return;
+	lock = pc_lock(a->cfg.pin_dir);
+	if (lock < 0)
+		return;
+	err = pc_active_settings(&a->m, &slot, &s);
+	if (!err && s.generation == a->generation)
+		err = pc_mgmt_if_write(a->m.mgmt_if, slot, &a->binds);
+	pc_unlock(lock);
+	if (err)
+		pr_warn("interface '%s': management entries bound to it not "
+			"updated: %s\n", ifname, strerror(-err));
+}
+
 static void on_link(const char *ifname, int ifindex, bool appeared, void *arg)
 {
 	struct agent *a = arg;
@@ -1231,6 +1261,7 @@ static void on_link(const char *ifname, int ifindex, bool appeared, void *arg)
 	}
 	if (known)
 		return;
+	mgmt_if_refresh(a, ifname);
 	/* A new link under an old name: the old attachment died with it. */
 	if (!pc_attach_iface(a->skel, a->cfg.pin_dir, ifname, a->cfg.xdp_mode)) {
 		hold_links(a);

@@ -95,6 +95,7 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 		{ &m->guard_stats, PC_MAP_GUARD_STATS },
 		{ &m->cuts, PC_MAP_CUTS },
 		{ &m->host_events, PC_MAP_HOST_EVENTS },
+		{ &m->mgmt_if, PC_MAP_MGMT_IF },
 	};
 	size_t i;
 
@@ -151,6 +152,7 @@ void pc_maps_from_skel(struct portcullis_bpf *skel, struct pc_maps *m)
 	m->guard_stats = bpf_map__fd(skel->maps.pc_guard_stats);
 	m->backstop_stats = bpf_map__fd(skel->maps.pc_backstop_stats);
 	m->host_events = bpf_map__fd(skel->maps.pc_host_events);
+	m->mgmt_if = bpf_map__fd(skel->maps.pc_mgmt_if);
 }
 
 void pc_maps_close(struct pc_maps *m)

@@ -1098,6 +1098,36 @@ static const struct vcase no_defaults[] = {
 	{ "omitted defaults: nd allowed", NORMAL, IN, { ND(136, "fe80::1", "fe80::2", 255) }, PC_R_PASS_ND },
 };
 
+/*
+ * Management entries bound to interfaces. BPF_PROG_TEST_RUN runs both
+ * programs on lo (ifindex 1); pcnothere0 does not exist, so what is bound
+ * to it alone matches nowhere: a packet from its address is judged by the
+ * rules and defaults, as a spoofed one from another link would be.
+ */
+static const char mgmt_if_policy[] =
+	"interfaces: [lo, pcnothere0]\n"
+	"defaults: {ingress: deny, egress: deny}\n"
+	"management:\n"
+	"  - {name: on-lo, cidr: 192.0.2.10/32, proto: tcp, ports: 22, interfaces: [lo]}\n"
+	"  - {name: elsewhere, cidr: 192.0.2.11/32, proto: tcp, ports: 22, interfaces: [pcnothere0]}\n"
+	"  - {name: anywhere, cidr: 192.0.2.12/32, proto: tcp, ports: 22}\n"
+	"  - {name: both, cidr: 192.0.2.13/32, proto: tcp, ports: 22, interfaces: [pcnothere0, lo]}\n"
+	"rules:\n"
+	"  - {name: web, action: allow, direction: ingress, proto: tcp, ports: 22, cidr: 192.0.2.11/32}\n";
+
+static const struct vcase mgmt_if[] = {
+	{ "bound to lo, arrives on lo", NORMAL, IN, { TCP_IN("192.0.2.10", 22) }, PC_R_PASS_MGMT, R(0) },
+	{ "bound to lo, lockdown", LOCKDOWN, IN, { TCP_IN("192.0.2.10", 22) }, PC_R_PASS_MGMT, R(0) },
+	{ "bound to lo, quarantine", QUARANTINE, IN, { TCP_IN("192.0.2.10", 22) }, PC_R_PASS_MGMT, R(0) },
+	{ "bound to lo, leaves on lo", NORMAL, OUT, { TCP_OUT("192.0.2.10", 22) }, PC_R_PASS_MGMT, R(0) },
+	{ "bound elsewhere: the allow rule decides", NORMAL, IN, { TCP_IN("192.0.2.11", 22) }, PC_R_PASS_RULE, R(4) },
+	{ "bound elsewhere, lockdown: dropped", LOCKDOWN, IN, { TCP_IN("192.0.2.11", 22) }, PC_R_DROP_LOCKDOWN },
+	{ "bound elsewhere, quarantine: dropped", QUARANTINE, IN, { TCP_IN("192.0.2.11", 22) }, PC_R_DROP_QUARANTINE },
+	{ "bound elsewhere, out: default", NORMAL, OUT, { TCP_OUT("192.0.2.11", 22) }, PC_R_DROP_DEFAULT, .initiated = true },
+	{ "unbound: any interface", LOCKDOWN, IN, { TCP_IN("192.0.2.12", 22) }, PC_R_PASS_MGMT, R(2) },
+	{ "bound to two, lo one of them", QUARANTINE, IN, { TCP_IN("192.0.2.13", 22) }, PC_R_PASS_MGMT, R(3) },
+};
+
 static const char audit_policy[] =
 	"defaults: {ingress: deny, egress: allow}\n"
 	"audit: true\n"
@@ -1905,6 +1935,10 @@ int main(void)
 			RUN_TABLE(&e, no_defaults);
 		else
 			ncases++, fail("no_defaults", "apply", "refused");
+		if (!env_apply(&e, mgmt_if_policy))
+			RUN_TABLE(&e, mgmt_if);
+		else
+			ncases++, fail("mgmt_if", "apply", "refused");
 		if (!env_apply(&e, audit_policy))
 			RUN_TABLE(&e, audit);
 		else
