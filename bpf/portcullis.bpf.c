@@ -11,6 +11,7 @@
 #include "parse.h"
 #include "policy.h"
 #include "flow.h"
+#include "ctl_limit.h"
 
 #define TC_ACT_OK	0
 #define TC_ACT_SHOT	2
@@ -339,6 +340,12 @@ __noinline int pc_decide(const struct pc_pkt *pkt, __u32 parse_res, __u32 dir,
 		count(slot, dir, v, bytes);
 		v = (struct pc_verdict){ 1, PC_R_PASS_AUDIT, PC_RULE_NONE };
 	}
+
+	/* The controller port's budget: what it refuses is counted in
+	 * pc_ctl_stats alone (the reasons say what the policy decided). */
+	if (v.pass && dir == PC_DIR_INGRESS && parse_res == PARSE_IP &&
+	    !ctl_admit(pkt, v.reason == PC_R_PASS_MGMT))
+		return 0;
 out:
 	count(slot, dir, v, bytes);
 	if (!v.pass)

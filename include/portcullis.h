@@ -50,6 +50,10 @@
 #define PC_MAP_BACKSTOP_STATS	"pc_backstop_stats"
 #define PC_MAP_HOST_EVENTS	"pc_host_events"
 #define PC_MAP_MGMT_IF		"pc_mgmt_if"
+#define PC_MAP_CTL_CONF		"pc_ctl_conf"
+#define PC_MAP_CTL_STATS	"pc_ctl_stats"
+#define PC_MAP_CTL_SOURCES	"pc_ctl_sources"
+#define PC_MAP_CTL_GLOBAL	"pc_ctl_global"
 #define PC_DEFAULT_PIN_DIR	"/sys/fs/bpf/portcullis"
 
 /* Host modes, in escalation order. */
@@ -279,6 +283,55 @@ struct pc_settings {
 struct pc_mgmt_if_key {
 	__u32 slot;
 	__u32 ifindex;		/* 0: the set of bound entries */
+};
+
+/*
+ * The controller port's budget (bpf/ctl_limit.h): datagrams to it that the
+ * policy passes are admitted by a token bucket per source (and interface),
+ * then by one of two shared buckets, one for management traffic and one for
+ * the rest, so that forged sources can neither flood the agent's one thread
+ * nor use up the real controller's share. The agent writes the port.
+ */
+#define PC_CTL_SRC_RATE		50	/* datagrams/s per source */
+#define PC_CTL_SRC_BURST	100
+#define PC_CTL_GLOBAL_RATE	2000	/* datagrams/s per class, all sources */
+#define PC_CTL_GLOBAL_BURST	4000
+#define PC_CTL_SOURCES		65536	/* sources tracked (LRU) */
+
+struct pc_ctl_conf {
+	__u32 port;		/* host order; 0: no controller, no limit */
+	__u32 pad;
+};
+
+enum pc_ctl_class {
+	PC_CC_MGMT = 0,		/* passed as management (pass_management) */
+	PC_CC_OTHER = 1,	/* passed by any other rule or default */
+	PC_CC_COUNT,
+};
+
+/* pc_ctl_stats indices, per-CPU __u64 counts. */
+enum pc_ctl_stat {
+	PC_CS_ADMITTED_MGMT = 0,
+	PC_CS_ADMITTED_OTHER,
+	PC_CS_SOURCE_LIMITED,	/* its source's bucket was empty */
+	PC_CS_MGMT_LIMITED,	/* the management bucket was empty */
+	PC_CS_OTHER_LIMITED,	/* the other bucket was empty */
+	PC_CS_COUNT,
+};
+
+#define PC_CS_MAX	16	/* pc_ctl_stats' max_entries: room to grow */
+
+struct pc_ctl_src_key {
+	__u32 ifindex;
+	__u8 family;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
+/* Token bucket: tokens in units of 1e-9 datagram, refilled per ns. */
+struct pc_tbucket {
+	__u64 last_ns;
+	__u64 tokens;
 };
 
 /* LPM keys carry the slot first, so both policies live side by side. */

@@ -44,6 +44,7 @@
 #include "guard.h"
 #include "linkwatch.h"
 #include "mgmt_if.h"
+#include "stats.h"
 #include "lockout.h"
 #include "metrics.h"
 #include "log.h"
@@ -56,6 +57,10 @@
 #define TICK_MS			100
 #define PC_DEFAULT_AUDIT_LOG	"/var/log/portcullis/audit.jsonl"
 #define SEQ_SAVE_EVERY_MS	10000	/* heartbeat replay state to disk */
+#define DATAGRAMS_PER_TURN	64	/* then the other fds get their turn */
+#define DRAIN_MAX_DATAGRAMS	1024	/* before heartbeat loss: bounded */
+#define DRAIN_MAX_NS		(20ULL * 1000000)
+#define UDP_RCVBUF		(4 << 20)
 #define POLICY_RETRY_MS		5000	/* re-read etcd for a pending fleet policy */
 
 /* Where the policy in force at start came from: the one meant (the
@@ -551,6 +556,10 @@ static void deadman_configure(struct agent *a)
 	stat_set(a, PC_AS_HB_TIMEOUT_MS, hb_enabled(a) ? a->cfg.hb_timeout_ms : 0);
 	deadman_write(a, PC_DM_ACTION, a->cfg.hb_action);
 	deadman_write(a, PC_DM_TIMEOUT_NS, on ? a->cfg.hb_timeout_ms * 1000000 : 0);
+	/* The controller port's budget in the datapath (bpf/ctl_limit.h). */
+	if (pc_ctl_configure(&a->m, a->cfg.controller ? a->cfg.listen_port : 0))
+		pr_warn("Couldn't set the controller port's budget: datagrams "
+			"to it are not rationed\n");
 }
 
 /* ---- controller messages ---- */
@@ -710,7 +719,8 @@ static void on_command(struct agent *a, const struct pc_msg *msg,
 	}
 }
 
-static void on_datagram(struct agent *a)
+/* One datagram from the controller socket; false if none was waiting. */
+static bool on_datagram(struct agent *a)
 {
 	static __u8 buf[PC_MSG_MAX + 1];
 	struct sockaddr_storage ss = {};
@@ -725,7 +735,7 @@ static void on_datagram(struct agent *a)
 	n = recvfrom(a->udp_fd, buf, sizeof(buf), MSG_DONTWAIT,
 		     (struct sockaddr *)&ss, &sl);
 	if (n < 0)
-		return;
+		return false;
 	detect_ns = clock_ns(CLOCK_MONOTONIC);
 	addr_str(&ss, from, sizeof(from));
 	v = pc_msg_decode(buf, n, (const __u8(*)[PC_PK_LEN])a->cfg.keys,
@@ -746,12 +756,32 @@ static void on_datagram(struct agent *a)
 							     "message_refused",
 						  "reason", pc_msg_verdict_name(v),
 						  "from", from, PC_AUDIT_END));
-		return;
+		return true;
 	}
 	if (msg.type == PC_MSG_HEARTBEAT)
 		heartbeat_at(a, boot_ms());
 	else
 		on_command(a, &msg, from, detect_ns);
+	return true;
+}
+
+/*
+ * Before heartbeat loss is declared: a valid heartbeat may be waiting
+ * behind junk in the socket. Read on, bounded in count and time, until
+ * one counts or the socket is empty.
+ */
+static void drain_for_heartbeat(struct agent *a)
+{
+	__u64 before = a->last_hb_ms;
+	__u64 end = clock_ns(CLOCK_MONOTONIC) + DRAIN_MAX_NS;
+
+	if (a->udp_fd < 0)
+		return;
+	for (int i = 0; i < DRAIN_MAX_DATAGRAMS; i++) {
+		if (!on_datagram(a) || a->last_hb_ms != before ||
+		    clock_ns(CLOCK_MONOTONIC) >= end)
+			return;
+	}
 }
 
 static int open_udp(struct agent *a)
@@ -760,7 +790,7 @@ static int open_udp(struct agent *a)
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct sockaddr *sa;
 	socklen_t sl;
-	int fd, off = 0, on = 1;
+	int fd, off = 0, on = 1, rcvbuf = UDP_RCVBUF;
 
 	if (inet_pton(AF_INET, a->cfg.listen_addr, &sin.sin_addr) == 1) {
 		sin.sin_port = htons(a->cfg.listen_port);
@@ -778,6 +808,11 @@ static int open_udp(struct agent *a)
 	fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
+	/* Room for a burst the datapath admitted (PC_CTL_GLOBAL_BURST of
+	 * each class) while the loop was busy: a heartbeat behind them is
+	 * queued, not dropped. FORCE passes rmem_max; root may. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (sa->sa_family == AF_INET6)	/* [::] takes IPv4 too */
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
 	/* The agent starts before the network (network-pre.target): its
@@ -1294,6 +1329,9 @@ static void check_heartbeat(struct agent *a)
 
 	if (!hb_enabled(a) || a->hb_lost ||
 	    boot_ms() - a->last_hb_ms <= a->cfg.hb_timeout_ms)
+		return;
+	drain_for_heartbeat(a);
+	if (boot_ms() - a->last_hb_ms <= a->cfg.hb_timeout_ms)
 		return;
 	a->hb_lost = true;
 	pc_fsm_heartbeat_lost(&a->fsm);
@@ -1827,8 +1865,8 @@ static void run_loop(struct agent *a)
 		/* Controller first: a heartbeat in the same wake-up as the
 		 * tick must count before the timeout is judged. */
 		if (pfd[3].revents & POLLIN)
-			for (int i = 0; i < 64; i++)
-				on_datagram(a);
+			for (int i = 0; i < DATAGRAMS_PER_TURN && on_datagram(a); i++)
+				;
 		if (pfd[5].revents & POLLIN)
 			on_fleet(a);
 		if (pfd[1].revents & POLLIN)

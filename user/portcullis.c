@@ -154,6 +154,24 @@ static void print_guard(const struct pc_maps *m)
 	printf(")\n");
 }
 
+/* The datapath's budget on the controller port (bpf/ctl_limit.h). */
+static void print_ctl(const struct pc_metrics_snap *s)
+{
+	if (!s->ctl_port) {
+		printf("controller port: not rationed (no controller)\n");
+		return;
+	}
+	printf("controller port: udp %u, %d/s per source, %d/s per class; "
+	       "admitted %llu management, %llu other; dropped %llu by "
+	       "source, %llu management, %llu other\n", s->ctl_port,
+	       PC_CTL_SRC_RATE, PC_CTL_GLOBAL_RATE,
+	       (unsigned long long)s->ctl[PC_CS_ADMITTED_MGMT],
+	       (unsigned long long)s->ctl[PC_CS_ADMITTED_OTHER],
+	       (unsigned long long)s->ctl[PC_CS_SOURCE_LIMITED],
+	       (unsigned long long)s->ctl[PC_CS_MGMT_LIMITED],
+	       (unsigned long long)s->ctl[PC_CS_OTHER_LIMITED]);
+}
+
 static void print_agent(const struct pc_maps *m)
 {
 	__u64 v[PC_AS_COUNT] = {};
@@ -310,8 +328,10 @@ static int do_status(int argc, char **argv)
 	snap = calloc(1, sizeof(*snap));
 	if (snap && !pc_metrics_snapshot(&m, snap))
 		nflows = snap->flows;
-	free(snap);
 	printf("flows:       %u tracked (max %d)\n", nflows, PC_MAX_FLOWS);
+	if (snap)
+		print_ctl(snap);
+	free(snap);
 	print_deadman(&m);
 	print_guard(&m);
 	print_agent(&m);

@@ -4,8 +4,10 @@
 # the heartbeats.
 #
 # The node runs the lab policy with its management entries bound to the
-# management interface (interfaces: [pcmgmt]), and trusts eight controller
-# keys, the real one last. The peer sends well-formed
+# management interface (interfaces: [pcmgmt]) plus a rule that lets all of
+# 192.0.2.0/24 reach udp/7800 in normal mode (so the forged datagrams are
+# passed by the policy and meet the datapath's budget for the port), and
+# trusts eight controller keys, the real one last. The peer sends well-formed
 # heartbeats with random signatures, naming the trusted key's id (made by
 # ctlflood.py from controller.pub, as anyone with the public key can), at
 # the highest rate build/flood reaches (AF_PACKET, no pacing):
@@ -29,12 +31,15 @@ CF_PIDS=()
 
 cf_files()
 {
-	if [ "$CF_BIND" = 1 ]; then
-		sed '/^management:/,/^rules:/s/}$/, interfaces: [pcmgmt]}/' \
-			"$AGENT_POLICY_SRC" >"$WORK/cf-policy.yaml"
-	else
-		cp "$AGENT_POLICY_SRC" "$WORK/cf-policy.yaml"
-	fi
+	{
+		if [ "$CF_BIND" = 1 ]; then
+			sed '/^management:/,/^rules:/s/}$/, interfaces: [pcmgmt]}/' \
+				"$AGENT_POLICY_SRC"
+		else
+			cat "$AGENT_POLICY_SRC"
+		fi
+		echo "  - {name: ctl-open, action: allow, direction: ingress, proto: udp, ports: 7800, cidr: 192.0.2.0/24, modes: [normal]}"
+	} >"$WORK/cf-policy.yaml"
 	# Eight trusted keys (a rotation's worth), the controller's last: the
 	# order in which a decoder without key ids would try them.
 	local i keys=
@@ -97,7 +102,7 @@ cf_rate()
 
 cf_phase()
 {
-	local what=$1 hb tr acc0 acc1 p name sent rate
+	local what=$1 hb tr acc0 acc1 p name sent rate lim ls lm lo
 	shift
 	hb=$(audit_count heartbeat_lost)
 	tr=$(audit_count transition)
@@ -120,6 +125,13 @@ cf_phase()
 			[ "${sent:-0}" -gt 0 ]
 	done
 	note "$(pc status 2>/dev/null | grep -E '^(messages|controller port):' | tr '\n' ' ')"
+	if [ "$CF_WIRE" = 2 ]; then
+		lim=$(pc status 2>/dev/null | sed -n 's/^controller port:.*dropped \([0-9]*\) by source, \([0-9]*\) management, \([0-9]*\) other$/\1 \2 \3/p')
+		read -r ls lm lo <<<"$lim"
+		pass_if "$what: the datapath's budget dropped forged datagrams (${ls:-?} by source, ${lm:-?} management, ${lo:-?} other)" \
+			"$what: the datapath's budget dropped nothing: '$lim'" \
+			[ "$((${ls:-0} + ${lo:-0}))" -gt 0 ]
+	fi
 	pass_if "$what: heartbeats accepted during the flood ($acc0 -> $acc1)" \
 		"$what: no heartbeat accepted during the flood ($acc0 -> $acc1)" \
 		[ "$acc1" -gt "$acc0" ]
