@@ -80,15 +80,15 @@ cf_restore()
 	ensure_normal
 }
 
-# cf_send NAME SRC: the forged datagram from SRC (A or A-B) at full speed
-# from the peer, CF_SECS s; log in WORK, PID in BG_LAST.
+# cf_send NAME SRC [PORT]: the forged datagram from SRC (A or A-B) at full
+# speed from the peer to PORT (7800), CF_SECS s; log in WORK, PID in BG_LAST.
 cf_send()
 {
 	local mac
 	mac=$(ip -n "$LAB_NODE" link show "$LAB_NODE_PEER_IF" | awk '/link\/ether/ { print $2 }')
 	bg_start "$WORK/cf-$1.log" $((CF_SECS + 20)) ip netns exec "$LAB_PEER" \
 		"$CF_FLOOD" send --ifname "$LAB_PEER_IF" --dst-mac "$mac" \
-		--src "$2" --sport 1024-65000 --dst "$LAB_NODE_MGMT4" --dport 7800 \
+		--src "$2" --sport 1024-65000 --dst "$LAB_NODE_MGMT4" --dport "${3:-7800}" \
 		--payload "$WORK/cf-forged.bin" --duration "$CF_SECS"
 	CF_PIDS+=("$BG_LAST")
 }
