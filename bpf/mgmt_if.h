@@ -22,22 +22,27 @@ struct {
 
 /*
  * The management entries that hold on ifindex: the slot's unbound ones,
- * and the bound ones whose interfaces include it. No (slot, 0) entry:
- * nothing is bound (address only, as before bindings existed).
+ * and the bound ones whose interfaces include it. Without PC_F_MGMT_BOUND
+ * no map is read (the common case costs nothing); with it, a missing
+ * (slot, 0) entry means nothing bound was written: every management entry
+ * is withheld, never widened to any interface.
  */
 static __always_inline void mgmt_on_iface(__u32 slot, __u32 ifindex,
-					  const struct pc_ruleset *mgmt,
+					  const struct pc_settings *s,
 					  struct pc_ruleset *out)
 {
 	struct pc_mgmt_if_key k = { .slot = slot, .ifindex = 0 };
+	const struct pc_ruleset *mgmt = &s->mgmt;
 	struct pc_ruleset *bound, *here;
 
 	*out = *mgmt;
-	if (ifindex == PC_IFINDEX_ANY)
+	if (!(s->flags & PC_F_MGMT_BOUND) || ifindex == PC_IFINDEX_ANY)
 		return;
 	bound = bpf_map_lookup_elem(&pc_mgmt_if, &k);
-	if (!bound)
+	if (!bound) {
+		__builtin_memset(out, 0, sizeof(*out));
 		return;
+	}
 	k.ifindex = ifindex;
 	here = ifindex ? bpf_map_lookup_elem(&pc_mgmt_if, &k) : NULL;
 #pragma unroll

@@ -184,7 +184,7 @@ __noinline int pc_rules_verdict(const struct pc_query *q)
 	if (!s)
 		return verdict_pack(miss);
 	classify(slot, q->dir, q->family, q->raddr, q->pclass, q->port, &matched);
-	mgmt_on_iface(slot, q->ifindex, &s->mgmt, &mgmt);
+	mgmt_on_iface(slot, q->ifindex, s, &mgmt);
 	return verdict_pack(decide_rules(s, &mgmt, mode_sane(q->mode), &matched));
 }
 

@@ -255,6 +255,7 @@ enum pc_proto_class {
 #define PC_F_AUDIT	(1U << 0)	/* normal mode: count would-be drops, pass */
 #define PC_F_ALLOW_ARP	(1U << 1)
 #define PC_F_ALLOW_ND	(1U << 2)
+#define PC_F_MGMT_BOUND	(1U << 3)	/* some management entry is bound to interfaces (pc_mgmt_if) */
 
 /* A set of rule indices; bit i = rule i. Lower index wins ties. */
 struct pc_ruleset {

@@ -295,6 +295,9 @@ int pc_compile(const struct pc_policy *p, struct pc_compiled *out, char *err,
 	compile_settings(p, &out->settings);
 	compile_meta(p, out);
 	compile_binds(p, &out->binds);
+	for (int w = 0; w < PC_RULE_WORDS; w++)
+		if (out->binds.bound.bits[w])
+			out->settings.flags |= PC_F_MGMT_BOUND;
 	ret = compile_addrs(p, out);
 	if (!ret)
 		ret = compile_ports(p, out);

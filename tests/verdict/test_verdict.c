@@ -1231,6 +1231,118 @@ static void test_flowdir(void)
 	env_close(&e);
 }
 
+/* ---- the controller port's budget (bpf/ctl_limit.h) ---- */
+
+static const char ctl_policy[] =
+	"defaults: {ingress: deny, egress: allow}\n"
+	"management:\n"
+	"  - {cidr: 192.0.2.10/32, proto: udp, ports: 7800}\n"
+	"rules:\n"
+	"  - {name: ctl-open, action: allow, direction: ingress, proto: udp, ports: 7800, cidr: 198.51.100.0/24}\n";
+
+static __u64 ctl_stat(struct env *e, __u32 k)
+{
+	return pc_percpu_u64(bpf_map__fd(e->skel->maps.pc_ctl_stats), k);
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* n datagrams to udp/7800 from src; how many passed, elapsed in *secs. */
+static int ctl_burst(struct env *e, const char *src, int n, double *secs)
+{
+	struct pkt p = { UDP(src, L4, 40000, 7800) };
+	struct frame f;
+	int passed = 0;
+	double t0 = mono_s();
+	bool pass;
+
+	if (build_frame(&f, &p))
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (run_frame(e, IN, &f, &pass))
+			return -1;
+		passed += pass;
+	}
+	*secs = mono_s() - t0;
+	return passed;
+}
+
+/* Admitted: the burst, plus what the rate refills over the elapsed time. */
+static void ctl_expect(const char *desc, int passed, int burst, int rate,
+		       double secs)
+{
+	int most = burst + (int)(rate * secs) + 1;
+
+	ncases++;
+	if (passed < burst || passed > most)
+		fail("ctl_budget", desc, "%d admitted, expected %d..%d (%.3f s)",
+		     passed, burst, most, secs);
+}
+
+/*
+ * A source gets PC_CTL_SRC_BURST datagrams and then its rate; another
+ * source has its own bucket; the policy's drops never reach the budget;
+ * with no controller port configured nothing is rationed. Counted, not
+ * timed: the bound grows with the time the burst took.
+ */
+static void test_ctl_budget(void)
+{
+	struct pc_ctl_conf conf = { .port = 7800 };
+	int n = PC_CTL_SRC_BURST + 150, passed;
+	__u32 zero = 0;
+	struct env e;
+	double secs;
+	__u64 lim;
+
+	if (env_open(&e))
+		return;
+	if (env_apply(&e, ctl_policy)) {
+		ncases++, fail("ctl_budget", "apply", "refused");
+		env_close(&e);
+		return;
+	}
+	passed = ctl_burst(&e, "198.51.100.7", n, &secs);
+	ncases++;
+	if (passed != n)
+		fail("ctl_budget", "no port configured", "%d of %d passed", passed, n);
+	bpf_map_update_elem(bpf_map__fd(e.skel->maps.pc_ctl_conf), &zero, &conf,
+			    BPF_ANY);
+
+	passed = ctl_burst(&e, "198.51.100.7", n, &secs);
+	ctl_expect("one source (other class)", passed, PC_CTL_SRC_BURST,
+		   PC_CTL_SRC_RATE, secs);
+	lim = ctl_stat(&e, PC_CS_SOURCE_LIMITED);
+	ncases++;
+	if (lim != (__u64)(n - passed) ||
+	    ctl_stat(&e, PC_CS_ADMITTED_OTHER) != (__u64)passed)
+		fail("ctl_budget", "one source: counters", "source_limited %llu, "
+		     "admitted_other %llu, expected %d and %d",
+		     (unsigned long long)lim,
+		     (unsigned long long)ctl_stat(&e, PC_CS_ADMITTED_OTHER),
+		     n - passed, passed);
+	passed = ctl_burst(&e, "192.0.2.10", n, &secs);
+	ctl_expect("the management source: its own bucket", passed,
+		   PC_CTL_SRC_BURST, PC_CTL_SRC_RATE, secs);
+	ncases++;
+	if (ctl_stat(&e, PC_CS_ADMITTED_MGMT) != (__u64)passed)
+		fail("ctl_budget", "management: counted as such", "%llu, expected %d",
+		     (unsigned long long)ctl_stat(&e, PC_CS_ADMITTED_MGMT), passed);
+	lim = ctl_stat(&e, PC_CS_SOURCE_LIMITED);
+	passed = ctl_burst(&e, "203.0.113.9", 20, &secs);
+	ncases++;
+	if (passed || ctl_stat(&e, PC_CS_SOURCE_LIMITED) != lim)
+		fail("ctl_budget", "denied by the policy", "%d passed, budget moved "
+		     "by %llu", passed,
+		     (unsigned long long)(ctl_stat(&e, PC_CS_SOURCE_LIMITED) - lim));
+	env_close(&e);
+}
+
 /* ---- map full: a policy that does not fit is refused, the old stays ---- */
 
 #define MAPFULL_MAX	16	/* pc_addr4 entries, both slots together */
@@ -1952,6 +2064,7 @@ int main(void)
 	test_mapfull();
 	test_deadman();
 	test_flowdir();
+	test_ctl_budget();
 	test_wide();
 	test_big_denylist();
 	test_differential();
