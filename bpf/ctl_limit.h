@@ -2,8 +2,9 @@
 /*
  * The controller port's budget (include/portcullis.h, "controller port"):
  * every datagram costs the agent's one thread a signature check, so the
- * datapath admits at most PC_CTL_SRC_RATE/s per source and interface and
- * PC_CTL_GLOBAL_RATE/s per class before userspace sees any of it.
+ * datapath admits at most PC_CTL_GLOBAL_RATE/s of management traffic per
+ * interface, and of the rest PC_CTL_SRC_RATE/s per source and interface
+ * and PC_CTL_GLOBAL_RATE/s in all, before userspace sees any of it.
  */
 #ifndef PC_BPF_CTL_LIMIT_H
 #define PC_BPF_CTL_LIMIT_H
@@ -37,12 +38,13 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pc_ctl_sources SEC(".maps");
 
-/* The two shared buckets (enum pc_ctl_class). Not per CPU: one budget for
- * the host; racing CPUs can only admit a few more than it says. */
+/* The class buckets (struct pc_ctl_class_key): one for all other traffic,
+ * one per interface for management. Not per CPU: one budget for the host;
+ * racing CPUs can only admit a few more than it says. */
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PC_CC_COUNT);
-	__type(key, __u32);
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PC_CTL_CLASS_MAX);
+	__type(key, struct pc_ctl_class_key);
 	__type(value, struct pc_tbucket);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pc_ctl_global SEC(".maps");
@@ -97,6 +99,25 @@ static __always_inline bool source_take(const struct pc_pkt *pkt, __u64 now)
 	return bucket_take(b, now, PC_CTL_SRC_RATE, PC_CTL_SRC_BURST);
 }
 
+/* The class bucket: a new one starts full. Management ifindexes are the
+ * attached interfaces only, so the map cannot fill up from outside. */
+static __always_inline bool class_take(bool mgmt, __u32 ifindex, __u64 now)
+{
+	struct pc_ctl_class_key k = {
+		.cls = mgmt ? PC_CC_MGMT : PC_CC_OTHER,
+		.ifindex = mgmt ? ifindex : 0,
+	};
+	struct pc_tbucket *b, fresh = {
+		.last_ns = now, .tokens = (PC_CTL_GLOBAL_BURST - 1) * NS_PER_S,
+	};
+
+	b = bpf_map_lookup_elem(&pc_ctl_global, &k);
+	if (!b)
+		return !bpf_map_update_elem(&pc_ctl_global, &k, &fresh,
+					    BPF_NOEXIST);
+	return bucket_take(b, now, PC_CTL_GLOBAL_RATE, PC_CTL_GLOBAL_BURST);
+}
+
 /*
  * May this ingress packet, which the policy passes, reach the agent? Only
  * UDP to the controller port is rationed; everything else is admitted.
@@ -105,9 +126,8 @@ static __always_inline bool source_take(const struct pc_pkt *pkt, __u64 now)
  */
 static __always_inline bool ctl_admit(const struct pc_pkt *pkt, bool mgmt)
 {
-	__u32 zero = 0, cls = mgmt ? PC_CC_MGMT : PC_CC_OTHER;
 	struct pc_ctl_conf *conf;
-	struct pc_tbucket *g;
+	__u32 zero = 0;
 	__u64 now;
 
 	if (pkt->proto != IPPROTO_UDP_ || pkt->frag == FRAG_LATER)
@@ -116,12 +136,11 @@ static __always_inline bool ctl_admit(const struct pc_pkt *pkt, bool mgmt)
 	if (!conf || !conf->port || bpf_ntohs(pkt->dport) != conf->port)
 		return true;
 	now = bpf_ktime_get_coarse_ns();
-	if (!source_take(pkt, now)) {
+	if (!mgmt && !source_take(pkt, now)) {
 		ctl_stat(PC_CS_SOURCE_LIMITED);
 		return false;
 	}
-	g = bpf_map_lookup_elem(&pc_ctl_global, &cls);
-	if (!g || !bucket_take(g, now, PC_CTL_GLOBAL_RATE, PC_CTL_GLOBAL_BURST)) {
+	if (!class_take(mgmt, pkt->ifindex, now)) {
 		ctl_stat(mgmt ? PC_CS_MGMT_LIMITED : PC_CS_OTHER_LIMITED);
 		return false;
 	}

@@ -288,16 +288,20 @@ struct pc_mgmt_if_key {
 
 /*
  * The controller port's budget (bpf/ctl_limit.h): datagrams to it that the
- * policy passes are admitted by a token bucket per source (and interface),
- * then by one of two shared buckets, one for management traffic and one for
- * the rest, so that forged sources can neither flood the agent's one thread
- * nor use up the real controller's share. The agent writes the port.
+ * policy passes as management are admitted by a bucket per interface they
+ * arrive on; the rest by a bucket per (interface, source) and then one
+ * shared by all of them. Forged sources can neither flood the agent's one
+ * thread nor use up the real controller's share from another link, and a
+ * controller's own burst (a replay flood on its link) is not cut to a
+ * per-source trickle that would starve its heartbeats. The agent writes
+ * the port.
  */
-#define PC_CTL_SRC_RATE		50	/* datagrams/s per source */
+#define PC_CTL_SRC_RATE		50	/* datagrams/s per source (other) */
 #define PC_CTL_SRC_BURST	100
-#define PC_CTL_GLOBAL_RATE	2000	/* datagrams/s per class, all sources */
+#define PC_CTL_GLOBAL_RATE	2000	/* datagrams/s per class bucket */
 #define PC_CTL_GLOBAL_BURST	4000
 #define PC_CTL_SOURCES		65536	/* sources tracked (LRU) */
+#define PC_CTL_CLASS_MAX	64	/* class buckets: other + management per interface */
 
 struct pc_ctl_conf {
 	__u32 port;		/* host order; 0: no controller, no limit */
@@ -314,9 +318,9 @@ enum pc_ctl_class {
 enum pc_ctl_stat {
 	PC_CS_ADMITTED_MGMT = 0,
 	PC_CS_ADMITTED_OTHER,
-	PC_CS_SOURCE_LIMITED,	/* its source's bucket was empty */
-	PC_CS_MGMT_LIMITED,	/* the management bucket was empty */
-	PC_CS_OTHER_LIMITED,	/* the other bucket was empty */
+	PC_CS_SOURCE_LIMITED,	/* other: its source's bucket was empty */
+	PC_CS_MGMT_LIMITED,	/* its interface's management bucket was empty */
+	PC_CS_OTHER_LIMITED,	/* the shared other bucket was empty */
 	PC_CS_COUNT,
 };
 
@@ -327,6 +331,12 @@ struct pc_ctl_src_key {
 	__u8 family;
 	__u8 pad[3];
 	__u8 addr[16];
+};
+
+/* pc_ctl_global key: (PC_CC_OTHER, 0), or (PC_CC_MGMT, ifindex). */
+struct pc_ctl_class_key {
+	__u32 cls;
+	__u32 ifindex;
 };
 
 /* Token bucket: tokens in units of 1e-9 datagram, refilled per ns. */

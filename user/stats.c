@@ -122,7 +122,7 @@ static const struct {
 } ctl_stat_names[PC_CS_COUNT] = {
 	[PC_CS_ADMITTED_MGMT] = { "management", "admitted" },
 	[PC_CS_ADMITTED_OTHER] = { "other", "admitted" },
-	[PC_CS_SOURCE_LIMITED] = { "any", "source_limited" },
+	[PC_CS_SOURCE_LIMITED] = { "other", "source_limited" },
 	[PC_CS_MGMT_LIMITED] = { "management", "class_limited" },
 	[PC_CS_OTHER_LIMITED] = { "other", "class_limited" },
 };

@@ -130,7 +130,7 @@ cf_phase()
 		read -r ls lm lo <<<"$lim"
 		pass_if "$what: the datapath's budget dropped forged datagrams (${ls:-?} by source, ${lm:-?} management, ${lo:-?} other)" \
 			"$what: the datapath's budget dropped nothing: '$lim'" \
-			[ "$((${ls:-0} + ${lo:-0}))" -gt 0 ]
+			[ "$((${ls:-0} + ${lm:-0} + ${lo:-0}))" -gt 0 ]
 	fi
 	pass_if "$what: heartbeats accepted during the flood ($acc0 -> $acc1)" \
 		"$what: no heartbeat accepted during the flood ($acc0 -> $acc1)" \
