@@ -1128,6 +1128,23 @@ static const struct vcase mgmt_if[] = {
 	{ "bound to two, lo one of them", QUARANTINE, IN, { TCP_IN("192.0.2.13", 22) }, PC_R_PASS_MGMT, R(3) },
 };
 
+static void mgmt_if_entries(struct env *e, const char *when, int want)
+{
+	struct pc_mgmt_if_key k, *prev = NULL;
+	int n = 0;
+
+	while (!bpf_map_get_next_key(e->maps.mgmt_if, prev, &k)) {
+		static struct pc_mgmt_if_key cur;
+
+		cur = k;
+		prev = &cur;
+		n++;
+	}
+	ncases++;
+	if (n != want)
+		fail("mgmt_if", when, "%d pc_mgmt_if entries, expected %d", n, want);
+}
+
 static const char audit_policy[] =
 	"defaults: {ingress: deny, egress: allow}\n"
 	"audit: true\n"
@@ -2055,10 +2072,14 @@ int main(void)
 			RUN_TABLE(&e, mgmt_if);
 		else
 			ncases++, fail("mgmt_if", "apply", "refused");
+		/* The live slot's bound set and lo; none for the missing
+		 * interface, none left of the slot before. */
+		mgmt_if_entries(&e, "after apply", 2);
 		if (!env_apply(&e, audit_policy))
 			RUN_TABLE(&e, audit);
 		else
 			ncases++, fail("audit", "apply", "refused");
+		mgmt_if_entries(&e, "after a policy without bindings", 0);
 		env_close(&e);
 	} else {
 		return 1;
