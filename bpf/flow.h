@@ -354,6 +354,10 @@ static __always_inline int flow_opener_passes(const struct pc_flow_key *k,
 	q.family = k->family;
 	q.pclass = proto_class(k->family, k->proto);
 	q.port = q.dir == PC_DIR_EGRESS ? k->rport : k->lport;
+	/* The flow table keeps no interface: bound management entries are
+	 * judged by address here, so entering lockdown keeps the operator's
+	 * sessions they admitted (README "Limits and known gaps"). */
+	q.ifindex = PC_IFINDEX_ANY;
 	__builtin_memcpy(q.raddr, k->raddr, 16);
 	v = verdict_unpack(pc_rules_verdict(&q));
 	if (v.reason == VERDICT_MISS)

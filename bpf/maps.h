@@ -121,6 +121,7 @@ struct {
 } pc_rule_meta SEC(".maps");
 
 #include "maps_backstop.h"
+#include "mgmt_if.h"
 
 /* Dead-man switch: last heartbeat, timeout, action (enum pc_deadman_key). */
 struct {

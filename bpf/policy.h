@@ -100,15 +100,16 @@ static __always_inline void classify(__u32 slot, __u8 dir, __u8 family,
 		out->bits[w] = av->dir[dir & 1].bits[w] & pv->bits[w];
 }
 
-/* Management first, then deny, then allow rules of the current mode. */
+/* Management (those that hold on this interface) first, then deny, then
+ * allow rules of the current mode. */
 static __always_inline struct pc_verdict
-decide_rules(const struct pc_settings *s, __u32 mode,
-	     const struct pc_ruleset *matched)
+decide_rules(const struct pc_settings *s, const struct pc_ruleset *mgmt,
+	     __u32 mode, const struct pc_ruleset *matched)
 {
 	struct pc_verdict v = { .reason = VERDICT_MISS, .rule = PC_RULE_NONE };
 	__u16 r;
 
-	r = first_common(matched, &s->mgmt);
+	r = first_common(matched, mgmt);
 	if (r != PC_RULE_NONE)
 		return (struct pc_verdict){ 1, PC_R_PASS_MGMT, r };
 	r = first_common(matched, &s->deny[mode]);
@@ -145,6 +146,7 @@ struct pc_query {
 	__u8 pad;
 	__u16 port;		/* destination port, network order */
 	__u16 pad2;
+	__u32 ifindex;		/* where the packet arrives or leaves */
 	__u8 raddr[16];
 };
 
@@ -171,7 +173,7 @@ static __always_inline struct pc_verdict verdict_unpack(int x)
 __noinline int pc_rules_verdict(const struct pc_query *q)
 {
 	struct pc_verdict miss = { .reason = VERDICT_MISS, .rule = PC_RULE_NONE };
-	struct pc_ruleset matched;
+	struct pc_ruleset matched, mgmt;
 	struct pc_settings *s;
 	__u32 slot;
 
@@ -182,7 +184,8 @@ __noinline int pc_rules_verdict(const struct pc_query *q)
 	if (!s)
 		return verdict_pack(miss);
 	classify(slot, q->dir, q->family, q->raddr, q->pclass, q->port, &matched);
-	return verdict_pack(decide_rules(s, mode_sane(q->mode), &matched));
+	mgmt_on_iface(slot, q->ifindex, s, &mgmt);
+	return verdict_pack(decide_rules(s, &mgmt, mode_sane(q->mode), &matched));
 }
 
 #endif /* PC_BPF_POLICY_H */

@@ -11,6 +11,7 @@
 #include "parse.h"
 #include "policy.h"
 #include "flow.h"
+#include "ctl_limit.h"
 
 #define TC_ACT_OK	0
 #define TC_ACT_SHOT	2
@@ -82,7 +83,7 @@ rules_verdict(__u32 slot, __u32 mode, __u8 dir, const struct pc_pkt *pkt,
 {
 	struct pc_query q = {
 		.slot = slot, .mode = mode, .dir = dir, .family = pkt->family,
-		.pclass = pclass, .port = pkt->dport,
+		.pclass = pclass, .port = pkt->dport, .ifindex = pkt->ifindex,
 	};
 
 	__builtin_memcpy(q.raddr, dir == PC_DIR_INGRESS ? pkt->saddr :
@@ -340,6 +341,12 @@ __noinline int pc_decide(const struct pc_pkt *pkt, __u32 parse_res, __u32 dir,
 		count(slot, dir, v, bytes);
 		v = (struct pc_verdict){ 1, PC_R_PASS_AUDIT, PC_RULE_NONE };
 	}
+
+	/* The controller port's budget: what it refuses is counted in
+	 * pc_ctl_stats alone (the reasons say what the policy decided). */
+	if (v.pass && dir == PC_DIR_INGRESS && parse_res == PARSE_IP &&
+	    !ctl_admit(pkt, v.reason == PC_R_PASS_MGMT))
+		return 0;
 out:
 	count(slot, dir, v, bytes);
 	if (!v.pass)
@@ -354,6 +361,7 @@ static __always_inline int pc_process(void *data, void *data_end, __u32 bytes,
 	int res;
 
 	res = parse_packet(data, data_end, &pkt);
+	pkt.ifindex = ifindex;
 	return pc_decide(&pkt, res, dir, bytes, ifindex);
 }
 

@@ -54,6 +54,11 @@
 #define PC_MAP_GUARD_STATS	"pc_guard_stats"
 #define PC_MAP_BACKSTOP_STATS	"pc_backstop_stats"
 #define PC_MAP_HOST_EVENTS	"pc_host_events"
+#define PC_MAP_MGMT_IF		"pc_mgmt_if"
+#define PC_MAP_CTL_CONF		"pc_ctl_conf"
+#define PC_MAP_CTL_STATS	"pc_ctl_stats"
+#define PC_MAP_CTL_SOURCES	"pc_ctl_sources"
+#define PC_MAP_CTL_GLOBAL	"pc_ctl_global"
 #define PC_DEFAULT_PIN_DIR	"/sys/fs/bpf/portcullis"
 
 /* Host modes, in escalation order. */
@@ -255,6 +260,7 @@ enum pc_proto_class {
 #define PC_F_AUDIT	(1U << 0)	/* normal mode: count would-be drops, pass */
 #define PC_F_ALLOW_ARP	(1U << 1)
 #define PC_F_ALLOW_ND	(1U << 2)
+#define PC_F_MGMT_BOUND	(1U << 3)	/* some management entry is bound to interfaces (pc_mgmt_if) */
 
 /* A set of rule indices; bit i = rule i. Lower index wins ties. */
 struct pc_ruleset {
@@ -270,6 +276,78 @@ struct pc_settings {
 	struct pc_ruleset mgmt;			/* pass in every mode */
 	struct pc_ruleset deny[PC_MODE_COUNT];
 	struct pc_ruleset allow[PC_MODE_COUNT];
+};
+
+/*
+ * pc_mgmt_if: management entries bound to interfaces. Per slot, ifindex 0
+ * holds the set of bound entries, each other ifindex the bound entries
+ * that match there. An entry in no ifindex 0 set matches on any interface
+ * (address only); one in it matches only where its ifindex set says.
+ */
+#define PC_MGMT_IF_MAX		(PC_SLOTS * (PC_MAX_IFACES + 1) * 2)
+
+struct pc_mgmt_if_key {
+	__u32 slot;
+	__u32 ifindex;		/* 0: the set of bound entries */
+};
+
+/*
+ * The controller port's budget (bpf/ctl_limit.h): datagrams to it that the
+ * policy passes as management are admitted by a bucket per interface they
+ * arrive on; the rest by a bucket per (interface, source) and then one
+ * shared by all of them. Forged sources can neither flood the agent's one
+ * thread nor use up the real controller's share from another link, and a
+ * controller's own burst (a replay flood on its link) is not cut to a
+ * per-source trickle that would starve its heartbeats. The agent writes
+ * the port.
+ */
+#define PC_CTL_SRC_RATE		50	/* datagrams/s per source (other) */
+#define PC_CTL_SRC_BURST	100
+#define PC_CTL_GLOBAL_RATE	2000	/* datagrams/s per class bucket */
+#define PC_CTL_GLOBAL_BURST	4000
+#define PC_CTL_SOURCES		65536	/* sources tracked (LRU) */
+#define PC_CTL_CLASS_MAX	64	/* class buckets: other + management per interface */
+
+struct pc_ctl_conf {
+	__u32 port;		/* host order; 0: no controller, no limit */
+	__u32 pad;
+};
+
+enum pc_ctl_class {
+	PC_CC_MGMT = 0,		/* passed as management (pass_management) */
+	PC_CC_OTHER = 1,	/* passed by any other rule or default */
+	PC_CC_COUNT,
+};
+
+/* pc_ctl_stats indices, per-CPU __u64 counts. */
+enum pc_ctl_stat {
+	PC_CS_ADMITTED_MGMT = 0,
+	PC_CS_ADMITTED_OTHER,
+	PC_CS_SOURCE_LIMITED,	/* other: its source's bucket was empty */
+	PC_CS_MGMT_LIMITED,	/* its interface's management bucket was empty */
+	PC_CS_OTHER_LIMITED,	/* the shared other bucket was empty */
+	PC_CS_COUNT,
+};
+
+#define PC_CS_MAX	16	/* pc_ctl_stats' max_entries: room to grow */
+
+struct pc_ctl_src_key {
+	__u32 ifindex;
+	__u8 family;
+	__u8 pad[3];
+	__u8 addr[16];
+};
+
+/* pc_ctl_global key: (PC_CC_OTHER, 0), or (PC_CC_MGMT, ifindex). */
+struct pc_ctl_class_key {
+	__u32 cls;
+	__u32 ifindex;
+};
+
+/* Token bucket: tokens in units of 1e-9 datagram, refilled per ns. */
+struct pc_tbucket {
+	__u64 last_ns;
+	__u64 tokens;
 };
 
 /* LPM keys carry the slot first, so both policies live side by side. */

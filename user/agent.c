@@ -44,6 +44,8 @@
 #include "fsm.h"
 #include "guard.h"
 #include "linkwatch.h"
+#include "mgmt_if.h"
+#include "stats.h"
 #include "lockout.h"
 #include "metrics.h"
 #include "log.h"
@@ -55,6 +57,10 @@
 
 #define TICK_MS			100
 #define PC_DEFAULT_AUDIT_LOG	"/var/log/portcullis/audit.jsonl"
+#define DATAGRAMS_PER_TURN	64	/* then the other fds get their turn */
+#define DRAIN_MAX_DATAGRAMS	1024	/* before heartbeat loss: bounded */
+#define DRAIN_MAX_NS		(20ULL * 1000000)
+#define UDP_RCVBUF		(4 << 20)
 #define POLICY_RETRY_MS		5000	/* re-read etcd for a pending fleet policy */
 
 /* Where the policy in force at start came from: the one meant (the
@@ -118,6 +124,9 @@ struct agent {
 	__u64 mode_since_wall_ms;	/* the last transition */
 	uint64_t watchdog_usec;		/* sd_watchdog_enabled() */
 	__u64 next_watchdog_ms;
+	/* The policy in force's interface-bound management entries, for an
+	 * interface that (re)appears after it was applied. */
+	struct pc_mgmt_binds binds;
 	/* Small members last: no padding between the large ones. */
 	__u32 generation;		/* of the policy in force */
 	enum start_src policy_src;
@@ -507,6 +516,7 @@ static int enforce(struct agent *a, const struct pc_policy *p,
 			err);
 		goto out;
 	}
+	a->binds = c->binds;
 	ret = attach_ifaces(a, p->ifaces, p->nifaces, !at_start, err, errlen);
 	for (__u32 i = 0; i < PC_MAX_IFACES; i++) {
 		if (bpf_map_lookup_elem(a->m.ifaces, &i, &ifc) || !ifc.ifindex)
@@ -584,6 +594,10 @@ static void deadman_configure(struct agent *a)
 	stat_set(a, PC_AS_HB_TIMEOUT_MS, hb_enabled(a) ? a->cfg.hb_timeout_ms : 0);
 	deadman_write(a, PC_DM_ACTION, a->cfg.hb_action);
 	deadman_write(a, PC_DM_TIMEOUT_NS, on ? a->cfg.hb_timeout_ms * 1000000 : 0);
+	/* The controller port's budget in the datapath (bpf/ctl_limit.h). */
+	if (pc_ctl_configure(&a->m, a->cfg.controller ? a->cfg.listen_port : 0))
+		pr_warn("Couldn't set the controller port's budget: datagrams "
+			"to it are not rationed\n");
 }
 
 /* ---- controller messages ---- */
@@ -739,7 +753,8 @@ static void on_command(struct agent *a, const struct pc_msg *msg,
 	}
 }
 
-static void on_datagram(struct agent *a)
+/* One datagram from the controller socket; false if none was waiting. */
+static bool on_datagram(struct agent *a)
 {
 	static __u8 buf[PC_MSG_MAX + 1];
 	struct sockaddr_storage ss = {};
@@ -754,7 +769,7 @@ static void on_datagram(struct agent *a)
 	n = recvfrom(a->udp_fd, buf, sizeof(buf), MSG_DONTWAIT,
 		     (struct sockaddr *)&ss, &sl);
 	if (n < 0)
-		return;
+		return false;
 	detect_ns = clock_ns(CLOCK_MONOTONIC);
 	addr_str(&ss, from, sizeof(from));
 	v = pc_msg_decode(buf, n, (const __u8(*)[PC_PK_LEN])a->cfg.keys,
@@ -763,7 +778,9 @@ static void on_datagram(struct agent *a)
 		v = pc_msg_check(&msg, key, a->cfg.host_id, wall_ms(),
 				 a->cfg.max_skew_ms, &a->replay);
 	if (v != PC_MSG_OK) {
+		/* msg is filled only past the signature check. */
 		bool cmd = v != PC_MSG_MALFORMED && v != PC_MSG_BAD_SIG &&
+			   v != PC_MSG_OLD_FORMAT && v != PC_MSG_UNKNOWN_KEY &&
 			   msg.type == PC_MSG_COMMAND;
 
 		/* Counted and audited, never acted on; a flood is rate-limited. */
@@ -773,13 +790,33 @@ static void on_datagram(struct agent *a)
 							     "message_refused",
 						  "reason", pc_msg_verdict_name(v),
 						  "from", from, PC_AUDIT_END));
-		return;
+		return true;
 	}
 	if (msg.type == PC_MSG_HEARTBEAT) {
 		reserve_hb_seq(a, key, msg.seq);
 		heartbeat_at(a, boot_ms());
 	} else
 		on_command(a, &msg, from, detect_ns);
+	return true;
+}
+
+/*
+ * Before heartbeat loss is declared: a valid heartbeat may be waiting
+ * behind junk in the socket. Read on, bounded in count and time, until
+ * one counts or the socket is empty.
+ */
+static void drain_for_heartbeat(struct agent *a)
+{
+	__u64 before = a->last_hb_ms;
+	__u64 end = clock_ns(CLOCK_MONOTONIC) + DRAIN_MAX_NS;
+
+	if (a->udp_fd < 0)
+		return;
+	for (int i = 0; i < DRAIN_MAX_DATAGRAMS; i++) {
+		if (!on_datagram(a) || a->last_hb_ms != before ||
+		    clock_ns(CLOCK_MONOTONIC) >= end)
+			return;
+	}
 }
 
 static int open_udp(struct agent *a)
@@ -788,7 +825,7 @@ static int open_udp(struct agent *a)
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct sockaddr *sa;
 	socklen_t sl;
-	int fd, off = 0, on = 1;
+	int fd, off = 0, on = 1, rcvbuf = UDP_RCVBUF;
 
 	if (inet_pton(AF_INET, a->cfg.listen_addr, &sin.sin_addr) == 1) {
 		sin.sin_port = htons(a->cfg.listen_port);
@@ -806,6 +843,11 @@ static int open_udp(struct agent *a)
 	fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
+	/* Room for a burst the datapath admitted (PC_CTL_GLOBAL_BURST of
+	 * each class) while the loop was busy: a heartbeat behind them is
+	 * queued, not dropped. FORCE passes rmem_max; root may. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)))
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	if (sa->sa_family == AF_INET6)	/* [::] takes IPv4 too */
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
 	/* The agent starts before the network (network-pre.target): its
@@ -876,6 +918,7 @@ static enum pc_fleet_refusal refusal_of(enum pc_msg_verdict v)
 {
 	switch (v) {
 	case PC_MSG_BAD_SIG:
+	case PC_MSG_UNKNOWN_KEY:
 		return PC_FR_BAD_SIG;
 	case PC_MSG_WRONG_HOST:
 		return PC_FR_WRONG_TARGET;
@@ -1242,6 +1285,31 @@ static void on_control(struct agent *a)
 
 /* ---- link events ---- */
 
+/*
+ * An interface management entries are bound to got a new ifindex: the
+ * live slot's pc_mgmt_if follows, if the live policy is still ours (not
+ * one `portcullis apply` wrote behind our back).
+ */
+static void mgmt_if_refresh(struct agent *a, const char *ifname)
+{
+	struct pc_settings s;
+	__u32 slot;
+	int lock, err;
+
+	if (!pc_mgmt_if_names(&a->binds, ifname))
+		return;
+	lock = pc_lock(a->cfg.pin_dir);
+	if (lock < 0)
+		return;
+	err = pc_active_settings(&a->m, &slot, &s);
+	if (!err && s.generation == a->generation)
+		err = pc_mgmt_if_write(a->m.mgmt_if, slot, &a->binds);
+	pc_unlock(lock);
+	if (err)
+		pr_warn("interface '%s': management entries bound to it not "
+			"updated: %s\n", ifname, strerror(-err));
+}
+
 static void on_link(const char *ifname, int ifindex, bool appeared, void *arg)
 {
 	struct agent *a = arg;
@@ -1263,6 +1331,7 @@ static void on_link(const char *ifname, int ifindex, bool appeared, void *arg)
 	}
 	if (known)
 		return;
+	mgmt_if_refresh(a, ifname);
 	/* A new link under an old name: the old attachment died with it. */
 	if (!pc_attach_iface(a->skel, a->cfg.pin_dir, ifname, a->cfg.xdp_mode)) {
 		hold_links(a);
@@ -1295,6 +1364,9 @@ static void check_heartbeat(struct agent *a)
 
 	if (!hb_enabled(a) || a->hb_lost ||
 	    boot_ms() - a->last_hb_ms <= a->cfg.hb_timeout_ms)
+		return;
+	drain_for_heartbeat(a);
+	if (boot_ms() - a->last_hb_ms <= a->cfg.hb_timeout_ms)
 		return;
 	a->hb_lost = true;
 	pc_fsm_heartbeat_lost(&a->fsm);
@@ -1843,8 +1915,8 @@ static void run_loop(struct agent *a)
 		/* Controller first: a heartbeat in the same wake-up as the
 		 * tick must count before the timeout is judged. */
 		if (pfd[3].revents & POLLIN)
-			for (int i = 0; i < 64; i++)
-				on_datagram(a);
+			for (int i = 0; i < DATAGRAMS_PER_TURN && on_datagram(a); i++)
+				;
 		if (pfd[5].revents & POLLIN)
 			on_fleet(a);
 		if (pfd[1].revents & POLLIN)

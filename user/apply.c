@@ -22,6 +22,7 @@
 #include <bpf/libbpf.h>
 #include "apply.h"
 #include "log.h"
+#include "mgmt_if.h"
 
 #define BATCH	4096	/* map entries per batch syscall */
 
@@ -79,6 +80,8 @@ static int slot_clear_all(const struct pc_maps *m, __u32 slot)
 	if (!err)
 		err = slot_clear(m->addr6, sizeof(struct pc_addr6_key),
 				 offsetof(struct pc_addr6_key, slot), 4, slot);
+	if (!err)
+		err = pc_mgmt_if_clear(m->mgmt_if, slot);
 	/* pc_ports is an array: a slot is rewritten whole, never cleared. */
 	return err;
 }
@@ -167,8 +170,18 @@ static int write_rules(const struct pc_maps *m, const struct pc_compiled *c,
 		return ret;
 	}
 	ret = write_port_sets(m->ports, c->port_sets, slot);
-	if (ret)
+	if (ret) {
 		snprintf(err, errlen, "writing %s: %s", PC_MAP_PORTS, strerror(-ret));
+		return ret;
+	}
+	/* A binding the datapath cannot hold would widen the entry to any
+	 * interface: refused, the old policy stays. */
+	ret = pc_mgmt_if_write(m->mgmt_if, slot, &c->binds);
+	if (ret)
+		snprintf(err, errlen, "writing %s: %s%s", PC_MAP_MGMT_IF,
+			 strerror(-ret), ret == -EOPNOTSUPP ?
+			 " (the loaded datapath predates interface-bound "
+			 "management entries: restart the agent)" : "");
 	return ret;
 }
 

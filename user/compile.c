@@ -236,6 +236,27 @@ static void compile_settings(const struct pc_policy *p, struct pc_settings *s)
 	}
 }
 
+/* Management entries bound to interfaces: per interface of the policy's
+ * list, the bound entries that name it. */
+static void compile_binds(const struct pc_policy *p, struct pc_mgmt_binds *b)
+{
+	memset(b, 0, sizeof(*b));
+	for (size_t j = 0; j < p->nifaces && j < PC_MAX_IFACES; j++)
+		snprintf(b->ifs[j].name, sizeof(b->ifs[j].name), "%s",
+			 p->ifaces[j]);
+	b->nifs = p->nifaces < PC_MAX_IFACES ? p->nifaces : PC_MAX_IFACES;
+	for (size_t i = 0; i < p->nrules; i++) {
+		const struct pc_rule *r = &p->rules[i];
+
+		if (!r->mgmt || !r->ifmask)
+			continue;
+		set_bit(&b->bound, i);
+		for (size_t j = 0; j < b->nifs; j++)
+			if (r->ifmask & (1U << j))
+				set_bit(&b->ifs[j].rules, i);
+	}
+}
+
 static void compile_meta(const struct pc_policy *p, struct pc_compiled *c)
 {
 	for (size_t i = 0; i < p->nrules; i++) {
@@ -273,6 +294,10 @@ int pc_compile(const struct pc_policy *p, struct pc_compiled *out, char *err,
 	}
 	compile_settings(p, &out->settings);
 	compile_meta(p, out);
+	compile_binds(p, &out->binds);
+	for (int w = 0; w < PC_RULE_WORDS; w++)
+		if (out->binds.bound.bits[w])
+			out->settings.flags |= PC_F_MGMT_BOUND;
 	ret = compile_addrs(p, out);
 	if (!ret)
 		ret = compile_ports(p, out);

@@ -17,6 +17,20 @@ struct pc_addr_entry {
 	struct pc_addr_val val;
 };
 
+/* Management entries bound to one interface (policy `interfaces:`). */
+struct pc_mgmt_bind {
+	char name[PC_IFNAME_LEN];
+	struct pc_ruleset rules;	/* bound entries that match on it */
+};
+
+/* What pc_mgmt_if holds for a slot, by interface name (user/mgmt_if.c
+ * resolves the names when it writes the map). */
+struct pc_mgmt_binds {
+	struct pc_ruleset bound;	/* every bound entry; empty: none */
+	struct pc_mgmt_bind ifs[PC_MAX_IFACES];
+	size_t nifs;
+};
+
 struct pc_compiled {
 	struct pc_settings settings;	/* generation left 0: set by apply */
 	struct pc_addr_entry *addrs;	/* IPv4 and IPv6 */
@@ -25,6 +39,7 @@ struct pc_compiled {
 	 * [dir * PC_PORT_SPAN + pc_port_offset(class, port)]. */
 	struct pc_ruleset *port_sets;
 	struct pc_rule_meta meta[PC_MAX_RULES];
+	struct pc_mgmt_binds binds;
 };
 
 int pc_compile(const struct pc_policy *p, struct pc_compiled *out, char *err,

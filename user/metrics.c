@@ -350,6 +350,8 @@ int pc_metrics_snapshot(const struct pc_maps *m, struct pc_metrics_snap *s)
 		err = percpu_sum(m->host_events, 0, PC_HE_COUNT, 1, s->host);
 	if (!err && m->guard_stats >= 0)
 		err = percpu_sum(m->guard_stats, 0, PC_G_COUNT, 1, s->guard);
+	if (!err)
+		err = pc_ctl_read(m, &s->ctl_port, s->ctl);
 	if (!err && m->backstop_stats >= 0)	/* pins of an older agent: none */
 		err = percpu_sum(m->backstop_stats, 0, PC_DIR_COUNT,
 				 sizeof(struct pc_counter) / sizeof(__u64),
@@ -626,6 +628,14 @@ static void render_controller(FILE *f, const struct pc_metrics_snap *s)
 	       "Accepted controller commands the agent failed to carry out.");
 	sample_u64(f, "controller_commands_failed_total",
 		   s->agent[PC_AS_CMD_FAILED]);
+	family(f, "controller_datagrams_total", "counter",
+	       "Datagrams to the controller port the policy passed: admitted to "
+	       "the agent, or dropped by the datapath's budget (per source, or "
+	       "the class's shared one).");
+	for (int i = 0; i < PC_CS_COUNT; i++)
+		fprintf(f, PREFIX "controller_datagrams_total{class=\"%s\",result=\"%s\"} %llu\n",
+			pc_ctl_stat_class(i), pc_ctl_stat_result(i),
+			(unsigned long long)s->ctl[i]);
 	family(f, "control_refused_total", "counter",
 	       "Local control socket requests refused (peer not root).");
 	sample_u64(f, "control_refused_total", s->agent[PC_AS_CONTROL_REFUSED]);

@@ -51,6 +51,8 @@ struct pc_metrics_snap {
 	__u64 events[PC_EV_COUNT];	/* summed over CPUs */
 	__u64 host[PC_HE_COUNT];	/* pc_host_events, summed; 0 if absent */
 	__u64 guard[PC_G_COUNT];	/* egress guard refusals, summed */
+	__u32 ctl_port;			/* the controller port rationed; 0: none */
+	__u64 ctl[PC_CS_COUNT];		/* its counters, summed */
 	struct pc_counter backstop[PC_DIR_COUNT];	/* dropped, summed over CPUs */
 	__u64 agent[PC_AGENT_STATS_MAX];
 	__u64 flows;			/* entries of both flow tables */

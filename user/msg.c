@@ -6,19 +6,20 @@
  *
  * off  size  field
  * 0    4     magic "PCM1"
- * 4    1     version = 1
+ * 4    1     version = 2
  * 5    1     type (1 heartbeat, 2 command, 3 fleet desired state,
  *                4 fleet heartbeat)
  * 6    1     cmd (0 none, 1 lockdown, 2 quarantine, 3 release, 4 apply-policy)
  * 7    1     flags: bit0 policy inline, bit1 policy by hash (at most one; only with apply-policy; apply-policy needs exactly one)
- * 8    8     seq
- * 16   8     timestamp_ms
- * 24   8     expires_ms
- * 32   16    cmd_id
- * 48   1     host_id length L (1..63)
- * 49   L     host_id bytes (printable ASCII 0x21..0x7e only)
- * 49+L 4     payload length P (hash: exactly 32; inline: 1..PC_MSG_MAX-ish; none: 0)
- * 53+L P     payload
+ * 8    8     key id: the first 8 bytes of SHA-256 of the signer's public key
+ * 16   8     seq
+ * 24   8     timestamp_ms
+ * 32   8     expires_ms
+ * 40   16    cmd_id
+ * 56   1     host_id length L (1..63)
+ * 57   L     host_id bytes (printable ASCII 0x21..0x7e only)
+ * 57+L 4     payload length P (hash: exactly 32; inline: 1..PC_MSG_MAX-ish; none: 0)
+ * 61+L P     payload
  * ..   64    Ed25519 signature over every byte before it
  *
  * The total must equal the datagram length exactly, and never exceed
@@ -29,6 +30,9 @@
  * Decoding checks structure before the signature so that a malformed
  * datagram costs no Ed25519 work, and reads only through a bounds-checked
  * cursor: every byte it touches was first proven to lie inside the buffer.
+ * The key id names the one key to verify with: a forged datagram costs at
+ * most one Ed25519 verification however many keys are trusted, and none
+ * if it names a key we do not trust. Version 1 (no key id) is refused.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,11 +44,12 @@
 #include "msg.h"
 
 #define MSG_MAGIC		"PCM1"
-#define MSG_VERSION		1
+#define MSG_VERSION		2
+#define MSG_VERSION_OLD		1	/* no key id: refused as old_format */
 #define MSG_FLAG_INLINE		0x01
 #define MSG_FLAG_HASH		0x02
 #define MSG_FLAGS_KNOWN		(MSG_FLAG_INLINE | MSG_FLAG_HASH)
-#define MSG_FIXED_LEN		49	/* through the host id length byte */
+#define MSG_FIXED_LEN		57	/* through the host id length byte */
 #define MSG_HOST_MAX		(PC_HOST_ID_LEN - 1)
 /* Everything but host id and payload: header, payload length, signature. */
 #define MSG_OVERHEAD		(MSG_FIXED_LEN + 4 + PC_SIG_LEN)
@@ -64,6 +69,8 @@ static const char *const verdict_names[PC_MSG_VERDICT_COUNT] = {
 	[PC_MSG_STALE] = "stale",
 	[PC_MSG_REPLAY] = "replay",
 	[PC_MSG_EXPIRED] = "expired",
+	[PC_MSG_OLD_FORMAT] = "old_format",
+	[PC_MSG_UNKNOWN_KEY] = "unknown_key",
 };
 
 static const char *const cmd_names[] = {
@@ -194,6 +201,7 @@ int pc_msg_encode(const struct pc_msg *m, const __u8 sk[PC_SK_LEN], __u8 *buf,
 		  size_t buflen)
 {
 	size_t hlen, plen, total, off;
+	__u8 pk[PC_PK_LEN];
 	__u8 flags = 0;
 
 	if (!m || !sk || !buf)
@@ -222,11 +230,13 @@ int pc_msg_encode(const struct pc_msg *m, const __u8 sk[PC_SK_LEN], __u8 *buf,
 	buf[5] = m->type;
 	buf[6] = m->cmd;
 	buf[7] = flags;
-	put_be64(buf + 8, m->seq);
-	put_be64(buf + 16, m->timestamp_ms);
-	put_be64(buf + 24, m->expires_ms);
-	memcpy(buf + 32, m->cmd_id, 16);
-	buf[48] = hlen;
+	crypto_sign_ed25519_sk_to_pk(pk, sk);
+	pc_key_id(pk, buf + 8);
+	put_be64(buf + 16, m->seq);
+	put_be64(buf + 24, m->timestamp_ms);
+	put_be64(buf + 32, m->expires_ms);
+	memcpy(buf + 40, m->cmd_id, 16);
+	buf[56] = hlen;
 	memcpy(buf + MSG_FIXED_LEN, m->host_id, hlen);
 	off = MSG_FIXED_LEN + hlen;
 	put_be32(buf + off, plen);
@@ -257,8 +267,12 @@ static const __u8 *take(struct rd *r, size_t n)
 	return p;
 }
 
-/* Structure only: fills *m and returns the signed length, or 0. */
-static size_t msg_parse(const __u8 *buf, size_t len, struct pc_msg *m)
+/*
+ * Structure only: fills *m (and key_id, 8 bytes, if not NULL) and returns
+ * the signed length, or 0.
+ */
+static size_t msg_parse(const __u8 *buf, size_t len, struct pc_msg *m,
+			__u8 *key_id)
 {
 	struct rd r = { .p = buf, .left = len };
 	const __u8 *h, *p;
@@ -274,11 +288,13 @@ static size_t msg_parse(const __u8 *buf, size_t len, struct pc_msg *m)
 	m->type = h[5];
 	m->cmd = h[6];
 	flags = h[7];
-	m->seq = get_be64(h + 8);
-	m->timestamp_ms = get_be64(h + 16);
-	m->expires_ms = get_be64(h + 24);
-	memcpy(m->cmd_id, h + 32, 16);
-	hlen = h[48];
+	if (key_id)
+		memcpy(key_id, h + 8, PC_KEY_ID_LEN);
+	m->seq = get_be64(h + 16);
+	m->timestamp_ms = get_be64(h + 24);
+	m->expires_ms = get_be64(h + 32);
+	memcpy(m->cmd_id, h + 40, 16);
+	hlen = h[56];
 
 	p = take(&r, hlen);
 	if (!p || !host_id_ok((const char *)p, hlen))
@@ -317,15 +333,16 @@ static size_t msg_parse(const __u8 *buf, size_t len, struct pc_msg *m)
 
 bool pc_msg_parse(const __u8 *buf, size_t len, struct pc_msg *out)
 {
-	return buf && out && msg_parse(buf, len, out) != 0;
+	return buf && out && msg_parse(buf, len, out, NULL) != 0;
 }
 
 enum pc_msg_verdict pc_msg_decode(const __u8 *buf, size_t len,
 				  const __u8 (*keys)[PC_PK_LEN], size_t nkeys,
 				  struct pc_msg *out, int *key_index)
 {
+	__u8 id[PC_KEY_ID_LEN], kid[PC_KEY_ID_LEN];
 	struct pc_msg m;
-	size_t signed_len;
+	size_t signed_len, i;
 
 	if (key_index)
 		*key_index = -1;
@@ -334,7 +351,9 @@ enum pc_msg_verdict pc_msg_decode(const __u8 *buf, size_t len,
 	memset(out, 0, sizeof(*out));
 	if (!buf)
 		return PC_MSG_MALFORMED;
-	signed_len = msg_parse(buf, len, &m);
+	if (len >= 5 && !memcmp(buf, MSG_MAGIC, 4) && buf[4] == MSG_VERSION_OLD)
+		return PC_MSG_OLD_FORMAT;
+	signed_len = msg_parse(buf, len, &m, id);
 	if (!signed_len)
 		return PC_MSG_MALFORMED;
 	/*
@@ -343,16 +362,23 @@ enum pc_msg_verdict pc_msg_decode(const __u8 *buf, size_t len,
 	 */
 	if (nkeys > PC_MAX_KEYS)
 		nkeys = PC_MAX_KEYS;
-	for (size_t i = 0; keys && i < nkeys; i++) {
-		if (crypto_sign_verify_detached(buf + signed_len, buf,
-						signed_len, keys[i]) == 0) {
-			*out = m;
-			if (key_index)
-				*key_index = i;
-			return PC_MSG_OK;
-		}
+	/* The first key with the named id; two trusted keys sharing an id
+	 * (one chance in 2^64) would leave the second unusable, not weaker. */
+	for (i = 0; keys && i < nkeys; i++) {
+		pc_key_id(keys[i], kid);
+		if (!memcmp(kid, id, PC_KEY_ID_LEN))
+			break;
 	}
-	return PC_MSG_BAD_SIG;
+	if (!keys || i == nkeys)
+		return PC_MSG_UNKNOWN_KEY;
+	/* The one Ed25519 verification a datagram can cost. */
+	if (crypto_sign_verify_detached(buf + signed_len, buf, signed_len,
+					keys[i]))
+		return PC_MSG_BAD_SIG;
+	*out = m;
+	if (key_index)
+		*key_index = i;
+	return PC_MSG_OK;
 }
 
 enum pc_msg_verdict pc_msg_check(const struct pc_msg *m, int key_index,
@@ -569,6 +595,14 @@ int pc_key_parse_public(const char *b64, __u8 pk[PC_PK_LEN])
 void pc_sha256(const void *data, size_t len, __u8 out[PC_HASH_LEN])
 {
 	crypto_hash_sha256(out, data, len);
+}
+
+void pc_key_id(const __u8 pk[PC_PK_LEN], __u8 id[PC_KEY_ID_LEN])
+{
+	__u8 h[PC_HASH_LEN];
+
+	crypto_hash_sha256(h, pk, PC_PK_LEN);
+	memcpy(id, h, PC_KEY_ID_LEN);
 }
 
 void pc_hex(const __u8 *data, size_t len, char *out)

@@ -18,6 +18,7 @@
 #define PC_SK_LEN		64
 #define PC_SIG_LEN		64
 #define PC_HASH_LEN		32	/* SHA-256 */
+#define PC_KEY_ID_LEN		8	/* SHA-256 of the public key, first bytes */
 
 enum pc_msg_type {
 	PC_MSG_HEARTBEAT = 1,
@@ -43,6 +44,8 @@ enum pc_msg_verdict {
 	PC_MSG_STALE,		/* timestamp too far from our clock */
 	PC_MSG_REPLAY,		/* sequence not above the last accepted one */
 	PC_MSG_EXPIRED,		/* command past its expiry */
+	PC_MSG_OLD_FORMAT,	/* wire version 1: no key id */
+	PC_MSG_UNKNOWN_KEY,	/* names a key id we do not trust */
 	PC_MSG_VERDICT_COUNT,
 };
 
@@ -79,9 +82,10 @@ int pc_msg_encode(const struct pc_msg *m, const __u8 sk[PC_SK_LEN], __u8 *buf,
 		  size_t buflen);
 
 /*
- * Parse and verify against the trusted keys. Only structure and signature
- * are checked here; *key_index says which key signed it. Never reads past
- * len, whatever the bytes.
+ * Parse and verify with the trusted key the datagram's key id names (one
+ * Ed25519 verification at most). Only structure and signature are checked
+ * here; *key_index says which key signed it. Never reads past len,
+ * whatever the bytes.
  */
 enum pc_msg_verdict pc_msg_decode(const __u8 *buf, size_t len,
 				  const __u8 (*keys)[PC_PK_LEN], size_t nkeys,
@@ -106,6 +110,8 @@ int pc_key_load_secret(const char *path, __u8 sk[PC_SK_LEN], char *err,
 int pc_key_parse_public(const char *b64, __u8 pk[PC_PK_LEN]);
 int pc_key_public_of(const __u8 sk[PC_SK_LEN], char *pub_b64, size_t pub_len);
 void pc_sha256(const void *data, size_t len, __u8 out[PC_HASH_LEN]);
+/* The key id messages carry: SHA-256 of the public key, first 8 bytes. */
+void pc_key_id(const __u8 pk[PC_PK_LEN], __u8 id[PC_KEY_ID_LEN]);
 void pc_hex(const __u8 *data, size_t len, char *out);	/* 2*len+1 bytes */
 /* Exactly 2*n hex digits into n bytes; -EINVAL otherwise. */
 int pc_unhex(const char *s, __u8 *out, size_t n);

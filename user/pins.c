@@ -96,6 +96,9 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 		{ &m->cuts, PC_MAP_CUTS },
 		{ &m->host_events, PC_MAP_HOST_EVENTS },
 		{ &m->flows_peer, PC_MAP_FLOWS_PEER },
+		{ &m->mgmt_if, PC_MAP_MGMT_IF },
+		{ &m->ctl_conf, PC_MAP_CTL_CONF },
+		{ &m->ctl_stats, PC_MAP_CTL_STATS },
 	};
 	size_t i;
 
@@ -153,6 +156,9 @@ void pc_maps_from_skel(struct portcullis_bpf *skel, struct pc_maps *m)
 	m->guard_stats = bpf_map__fd(skel->maps.pc_guard_stats);
 	m->backstop_stats = bpf_map__fd(skel->maps.pc_backstop_stats);
 	m->host_events = bpf_map__fd(skel->maps.pc_host_events);
+	m->mgmt_if = bpf_map__fd(skel->maps.pc_mgmt_if);
+	m->ctl_conf = bpf_map__fd(skel->maps.pc_ctl_conf);
+	m->ctl_stats = bpf_map__fd(skel->maps.pc_ctl_stats);
 }
 
 void pc_maps_close(struct pc_maps *m)

@@ -30,6 +30,9 @@ struct pc_maps {
 	int guard_stats;	/* -1 in pins of an agent that predates it */
 	int backstop_stats;	/* -1 in pins of a version without it */
 	int host_events;	/* -1 in pins of a datapath that predates it */
+	int mgmt_if;		/* -1 in pins of a datapath that predates it */
+	int ctl_conf;		/* -1 in pins of a datapath that predates it */
+	int ctl_stats;		/* -1 in pins of a datapath that predates it */
 };
 
 /* Pin dir from --pin-dir, else $PORTCULLIS_PIN_DIR, else the default. */

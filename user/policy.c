@@ -586,6 +586,7 @@ enum rule_key {
 	R_MODES,
 	R_CIDR,
 	R_CIDR_FILE,
+	R_IFACES,
 	R_COUNT,
 };
 
@@ -750,6 +751,49 @@ static int rule_modes(struct ctx *c, const struct field *f, struct pc_rule *r)
 					"quarantine only the management allowlist "
 					"passes (add a management entry instead)");
 		r->modes |= 1U << m;
+	}
+	return 0;
+}
+
+/*
+ * interfaces: on a management entry binds it to those of the policy's
+ * interfaces: a packet from its address arriving anywhere else is no
+ * management traffic (a spoofed source from another link).
+ */
+static int rule_ifaces(struct ctx *c, const struct field *f, struct pc_rule *r)
+{
+	const struct pc_policy *p = c->p;
+	const yaml_node_t *n;
+	size_t i, j, len;
+	int err;
+
+	if (!f->val)
+		return 0;
+	if (!r->mgmt)
+		return node_err(c, f->key_node,
+				"'interfaces' is allowed in management entries only");
+	err = want_type(c, f->val, "interfaces", YAML_SEQUENCE_NODE);
+	if (err)
+		return err;
+	len = seq_len(f->val);
+	if (!len)
+		return node_err(c, f->val, "empty 'interfaces' list: the entry "
+				"would match nowhere (leave it out for any interface)");
+	for (i = 0; i < len; i++) {
+		n = seq_item(c, f->val, i);
+		err = want_scalar(c, n, "interfaces");
+		if (err)
+			return err;
+		for (j = 0; j < p->nifaces; j++)
+			if (!strcmp(p->ifaces[j], scalar(n)))
+				break;
+		if (j == p->nifaces)
+			return node_err(c, n, "interface '%.64s' is not in the "
+					"policy's 'interfaces' list", scalar(n));
+		if (r->ifmask & (1U << j))
+			return node_err(c, n, "interface '%s' listed twice",
+					scalar(n));
+		r->ifmask |= 1U << j;
 	}
 	return 0;
 }
@@ -971,6 +1015,8 @@ static int rule_fields(struct ctx *c, const yaml_node_t *map,
 	if (!err)
 		err = rule_cidr_file(c, &f[R_CIDR_FILE], r, &cap);
 	shrink_cidrs(r);
+	if (!err)
+		err = rule_ifaces(c, &f[R_IFACES], r);
 	if (!err && r->mgmt)
 		err = check_mgmt_scope(c, map, r);
 	return err;
@@ -989,6 +1035,7 @@ static int parse_rule(struct ctx *c, const yaml_node_t *map, bool mgmt,
 		[R_MODES] = { .key = "modes" },
 		[R_CIDR] = { .key = "cidr" },
 		[R_CIDR_FILE] = { .key = "cidr_file" },
+		[R_IFACES] = { .key = "interfaces" },
 	};
 	struct pc_rule *r = &c->p->rules[c->p->nrules++];
 	int err;

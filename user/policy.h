@@ -28,6 +28,9 @@ struct pc_rule {
 	__u8 modes;		/* bit (1 << enum pc_mode) */
 	__u8 proto;		/* PC_PROTO_ANY, 6, 17, 1 or 58 */
 	bool mgmt;		/* management allowlist entry */
+	/* Management entries only: bit i = the policy's interface i; the
+	 * entry matches on those interfaces only. 0: on any (address only). */
+	__u16 ifmask;
 	struct pc_cidr *cidrs;	/* ncidrs == 0: any address */
 	size_t ncidrs;
 	struct pc_port_range *ports;	/* nports == 0: any port */

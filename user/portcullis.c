@@ -154,12 +154,27 @@ static void print_guard(const struct pc_maps *m)
 	printf(")\n");
 }
 
+/* The datapath's budget on the controller port (bpf/ctl_limit.h). */
+static void print_ctl(const struct pc_metrics_snap *s)
+{
+	if (!s->ctl_port) {
+		printf("controller port: not rationed (no controller)\n");
+		return;
+	}
+	printf("controller port: udp %u, management %d/s per interface, other "
+	       "%d/s per source and %d/s in all; admitted %llu management, "
+	       "%llu other; dropped %llu by source, %llu management, %llu "
+	       "other\n", s->ctl_port, PC_CTL_GLOBAL_RATE, PC_CTL_SRC_RATE,
+	       PC_CTL_GLOBAL_RATE,
+	       (unsigned long long)s->ctl[PC_CS_ADMITTED_MGMT],
+	       (unsigned long long)s->ctl[PC_CS_ADMITTED_OTHER],
+	       (unsigned long long)s->ctl[PC_CS_SOURCE_LIMITED],
+	       (unsigned long long)s->ctl[PC_CS_MGMT_LIMITED],
+	       (unsigned long long)s->ctl[PC_CS_OTHER_LIMITED]);
+}
+
 static void print_agent(const struct pc_maps *m)
 {
-	static const char *const names[PC_MSG_VERDICT_COUNT] = {
-		"accepted", "malformed", "bad_signature", "wrong_host", "stale",
-		"replay", "expired",
-	};
 	__u64 v[PC_AS_COUNT] = {};
 	char resp[2048];
 
@@ -179,13 +194,13 @@ static void print_agent(const struct pc_maps *m)
 	       (unsigned long long)v[PC_AS_HB_ACCEPTED]);
 	for (int i = 1; i < PC_MSG_VERDICT_COUNT; i++)
 		if (v[PC_AS_HB_REFUSED + i])
-			printf(", %s %llu", names[i],
+			printf(", %s %llu", pc_msg_verdict_name(i),
 			       (unsigned long long)v[PC_AS_HB_REFUSED + i]);
 	printf("; commands accepted %llu",
 	       (unsigned long long)v[PC_AS_CMD_ACCEPTED]);
 	for (int i = 1; i < PC_MSG_VERDICT_COUNT; i++)
 		if (v[PC_AS_CMD_REFUSED + i])
-			printf(", %s %llu", names[i],
+			printf(", %s %llu", pc_msg_verdict_name(i),
 			       (unsigned long long)v[PC_AS_CMD_REFUSED + i]);
 	printf(", failed %llu\n", (unsigned long long)v[PC_AS_CMD_FAILED]);
 	if (!v[PC_AS_FLEET_KEEPALIVES] && !v[PC_AS_FLEET_ACCEPTED] &&
@@ -197,7 +212,7 @@ static void print_agent(const struct pc_maps *m)
 	       (unsigned long long)v[PC_AS_FLEET_HB_ACCEPTED]);
 	for (int i = 1; i < PC_MSG_VERDICT_COUNT; i++)
 		if (v[PC_AS_FLEET_HB_REFUSED + i])
-			printf(", %s %llu", names[i],
+			printf(", %s %llu", pc_msg_verdict_name(i),
 			       (unsigned long long)v[PC_AS_FLEET_HB_REFUSED + i]);
 	printf("; envelopes accepted %llu",
 	       (unsigned long long)v[PC_AS_FLEET_ACCEPTED]);
@@ -329,6 +344,8 @@ static int do_status(int argc, char **argv)
 		print_flows(snap);
 	else
 		printf("flows:       unreadable\n");
+	if (snap)
+		print_ctl(snap);
 	free(snap);
 	print_deadman(&m);
 	print_guard(&m);

@@ -116,3 +116,50 @@ int pc_guard_counts(const struct pc_maps *m, __u64 out[PC_G_COUNT])
 	free(vals);
 	return err;
 }
+
+static const struct {
+	const char *cls, *result;
+} ctl_stat_names[PC_CS_COUNT] = {
+	[PC_CS_ADMITTED_MGMT] = { "management", "admitted" },
+	[PC_CS_ADMITTED_OTHER] = { "other", "admitted" },
+	[PC_CS_SOURCE_LIMITED] = { "other", "source_limited" },
+	[PC_CS_MGMT_LIMITED] = { "management", "class_limited" },
+	[PC_CS_OTHER_LIMITED] = { "other", "class_limited" },
+};
+
+const char *pc_ctl_stat_class(enum pc_ctl_stat s)
+{
+	return (unsigned int)s < PC_CS_COUNT ? ctl_stat_names[s].cls : "unknown";
+}
+
+const char *pc_ctl_stat_result(enum pc_ctl_stat s)
+{
+	return (unsigned int)s < PC_CS_COUNT ? ctl_stat_names[s].result :
+					       "unknown";
+}
+
+int pc_ctl_read(const struct pc_maps *m, __u32 *port, __u64 out[PC_CS_COUNT])
+{
+	struct pc_ctl_conf conf = {};
+	__u32 zero = 0;
+
+	*port = 0;
+	for (int i = 0; i < PC_CS_COUNT; i++)
+		out[i] = pc_percpu_u64(m->ctl_stats, i);
+	if (m->ctl_conf < 0)
+		return 0;
+	if (bpf_map_lookup_elem(m->ctl_conf, &zero, &conf))
+		return -errno;
+	*port = conf.port;
+	return 0;
+}
+
+int pc_ctl_configure(const struct pc_maps *m, __u32 port)
+{
+	struct pc_ctl_conf conf = { .port = port };
+	__u32 zero = 0;
+
+	if (m->ctl_conf < 0)
+		return -EOPNOTSUPP;
+	return bpf_map_update_elem(m->ctl_conf, &zero, &conf, BPF_ANY) ? -errno : 0;
+}

@@ -5,6 +5,7 @@
  *   flood send --ifname IF --dst-mac MAC --src A[-B] --dst ADDR
  *              [--sport P[-Q]] [--dport N] [--size BYTES] [--batch N]
  *              [--duration SECS] [--count N] [--pps N] [--seq] [--twice]
+ *              [--payload FILE]
  *   flood recv --port N [--duration SECS] [--idle SECS] [--max-seq N]
  *
  * send writes whole Ethernet frames on an AF_PACKET socket bound to IF,
@@ -18,6 +19,8 @@
  * 64-bit big-endian sequence number (0, 1, ...) first in the payload;
  * `--twice` sends each source address and port two frames in a row (a
  * flow's first packet and one that uses it, tests/e2e/outsider/flows.sh).
+ * `--payload FILE` sends FILE's bytes as every datagram's payload (a
+ * forged controller message for tests/e2e/outsider/ctlflood.sh).
  *
  * recv counts datagrams on a UDP port per source address and, with the
  * sequence numbers of `send --seq`, how many distinct ones arrived, which
@@ -183,6 +186,8 @@ struct send_opts {
 	unsigned long long count, pps;
 	int seq;
 	int twice;	/* frames 2k and 2k+1 share a source */
+	unsigned char payload[FRAME_MAX];	/* --payload: plen bytes */
+	size_t plen;
 	const char *obj;	/* flood xdp: the compiled flood_xdp.bpf.c */
 };
 
@@ -208,10 +213,13 @@ static void build_template(const struct send_opts *o, const unsigned char *src_m
 	ip->ihl = 5;
 	ip->ttl = 64;
 	ip->protocol = IPPROTO_UDP;
-	ip->tot_len = htons(o->size - sizeof(*eth));
+	ip->tot_len = htons(o->plen ? sizeof(*ip) + sizeof(*udp) + o->plen :
+				      o->size - sizeof(*eth));
 	ip->daddr = htonl(o->dst);
 	udp->dest = htons(o->dport);
-	udp->len = htons(o->size - sizeof(*eth) - sizeof(*ip));
+	udp->len = htons(o->plen ? sizeof(*udp) + o->plen :
+				   o->size - sizeof(*eth) - sizeof(*ip));
+	memcpy(udp + 1, o->payload, o->plen);
 	/* UDP checksum 0: "none", allowed for IPv4. */
 }
 
@@ -271,6 +279,7 @@ static void send_usage(void)
 		"usage: flood send --ifname IF --dst-mac MAC --src A[-B] --dst ADDR\n"
 		"                  [--sport P[-Q]] [--dport N] [--size BYTES] [--batch N]\n"
 		"                  [--duration SECS] [--count N] [--pps N] [--seq] [--twice]\n"
+		"                  [--payload FILE]\n"
 		"       flood xdp --obj FLOOD_XDP.O (the same options but --pps, --seq)\n");
 	exit(2);
 }
@@ -292,8 +301,10 @@ static void parse_send(int argc, char **argv, struct send_opts *o)
 		{ "seq", no_argument, NULL, 'q' },
 		{ "twice", no_argument, NULL, 'w' },
 		{ "obj", required_argument, NULL, 'o' },
+		{ "payload", required_argument, NULL, 'p' },
 		{}
 	};
+	FILE *pf;
 	int opt, have_src = 0, have_dst = 0;
 	uint32_t dummy;
 
@@ -316,12 +327,27 @@ static void parse_send(int argc, char **argv, struct send_opts *o)
 		case 'q': o->seq = 1; break;
 		case 'w': o->twice = 1; break;
 		case 'o': o->obj = optarg; break;
+		case 'p':
+			pf = fopen(optarg, "rb");
+			if (!pf)
+				die("payload '%s': %s", optarg, strerror(errno));
+			o->plen = fread(o->payload, 1, FRAME_MAX - HDR_LEN + 1, pf);
+			fclose(pf);
+			if (!o->plen || o->plen > FRAME_MAX - HDR_LEN)
+				die("payload '%s': 1..%zu bytes", optarg,
+				    FRAME_MAX - HDR_LEN);
+			break;
 		default: send_usage();
 		}
 	}
 	if (optind != argc || !o->ifname || !o->have_mac || !have_src ||
 	    !have_dst || !o->batch || !o->count)
 		send_usage();
+	if (o->plen && o->seq)
+		die("--payload and --seq exclude each other");
+	if (o->plen)	/* the frame fits the payload; Ethernet pads short ones */
+		o->size = HDR_LEN + o->plen < FRAME_MIN ? FRAME_MIN :
+						    HDR_LEN + o->plen;
 	if (o->size < FRAME_MIN || o->size < HDR_LEN + (o->seq ? 8 : 0))
 		die("size %u too small (minimum %d)", o->size, FRAME_MIN);
 }

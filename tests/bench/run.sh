@@ -7,7 +7,7 @@
 #   bench-results/<UTC time>/*.tsv        machine-readable figures
 #   bench-results/<UTC time>/rules.png    per-packet cost vs rule count
 #
-# BENCH_PARTS picks parts (default: pkt veth swap tts agent fleet flows).
+# BENCH_PARTS picks parts (default: pkt veth swap tts agent fleet flows ctl).
 set -u
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" -eq 0 ] || { echo "bench: must run as root" >&2; exit 1; }
@@ -16,7 +16,7 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 export BENCH_OUT=${BENCH_OUT:-$PWD/bench-results/$stamp}
 export FLOOD_BIN=${FLOOD_BIN:-$PWD/build/flood}
 mkdir -p "$BENCH_OUT"
-parts=${BENCH_PARTS:-pkt veth swap tts agent fleet flows}
+parts=${BENCH_PARTS:-pkt veth swap tts agent fleet flows ctl}
 failed=()
 
 run_part()
@@ -40,6 +40,7 @@ for p in $parts; do
 	agent) run_part agent bash tests/bench/agent_cost.sh ;;
 	fleet) run_part fleet bash tests/bench/fleet_fanout.sh ;;
 	flows) run_part flows bash tests/bench/flows.sh ;;
+	ctl) run_part ctl bash tests/bench/ctl_flood.sh ;;
 	*) echo "bench: unknown part '$p'" >&2; failed+=("$p") ;;
 	esac
 done
@@ -51,7 +52,7 @@ done
 		"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')."
 	echo "Every ratio is against a baseline measured in this same run."
 	echo
-	for p in pkt veth swap tts agent fleet_fanout flows; do
+	for p in pkt veth swap tts agent fleet_fanout flows ctl_flood; do
 		[ -f "$BENCH_OUT/$p.md" ] && { cat "$BENCH_OUT/$p.md"; echo; }
 	done
 	if [ ${#failed[@]} -gt 0 ]; then

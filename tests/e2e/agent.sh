@@ -321,7 +321,7 @@ test_refused()
 		"$PCCLI" keygen --out "$WORK/forged.key" >/dev/null 2>&1 ||
 			{ fail "keygen for the forged key"; return 1; }
 	fi
-	refused "quarantine signed with another key" hb bad_signature \
+	refused "quarantine signed with another key" hb unknown_key \
 		message_refused quarantine --key "$WORK/forged.key"
 	refused "quarantine for another host" cmd wrong_host command_refused \
 		quarantine --host-id other-node

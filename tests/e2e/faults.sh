@@ -665,7 +665,7 @@ udp_drops()
 scenario_replay()
 {
 	local acc0 ref0 ref1 acc1 i t0 ms worst=0 slow=0 polls=0 cli_pid raw_pid \
-		modes_bad=0 raw_n=$((REPLAYS - REPLAYS_CLI)) drops0 drops1 sent
+		modes_bad=0 raw_n=$((REPLAYS - REPLAYS_CLI)) drops0 drops1 sent bud0 bud1
 	ensure_agent || return 1
 	if ! ctl_send lockdown --raw-out "$WORK/lockdown.bin" >"$WORK/send.out" 2>&1; then
 		fail "controller send lockdown --raw-out: $(tail -n 1 "$WORK/send.out")"
@@ -679,6 +679,7 @@ scenario_replay()
 	acc0=$(msg_count cmd accepted)
 	ref0=$(($(msg_count cmd replay) + $(msg_count cmd stale) + $(msg_count cmd expired)))
 	drops0=$(udp_drops 7800)
+	bud0=$(ctl_budget_drops)
 	traffic_start 8 || return 1
 	fault replay-flood "$REPLAYS"
 	# shellcheck disable=SC2016 # expanded by the inner shell
@@ -721,17 +722,19 @@ scenario_replay()
 	# What left the senders, not what was asked of them.
 	sent=$(sed -n 's/^resent \([0-9]*\) of.*/\1/p' "$WORK/replay-raw.log")
 	sent=$((${sent:-0} + REPLAYS_CLI - $(grep -c 'replay failed' "$WORK/replay-cli.log")))
-	# Each datagram is either counted as refused or was dropped by the
-	# kernel before the agent saw it (the socket's own drop counter): wait
-	# until the agent has worked through its socket (at most 20 s).
+	# Each datagram is either counted as refused, or was dropped by the
+	# datapath's budget for the port or by the kernel before the agent saw
+	# it (the socket's own drop counter): wait until the agent has worked
+	# through its socket (at most 20 s).
 	replays_accounted() {
 		ref1=$(($(msg_count cmd replay) + $(msg_count cmd stale) + $(msg_count cmd expired)))
-		drops1=$(udp_drops 7800)
+		bud1=$(ctl_budget_drops)
+		drops1=$(($(udp_drops 7800) + bud1 - bud0))
 		[ $((ref1 - ref0 + drops1 - drops0)) -ge "$sent" ]
 	}
 	wait_until 20 replays_accounted
 	acc1=$(msg_count cmd accepted)
-	note "counters: refused (replay+stale+expired) $ref0 -> $ref1 (+$((ref1 - ref0)) of $sent sent); dropped by the agent's full socket buffer: $((drops1 - drops0)); $(pc status 2>/dev/null | grep '^messages:')"
+	note "counters: refused (replay+stale+expired) $ref0 -> $ref1 (+$((ref1 - ref0)) of $sent sent); dropped by the datapath's budget or the agent's full socket buffer: $((drops1 - drops0)) (budget $((bud1 - bud0))); $(pc status 2>/dev/null | grep '^messages:')"
 	pass_if "none acted on: commands accepted $acc0 -> $acc1" \
 		"replays acted on: commands accepted $acc0 -> $acc1" [ "$acc1" -eq "$acc0" ]
 	pass_if "counters show the replays: +$((ref1 - ref0)) refused + $((drops1 - drops0)) socket drops = $((ref1 - ref0 + drops1 - drops0)) of $sent sent" \

@@ -353,6 +353,14 @@ wait_mode()
 	[ "$(mode_now)" = "$want" ]
 }
 
+# ctl_budget_drops: datagrams to the controller port the datapath's budget
+# dropped (status "controller port:", every kind summed; 0 if not shown).
+ctl_budget_drops()
+{
+	pc status 2>/dev/null | sed -n 's/^controller port:.*dropped \([0-9]*\) by source, \([0-9]*\) management, \([0-9]*\) other$/\1 \2 \3/p' |
+		awk '{ n = $1 + $2 + $3 } END { print n + 0 }'
+}
+
 # audit_count EVENT [KEY=VALUE...]: audit log lines of EVENT with all of
 # those fields.
 audit_count() { "$PY" "$E2E_ROOT/tests/audit_grep.py" count "$AUDIT_LOG" "$@"; }

@@ -427,12 +427,12 @@ static void test_untrusted_key(void **state)
 	int len = encode(&d, sk1, buf);
 
 	memcpy(only2[0], pk2, PC_PK_LEN);
-	assert_int_equal(decode_exact(buf, len, only2, 1, &out), PC_MSG_BAD_SIG);
+	assert_int_equal(decode_exact(buf, len, only2, 1, &out), PC_MSG_UNKNOWN_KEY);
 	/* And out says nothing of what the refused envelope claimed. */
 	assert_int_equal(out.seq, 0);
 	assert_string_equal(out.target, "");
-	assert_int_equal(decode_exact(buf, len, keys1, 0, &out), PC_MSG_BAD_SIG);
-	assert_int_equal(decode_exact(buf, len, NULL, 0, &out), PC_MSG_BAD_SIG);
+	assert_int_equal(decode_exact(buf, len, keys1, 0, &out), PC_MSG_UNKNOWN_KEY);
+	assert_int_equal(decode_exact(buf, len, NULL, 0, &out), PC_MSG_UNKNOWN_KEY);
 }
 
 /* A validly signed UDP command copied into etcd is not desired state. */
@@ -526,7 +526,7 @@ static void test_heartbeat_roundtrip(void **state)
 	assert_true(out.seq == 42 && out.timestamp_ms == T0);
 	/* Another key, or one flipped byte anywhere: refused. */
 	assert_int_equal(pc_fleet_heartbeat_decode(buf, len, (const __u8(*)[PC_PK_LEN])&pk2,
-						   1, &out, &key), PC_MSG_BAD_SIG);
+						   1, &out, &key), PC_MSG_UNKNOWN_KEY);
 	assert_int_equal(key, -1);
 	for (int i = 0; i < len; i++) {
 		buf[i] ^= 0x01;
@@ -659,7 +659,7 @@ static void test_peek(void **state)
 	assert_true(pc_fleet_peek(buf, len, &out));
 	assert_desired_equal(&d, &out);
 	/* ... while decode, with only pk1 trusted, will not. */
-	assert_int_equal(decode_exact(buf, len, keys1, 1, &out), PC_MSG_BAD_SIG);
+	assert_int_equal(decode_exact(buf, len, keys1, 1, &out), PC_MSG_UNKNOWN_KEY);
 
 	/* Every shorter length is no envelope, and clears out. */
 	for (int n = 0; n < len; n++) {

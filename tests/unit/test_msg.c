@@ -28,12 +28,14 @@
 #define HOST		"web-1"
 #define T0		1700000000000ULL	/* a timestamp, Unix ms */
 #define SKEW		30000ULL
-#define HDR		49			/* bytes before the host id */
+#define HDR		57			/* bytes before the host id */
+#define KEY_ID_OFF	8			/* the key id, 8 bytes */
 
 static __u8 pk1[PC_PK_LEN], sk1[PC_SK_LEN];
 static __u8 pk2[PC_PK_LEN], sk2[PC_SK_LEN];
 static __u8 keys12[2][PC_PK_LEN];	/* pk1, pk2 */
 static __u8 keys21[2][PC_PK_LEN];	/* pk2, pk1 */
+static __u8 id1[PC_KEY_ID_LEN], id2[PC_KEY_ID_LEN];	/* their key ids */
 static char tmpdir[] = "/tmp/test_msg.XXXXXX";
 
 static const char policy_yaml[] = "mgmt:\n  - 192.0.2.10/32 tcp 22\n";
@@ -137,6 +139,7 @@ static void assert_same_msg(const struct pc_msg *a, const struct pc_msg *b)
 struct raw {
 	const char *magic;
 	__u8 version, type, cmd, flags;
+	const __u8 *key_id;		/* NULL: pk1's */
 	__u64 seq, ts, expires;
 	__u8 hlen;
 	const char *host;		/* hlen bytes */
@@ -150,7 +153,7 @@ struct raw {
 static struct raw raw_heartbeat(void)
 {
 	return (struct raw){
-		.magic = "PCM1", .version = 1, .type = PC_MSG_HEARTBEAT,
+		.magic = "PCM1", .version = 2, .type = PC_MSG_HEARTBEAT,
 		.seq = 1000, .ts = T0, .hlen = strlen(HOST), .host = HOST,
 	};
 }
@@ -181,12 +184,13 @@ static size_t raw_build(const struct raw *r, __u8 *buf)
 	buf[5] = r->type;
 	buf[6] = r->cmd;
 	buf[7] = r->flags;
-	be(buf + 8, r->seq, 8);
-	be(buf + 16, r->ts, 8);
-	be(buf + 24, r->expires, 8);
+	memcpy(buf + KEY_ID_OFF, r->key_id ? r->key_id : id1, PC_KEY_ID_LEN);
+	be(buf + 16, r->seq, 8);
+	be(buf + 24, r->ts, 8);
+	be(buf + 32, r->expires, 8);
 	for (int i = 0; i < 16; i++)
-		buf[32 + i] = 0xa0 + i;
-	buf[48] = r->hlen;
+		buf[40 + i] = 0xa0 + i;
+	buf[56] = r->hlen;
 	off = HDR;
 	memcpy(buf + off, r->host, r->hlen);
 	off += r->hlen;
@@ -244,9 +248,10 @@ static void assert_has(const char *haystack, const char *needle)
 static void test_verdict_names(void **state)
 {
 	static const char *const want[] = { "ok", "malformed", "bad_signature",
-		"wrong_host", "stale", "replay", "expired" };
+		"wrong_host", "stale", "replay", "expired", "old_format",
+		"unknown_key" };
 
-	assert_int_equal(PC_MSG_VERDICT_COUNT, 7);
+	assert_int_equal(PC_MSG_VERDICT_COUNT, 9);
 	for (int v = 0; v < PC_MSG_VERDICT_COUNT; v++)
 		assert_string_equal(pc_msg_verdict_name(v), want[v]);
 	assert_string_equal(pc_msg_verdict_name(PC_MSG_VERDICT_COUNT),
@@ -379,7 +384,8 @@ static void test_wire_layout(void **state)
 	assert_int_equal(alen, blen);
 	assert_int_equal(alen, HDR + 5 + 4 + 32 + 64);
 	assert_memory_equal(a, b, blen);
-	assert_memory_equal(a, "PCM1\x01\x02\x04\x02", 8);
+	assert_memory_equal(a, "PCM1\x02\x02\x04\x02", 8);
+	assert_memory_equal(a + KEY_ID_OFF, id1, PC_KEY_ID_LEN);
 
 	m = policy_msg(false);
 	r.flags = 0x01;
@@ -560,7 +566,7 @@ static void test_decode_bad_header(void **state)
 	r = raw_heartbeat();
 	r.version = 0;
 	raw_expect(&r, PC_MSG_MALFORMED);
-	r.version = 2;
+	r.version = 3;
 	raw_expect(&r, PC_MSG_MALFORMED);
 	r.version = 0xff;
 	raw_expect(&r, PC_MSG_MALFORMED);
@@ -744,10 +750,10 @@ static void test_decode_host_len_field(void **state)
 	for (int hlen = 0; hlen <= 0xff; hlen++) {
 		if (hlen == (int)strlen(HOST))
 			continue;
-		buf[48] = hlen;
+		buf[56] = hlen;
 		assert_verdict(decode1(buf, len), PC_MSG_MALFORMED);
 	}
-	buf[48] = strlen(HOST);
+	buf[56] = strlen(HOST);
 	assert_verdict(decode1(buf, len), PC_MSG_OK);
 	free(buf);
 }
@@ -795,12 +801,14 @@ static void test_sig_wrong_key(void **state)
 	__u8 *buf = big_buf();
 	int len = encode(&m, sk1, buf), ki;
 
+	/* It names pk1's id; pk1 is not among the trusted keys. */
 	assert_verdict(decode_exact(buf, len, keys21, 1, &out, &ki),
-		       PC_MSG_BAD_SIG);
+		       PC_MSG_UNKNOWN_KEY);
 	assert_verdict(decode_exact(buf, len, keys12, 0, &out, &ki),
-		       PC_MSG_BAD_SIG);
+		       PC_MSG_UNKNOWN_KEY);
 	assert_verdict(decode_exact(buf, len, NULL, 0, &out, &ki),
-		       PC_MSG_BAD_SIG);
+		       PC_MSG_UNKNOWN_KEY);
+	assert_int_equal(ki, -1);
 	free(buf);
 }
 
@@ -827,7 +835,7 @@ static void test_sig_second_key(void **state)
 		       PC_MSG_OK);
 	assert_int_equal(ki, 1);
 	assert_verdict(decode_exact(buf, len, keys12, 1, &out, &ki),
-		       PC_MSG_BAD_SIG);
+		       PC_MSG_UNKNOWN_KEY);
 	free(buf);
 }
 
@@ -848,7 +856,7 @@ static void test_sig_key_limit(void **state)
 	memcpy(keys[PC_MAX_KEYS - 1], pk2, PC_PK_LEN);
 	memcpy(keys[PC_MAX_KEYS], pk1, PC_PK_LEN);
 	assert_verdict(decode_exact(buf, len, keys, PC_MAX_KEYS + 1, &out,
-				    &ki), PC_MSG_BAD_SIG);
+				    &ki), PC_MSG_UNKNOWN_KEY);
 	free(buf);
 }
 
@@ -864,10 +872,11 @@ static void flip_every_bit(const struct pc_msg *m)
 	size_t payload = HDR + strlen(m->host_id) + 4;
 
 	for (int off = 0; off < len; off++) {
-		bool free_field = (off >= 8 && off < 24) ||
-				  (off >= 32 && off < 48) ||
-				  (m->type == PC_MSG_COMMAND && off >= 24 &&
-				   off < 32) ||
+		bool key_field = off >= KEY_ID_OFF && off < KEY_ID_OFF + 8;
+		bool free_field = (off >= 16 && off < 32) ||
+				  (off >= 40 && off < 56) ||
+				  (m->type == PC_MSG_COMMAND && off >= 32 &&
+				   off < 40) ||
 				  (m->has_hash && off >= (int)payload &&
 				   off < (int)payload + PC_HASH_LEN) ||
 				  off >= len - PC_SIG_LEN;
@@ -881,11 +890,16 @@ static void flip_every_bit(const struct pc_msg *m)
 			if (v == PC_MSG_OK)
 				fail_msg("bit %d of byte %d flipped: accepted",
 					 bit, off);
+			/* Another key's id: that key is not trusted. */
+			if (key_field && v != PC_MSG_UNKNOWN_KEY)
+				fail_msg("bit %d of key id byte %d flipped: %s, "
+					 "expected unknown_key", bit, off,
+					 pc_msg_verdict_name(v));
 			if (free_field && v != PC_MSG_BAD_SIG)
 				fail_msg("bit %d of byte %d flipped: %s, "
 					 "expected bad_signature", bit, off,
 					 pc_msg_verdict_name(v));
-			if (!free_field && v != PC_MSG_BAD_SIG &&
+			if (!free_field && !key_field && v != PC_MSG_BAD_SIG &&
 			    v != PC_MSG_MALFORMED)
 				fail_msg("bit %d of byte %d flipped: %s", bit,
 					 off, pc_msg_verdict_name(v));
@@ -904,6 +918,66 @@ static void test_sig_bit_flips(void **state)
 	flip_every_bit(&m);
 	m = base_msg(PC_MSG_HEARTBEAT, PC_CMD_NONE);
 	flip_every_bit(&m);
+}
+
+/*
+ * The key id decides which one key verifies: a datagram signed by a
+ * trusted key but naming another trusted key is refused, because only the
+ * named key is tried (one Ed25519 verification, whatever nkeys is).
+ */
+static void test_sig_named_key_only(void **state)
+{
+	struct raw r = raw_heartbeat();	/* signed with sk1 */
+	__u8 *buf = big_buf(), other[PC_KEY_ID_LEN];
+	size_t len;
+	struct pc_msg out;
+	int ki = 7;
+
+	r.key_id = id2;
+	len = raw_build(&r, buf);
+	assert_verdict(decode_exact(buf, len, keys12, 2, &out, &ki),
+		       PC_MSG_BAD_SIG);
+	assert_int_equal(ki, -1);
+	assert_verdict(decode_exact(buf, len, keys21, 2, &out, &ki),
+		       PC_MSG_BAD_SIG);
+	/* An id no trusted key has: no verification at all. */
+	memcpy(other, id1, sizeof(other));
+	other[7] ^= 0x80;
+	r.key_id = other;
+	len = raw_build(&r, buf);
+	assert_verdict(decode_exact(buf, len, keys12, 2, &out, &ki),
+		       PC_MSG_UNKNOWN_KEY);
+	r.key_id = id1;
+	len = raw_build(&r, buf);
+	assert_verdict(decode_exact(buf, len, keys21, 2, &out, &ki),
+		       PC_MSG_OK);
+	assert_int_equal(ki, 1);
+	free(buf);
+}
+
+/* Version 1 (no key id) is refused as such, signed or not. */
+static void test_old_format(void **state)
+{
+	struct raw r = raw_heartbeat();
+	__u8 *buf = big_buf();
+	size_t len;
+
+	r.version = 1;
+	len = raw_build(&r, buf);
+	assert_verdict(decode1(buf, len), PC_MSG_OLD_FORMAT);
+	assert_verdict(decode1(buf, 5), PC_MSG_OLD_FORMAT);
+	assert_verdict(decode1(buf, 4), PC_MSG_MALFORMED);
+	free(buf);
+}
+
+static void test_key_id(void **state)
+{
+	__u8 h[PC_HASH_LEN], id[PC_KEY_ID_LEN];
+
+	pc_sha256(pk1, PC_PK_LEN, h);
+	pc_key_id(pk1, id);
+	assert_memory_equal(id, h, PC_KEY_ID_LEN);
+	assert_memory_not_equal(id1, id2, PC_KEY_ID_LEN);
 }
 
 /* ---- check ---- */
@@ -1287,6 +1361,8 @@ static int setup(void **state)
 	memcpy(keys12[1], pk2, PC_PK_LEN);
 	memcpy(keys21[0], pk2, PC_PK_LEN);
 	memcpy(keys21[1], pk1, PC_PK_LEN);
+	pc_key_id(pk1, id1);
+	pc_key_id(pk2, id2);
 	if (!mkdtemp(tmpdir))
 		return -1;
 	return 0;
@@ -1329,6 +1405,9 @@ int main(void)
 		cmocka_unit_test(test_sig_second_key),
 		cmocka_unit_test(test_sig_key_limit),
 		cmocka_unit_test(test_sig_bit_flips),
+		cmocka_unit_test(test_sig_named_key_only),
+		cmocka_unit_test(test_old_format),
+		cmocka_unit_test(test_key_id),
 		cmocka_unit_test(test_check_ok_advances),
 		cmocka_unit_test(test_check_wrong_host),
 		cmocka_unit_test(test_check_stale),

@@ -1273,6 +1273,53 @@ static const struct vcase no_defaults[] = {
 	{ "omitted defaults: nd allowed", NORMAL, IN, { ND(136, "fe80::1", "fe80::2", 255) }, PC_R_PASS_ND },
 };
 
+/*
+ * Management entries bound to interfaces. BPF_PROG_TEST_RUN runs both
+ * programs on lo (ifindex 1); pcnothere0 does not exist, so what is bound
+ * to it alone matches nowhere: a packet from its address is judged by the
+ * rules and defaults, as a spoofed one from another link would be.
+ */
+static const char mgmt_if_policy[] =
+	"interfaces: [lo, pcnothere0]\n"
+	"defaults: {ingress: deny, egress: deny}\n"
+	"management:\n"
+	"  - {name: on-lo, cidr: 192.0.2.10/32, proto: tcp, ports: 22, interfaces: [lo]}\n"
+	"  - {name: elsewhere, cidr: 192.0.2.11/32, proto: tcp, ports: 22, interfaces: [pcnothere0]}\n"
+	"  - {name: anywhere, cidr: 192.0.2.12/32, proto: tcp, ports: 22}\n"
+	"  - {name: both, cidr: 192.0.2.13/32, proto: tcp, ports: 22, interfaces: [pcnothere0, lo]}\n"
+	"rules:\n"
+	"  - {name: web, action: allow, direction: ingress, proto: tcp, ports: 22, cidr: 192.0.2.11/32}\n";
+
+static const struct vcase mgmt_if[] = {
+	{ "bound to lo, arrives on lo", NORMAL, IN, { TCP_IN("192.0.2.10", 22) }, PC_R_PASS_MGMT, R(0) },
+	{ "bound to lo, lockdown", LOCKDOWN, IN, { TCP_IN("192.0.2.10", 22) }, PC_R_PASS_MGMT, R(0) },
+	{ "bound to lo, quarantine", QUARANTINE, IN, { TCP_IN("192.0.2.10", 22) }, PC_R_PASS_MGMT, R(0) },
+	{ "bound to lo, leaves on lo", NORMAL, OUT, { TCP_OUT("192.0.2.10", 22) }, PC_R_PASS_MGMT, R(0) },
+	{ "bound elsewhere: the allow rule decides", NORMAL, IN, { TCP_IN("192.0.2.11", 22) }, PC_R_PASS_RULE, R(4) },
+	{ "bound elsewhere, lockdown: dropped", LOCKDOWN, IN, { TCP_IN("192.0.2.11", 22) }, PC_R_DROP_LOCKDOWN },
+	{ "bound elsewhere, quarantine: dropped", QUARANTINE, IN, { TCP_IN("192.0.2.11", 22) }, PC_R_DROP_QUARANTINE },
+	{ "bound elsewhere, out: default", NORMAL, OUT, { TCP_OUT("192.0.2.11", 22) }, PC_R_DROP_DEFAULT, .initiated = true },
+	{ "unbound: any interface", LOCKDOWN, IN, { TCP_IN("192.0.2.12", 22) }, PC_R_PASS_MGMT, R(2) },
+	{ "bound to two, lo one of them", QUARANTINE, IN, { TCP_IN("192.0.2.13", 22) }, PC_R_PASS_MGMT, R(3) },
+};
+
+static void mgmt_if_entries(struct env *e, const char *when, int want)
+{
+	struct pc_mgmt_if_key k, *prev = NULL;
+	int n = 0;
+
+	while (!bpf_map_get_next_key(e->maps.mgmt_if, prev, &k)) {
+		static struct pc_mgmt_if_key cur;
+
+		cur = k;
+		prev = &cur;
+		n++;
+	}
+	ncases++;
+	if (n != want)
+		fail("mgmt_if", when, "%d pc_mgmt_if entries, expected %d", n, want);
+}
+
 static const char audit_policy[] =
 	"defaults: {ingress: deny, egress: allow}\n"
 	"audit: true\n"
@@ -1373,6 +1420,122 @@ static void test_flowdir(void)
 	run_table(&e, "flowdir_late", open, 1);
 	usleep(1100 * 1000);
 	RUN_TABLE(&e, flowdir_late);
+	env_close(&e);
+}
+
+/* ---- the controller port's budget (bpf/ctl_limit.h) ---- */
+
+static const char ctl_policy[] =
+	"defaults: {ingress: deny, egress: allow}\n"
+	"management:\n"
+	"  - {cidr: 192.0.2.10/32, proto: udp, ports: 7800}\n"
+	"rules:\n"
+	"  - {name: ctl-open, action: allow, direction: ingress, proto: udp, ports: 7800, cidr: 198.51.100.0/24}\n";
+
+static __u64 ctl_stat(struct env *e, __u32 k)
+{
+	return pc_percpu_u64(bpf_map__fd(e->skel->maps.pc_ctl_stats), k);
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* n datagrams to udp/7800 from src; how many passed, elapsed in *secs. */
+static int ctl_burst(struct env *e, const char *src, int n, double *secs)
+{
+	struct pkt p = { UDP(src, L4, 40000, 7800) };
+	struct frame f;
+	int passed = 0;
+	double t0 = mono_s();
+	bool pass;
+
+	if (build_frame(&f, &p))
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (run_frame(e, IN, &f, &pass))
+			return -1;
+		passed += pass;
+	}
+	*secs = mono_s() - t0;
+	return passed;
+}
+
+/* Admitted: the burst, plus what the rate refills over the elapsed time. */
+static void ctl_expect(const char *desc, int passed, int burst, int rate,
+		       double secs)
+{
+	int most = burst + (int)(rate * secs) + 1;
+
+	ncases++;
+	if (passed < burst || passed > most)
+		fail("ctl_budget", desc, "%d admitted, expected %d..%d (%.3f s)",
+		     passed, burst, most, secs);
+}
+
+/*
+ * A source gets PC_CTL_SRC_BURST datagrams and then its rate; management
+ * has its interface's bucket; the policy's drops never reach the budget;
+ * with no controller port configured nothing is rationed. Counted, not
+ * timed: the bound grows with the time the burst took.
+ */
+static void test_ctl_budget(void)
+{
+	struct pc_ctl_conf conf = { .port = 7800 };
+	int n = PC_CTL_SRC_BURST + 150, passed;
+	__u32 zero = 0;
+	struct env e;
+	double secs;
+	__u64 lim;
+
+	if (env_open(&e))
+		return;
+	if (env_apply(&e, ctl_policy)) {
+		ncases++, fail("ctl_budget", "apply", "refused");
+		env_close(&e);
+		return;
+	}
+	passed = ctl_burst(&e, "198.51.100.7", n, &secs);
+	ncases++;
+	if (passed != n)
+		fail("ctl_budget", "no port configured", "%d of %d passed", passed, n);
+	bpf_map_update_elem(bpf_map__fd(e.skel->maps.pc_ctl_conf), &zero, &conf,
+			    BPF_ANY);
+
+	passed = ctl_burst(&e, "198.51.100.7", n, &secs);
+	ctl_expect("one source (other class)", passed, PC_CTL_SRC_BURST,
+		   PC_CTL_SRC_RATE, secs);
+	lim = ctl_stat(&e, PC_CS_SOURCE_LIMITED);
+	ncases++;
+	if (lim != (__u64)(n - passed) ||
+	    ctl_stat(&e, PC_CS_ADMITTED_OTHER) != (__u64)passed)
+		fail("ctl_budget", "one source: counters", "source_limited %llu, "
+		     "admitted_other %llu, expected %d and %d",
+		     (unsigned long long)lim,
+		     (unsigned long long)ctl_stat(&e, PC_CS_ADMITTED_OTHER),
+		     n - passed, passed);
+	/* Management: its interface's bucket (burst PC_CTL_GLOBAL_BURST),
+	 * no per-source trickle. */
+	passed = ctl_burst(&e, "192.0.2.10", n, &secs);
+	ncases++;
+	if (passed != n)
+		fail("ctl_budget", "management: the interface's bucket",
+		     "%d of %d admitted", passed, n);
+	ncases++;
+	if (ctl_stat(&e, PC_CS_ADMITTED_MGMT) != (__u64)passed)
+		fail("ctl_budget", "management: counted as such", "%llu, expected %d",
+		     (unsigned long long)ctl_stat(&e, PC_CS_ADMITTED_MGMT), passed);
+	lim = ctl_stat(&e, PC_CS_SOURCE_LIMITED);
+	passed = ctl_burst(&e, "203.0.113.9", 20, &secs);
+	ncases++;
+	if (passed || ctl_stat(&e, PC_CS_SOURCE_LIMITED) != lim)
+		fail("ctl_budget", "denied by the policy", "%d passed, budget moved "
+		     "by %llu", passed,
+		     (unsigned long long)(ctl_stat(&e, PC_CS_SOURCE_LIMITED) - lim));
 	env_close(&e);
 }
 
@@ -2137,10 +2300,18 @@ int main(void)
 			RUN_TABLE(&e, no_defaults);
 		else
 			ncases++, fail("no_defaults", "apply", "refused");
+		if (!env_apply(&e, mgmt_if_policy))
+			RUN_TABLE(&e, mgmt_if);
+		else
+			ncases++, fail("mgmt_if", "apply", "refused");
+		/* The live slot's bound set and lo; none for the missing
+		 * interface, none left of the slot before. */
+		mgmt_if_entries(&e, "after apply", 2);
 		if (!env_apply(&e, audit_policy))
 			RUN_TABLE(&e, audit);
 		else
 			ncases++, fail("audit", "apply", "refused");
+		mgmt_if_entries(&e, "after a policy without bindings", 0);
 		env_close(&e);
 	} else {
 		return 1;
@@ -2151,6 +2322,7 @@ int main(void)
 	test_flood();
 	test_deadman();
 	test_flowdir();
+	test_ctl_budget();
 	test_wide();
 	test_big_denylist();
 	test_differential();
