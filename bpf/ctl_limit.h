@@ -81,9 +81,10 @@ static __always_inline bool bucket_take(struct pc_tbucket *b, __u64 now,
 }
 
 /* The bucket of pkt's source on ifindex; a new source starts full. */
-static __always_inline bool source_take(const struct pc_pkt *pkt, __u64 now)
+static __always_inline bool source_take(const struct pc_pkt *pkt,
+					__u32 ifindex, __u64 now)
 {
-	struct pc_ctl_src_key k = { .ifindex = pkt->ifindex,
+	struct pc_ctl_src_key k = { .ifindex = ifindex,
 				    .family = pkt->family };
 	struct pc_tbucket *b, fresh = {
 		.last_ns = now, .tokens = (PC_CTL_SRC_BURST - 1) * NS_PER_S,
@@ -124,28 +125,42 @@ static __always_inline bool class_take(bool mgmt, __u32 ifindex, __u64 now)
  * mgmt: it passed as management. Unreadable state drops (fail secure: the
  * heartbeats' path is the one being protected, not all traffic).
  */
-static __always_inline bool ctl_admit(const struct pc_pkt *pkt, bool mgmt)
+/*
+ * The buckets, for a datagram to the controller port. Global, so its stack
+ * is not added to pc_decide's on the deepest call chain (the verifier's
+ * 512 bytes); only datagrams to the port pay the call.
+ */
+__noinline int pc_ctl_take(const struct pc_pkt *pkt, __u32 mgmt, __u32 ifindex)
+{
+	__u64 now;
+
+	if (!pkt)	/* global-function pointers may be NULL to the verifier */
+		return 0;
+	now = bpf_ktime_get_coarse_ns();
+	if (!mgmt && !source_take(pkt, ifindex, now)) {
+		ctl_stat(PC_CS_SOURCE_LIMITED);
+		return 0;
+	}
+	if (!class_take(mgmt, ifindex, now)) {
+		ctl_stat(mgmt ? PC_CS_MGMT_LIMITED : PC_CS_OTHER_LIMITED);
+		return 0;
+	}
+	ctl_stat(mgmt ? PC_CS_ADMITTED_MGMT : PC_CS_ADMITTED_OTHER);
+	return 1;
+}
+
+static __always_inline bool ctl_admit(const struct pc_pkt *pkt, bool mgmt,
+				      __u32 ifindex)
 {
 	struct pc_ctl_conf *conf;
 	__u32 zero = 0;
-	__u64 now;
 
 	if (pkt->proto != IPPROTO_UDP_ || pkt->frag == FRAG_LATER)
 		return true;
 	conf = bpf_map_lookup_elem(&pc_ctl_conf, &zero);
 	if (!conf || !conf->port || bpf_ntohs(pkt->dport) != conf->port)
 		return true;
-	now = bpf_ktime_get_coarse_ns();
-	if (!mgmt && !source_take(pkt, now)) {
-		ctl_stat(PC_CS_SOURCE_LIMITED);
-		return false;
-	}
-	if (!class_take(mgmt, pkt->ifindex, now)) {
-		ctl_stat(mgmt ? PC_CS_MGMT_LIMITED : PC_CS_OTHER_LIMITED);
-		return false;
-	}
-	ctl_stat(mgmt ? PC_CS_ADMITTED_MGMT : PC_CS_ADMITTED_OTHER);
-	return true;
+	return pc_ctl_take(pkt, mgmt, ifindex);
 }
 
 #endif /* PC_BPF_CTL_LIMIT_H */

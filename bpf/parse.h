@@ -66,7 +66,6 @@ struct pc_pkt {
 	__u8 saddr[16];
 	__u8 daddr[16];
 	struct pc_inner inner;	/* ICMP errors only */
-	__u32 ifindex;		/* set by the caller: where it arrived or leaves */
 };
 
 struct hdr_cursor {

@@ -137,15 +137,15 @@ default_verdict(const struct pc_settings *s, __u32 mode, __u8 dir)
 }
 
 /* One policy question: what do the rules say about this tuple? */
+/* Small: it lives on the stack of the deepest call chain (512 bytes). */
 struct pc_query {
-	__u32 slot;
-	__u32 mode;
+	__u8 slot;
+	__u8 mode;
 	__u8 dir;
 	__u8 family;
 	__u8 pclass;
 	__u8 pad;
 	__u16 port;		/* destination port, network order */
-	__u16 pad2;
 	__u32 ifindex;		/* where the packet arrives or leaves */
 	__u8 raddr[16];
 };

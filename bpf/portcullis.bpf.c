@@ -79,11 +79,11 @@ static __always_inline __u32 deadman_mode(void)
 
 static __always_inline struct pc_verdict
 rules_verdict(__u32 slot, __u32 mode, __u8 dir, const struct pc_pkt *pkt,
-	      __u8 pclass)
+	      __u8 pclass, __u32 ifindex)
 {
 	struct pc_query q = {
 		.slot = slot, .mode = mode, .dir = dir, .family = pkt->family,
-		.pclass = pclass, .port = pkt->dport, .ifindex = pkt->ifindex,
+		.pclass = pclass, .port = pkt->dport, .ifindex = ifindex,
 	};
 
 	__builtin_memcpy(q.raddr, dir == PC_DIR_INGRESS ? pkt->saddr :
@@ -179,7 +179,7 @@ static __always_inline void drop_sample(const struct pc_pkt *pkt,
 /* Non-first fragments carry no ports: follow their first fragment. */
 static __always_inline struct pc_verdict
 decide_later_fragment(__u32 slot, const struct pc_settings *s, __u32 mode,
-		      const struct pc_pkt *pkt, __u8 dir)
+		      const struct pc_pkt *pkt, __u8 dir, __u32 ifindex)
 {
 	struct pc_verdict v = { .rule = PC_RULE_NONE };
 	struct pc_frag_key fk;
@@ -200,7 +200,7 @@ decide_later_fragment(__u32 slot, const struct pc_settings *s, __u32 mode,
 		return v;
 	}
 	/* Unknown first fragment: only rules that ignore ports can speak. */
-	v = rules_verdict(slot, mode, dir, pkt, PC_PC_NOPORT);
+	v = rules_verdict(slot, mode, dir, pkt, PC_PC_NOPORT, ifindex);
 	if (v.reason == VERDICT_MISS)
 		v = default_verdict(s, mode, dir);
 	return v;
@@ -209,12 +209,12 @@ decide_later_fragment(__u32 slot, const struct pc_settings *s, __u32 mode,
 /* Rules first, then the flow table, then the mode's default. */
 static __always_inline struct pc_verdict
 decide_ip(__u32 slot, const struct pc_settings *s, __u32 mode,
-	  const struct pc_pkt *pkt, __u8 dir, __u32 bytes)
+	  const struct pc_pkt *pkt, __u8 dir, __u32 bytes, __u32 ifindex)
 {
 	struct pc_verdict v;
 
 	v = rules_verdict(slot, mode, dir, pkt,
-			  proto_class(pkt->family, pkt->proto));
+			  proto_class(pkt->family, pkt->proto), ifindex);
 	if (v.reason != VERDICT_MISS)
 		return v;
 	if (flow_reply(slot, mode, pkt, dir))
@@ -321,9 +321,9 @@ __noinline int pc_decide(const struct pc_pkt *pkt, __u32 parse_res, __u32 dir,
 		v.pass = 1;
 		v.reason = PC_R_PASS_ND;
 	} else if (pkt->frag == FRAG_LATER) {
-		v = decide_later_fragment(slot, s, mode, pkt, dir);
+		v = decide_later_fragment(slot, s, mode, pkt, dir, ifindex);
 	} else {
-		v = decide_ip(slot, s, mode, pkt, dir, bytes);
+		v = decide_ip(slot, s, mode, pkt, dir, bytes, ifindex);
 		remember(pkt, dir, v, slot, s->generation, mode);
 	}
 
@@ -345,7 +345,7 @@ __noinline int pc_decide(const struct pc_pkt *pkt, __u32 parse_res, __u32 dir,
 	/* The controller port's budget: what it refuses is counted in
 	 * pc_ctl_stats alone (the reasons say what the policy decided). */
 	if (v.pass && dir == PC_DIR_INGRESS && parse_res == PARSE_IP &&
-	    !ctl_admit(pkt, v.reason == PC_R_PASS_MGMT))
+	    !ctl_admit(pkt, v.reason == PC_R_PASS_MGMT, ifindex))
 		return 0;
 out:
 	count(slot, dir, v, bytes);
@@ -361,7 +361,6 @@ static __always_inline int pc_process(void *data, void *data_end, __u32 bytes,
 	int res;
 
 	res = parse_packet(data, data_end, &pkt);
-	pkt.ifindex = ifindex;
 	return pc_decide(&pkt, res, dir, bytes, ifindex);
 }
 
