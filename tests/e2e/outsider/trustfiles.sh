@@ -33,10 +33,11 @@ tf_restore()
 	ensure_normal
 }
 
-# A bad signature is counted with the heartbeats: nothing in it is trusted.
-tf_bad_sigs_above() { [ "$(msg_count hb bad_signature)" -gt "$1" ]; }
-# The release was handled: refused (bad signature) or accepted.
-tf_release_seen() { tf_bad_sigs_above "$1" || [ "$(msg_count cmd accepted)" -gt "$2" ]; }
+# A datagram naming a key the agent does not trust (wire v2's key id) is
+# counted with the heartbeats as unknown_key: nothing in it is trusted.
+tf_unknown_above() { [ "$(msg_count hb unknown_key)" -gt "$1" ]; }
+# The release was handled: refused (unknown key) or accepted.
+tf_release_seen() { tf_unknown_above "$1" || [ "$(msg_count cmd accepted)" -gt "$2" ]; }
 tf_exited_refusing() { [ "$TF_RC" -ne 0 ] && [ "$TF_RC" -ne 124 ]; }
 tf_hb_above() { [ "$(msg_count hb accepted)" -gt "$1" ]; }
 
@@ -86,16 +87,16 @@ test_trustfiles()
 	else
 		fail "reload with a group-writable key file not refused"
 	fi
-	bad=$(msg_count hb bad_signature)
+	bad=$(msg_count hb unknown_key)
 	cmds=$(msg_count cmd accepted)
 	ctl_send release --key "$WORK/tf-attacker.key" >/dev/null 2>&1
 	wait_until 10 tf_release_seen "$bad" "$cmds"
 	pass_if "their signed release: not accepted ($cmds commands accepted before and after)" \
 		"their signed release was ACCEPTED (commands accepted $cmds -> $(msg_count cmd accepted))" \
 		[ "$(msg_count cmd accepted)" -eq "$cmds" ]
-	pass_if "their signed release: bad_signature ($bad -> $(msg_count hb bad_signature))" \
-		"their signed release: no bad_signature ($bad -> $(msg_count hb bad_signature))" \
-		tf_bad_sigs_above "$bad"
+	pass_if "their signed release: unknown_key ($bad -> $(msg_count hb unknown_key))" \
+		"their signed release: not counted as unknown_key ($bad -> $(msg_count hb unknown_key))" \
+		tf_unknown_above "$bad"
 	expect_mode lockdown "after their release"
 	acc=$(msg_count hb accepted)
 	pass_if "the controller's heartbeats still count" \
