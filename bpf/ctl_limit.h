@@ -139,9 +139,10 @@ static __always_inline bool ctl_wrong_iface(__u32 ifindex)
 }
 
 /*
- * The interface binding, then the buckets, for a datagram to the controller port. Global, so its stack
- * is not added to pc_decide's on the deepest call chain (the verifier's
- * 512 bytes); only datagrams to the port pay the call.
+ * The interface binding, then the buckets, for a datagram to the
+ * controller port. Global, so its stack is not added to pc_decide's on the
+ * deepest call chain (the verifier's 512 bytes); only datagrams to the
+ * port pay the call.
  */
 __noinline int pc_ctl_take(const struct pc_pkt *pkt, __u32 mgmt, __u32 ifindex)
 {

@@ -1728,7 +1728,7 @@ static void reload(struct agent *a)
 {
 	struct pc_config next;
 	struct replay_was was;
-	const char *policy;
+	const char *policy, *bad;
 	char err[512] = "";
 
 	pr_info("reloading %s\n", a->o->config_path ? a->o->config_path :
@@ -1737,6 +1737,20 @@ static void reload(struct agent *a)
 		audit_checked(a, pc_audit("config_refused", "error", err,
 					  PC_AUDIT_END));
 		pr_warn("reload failed; previous configuration and policy still enforcing\n");
+		return;
+	}
+	/* controller.interfaces against what is attached now (the config
+	 * layer checked them against its own 'interfaces', if any). */
+	bad = next.nifaces ? NULL :
+	      pc_ctl_if_unattached(&next, a->cfg.ifaces, a->cfg.nifaces);
+	if (bad) {
+		snprintf(err, sizeof(err), "controller.interfaces names '%s', "
+			 "which the agent does not attach to", bad);
+		audit_checked(a, pc_audit("config_refused", "error", err,
+					  PC_AUDIT_END));
+		pr_warn("reload failed: %s; previous configuration and policy "
+			"still enforcing\n", err);
+		pc_config_free(&next);
 		return;
 	}
 	/* The pushed policy if it is in force; else the config's, which is
@@ -2374,6 +2388,7 @@ int agent_check_config(const char *path)
 	struct pc_config cfg;
 	struct pc_policy p = {};
 	struct pc_compiled c = {};
+	const char *bad;
 	char err[512];
 
 	if (pc_config_load_file(path, &cfg, err, sizeof(err))) {
@@ -2386,7 +2401,12 @@ int agent_check_config(const char *path)
 		return 1;
 	}
 	/* What the agent would refuse at start, refused here too. */
-	if (pc_compile(&p, &c, err, sizeof(err)) ||
+	bad = cfg.nifaces ? NULL :
+	      pc_ctl_if_unattached(&cfg, p.ifaces, p.nifaces);
+	if (bad)
+		snprintf(err, sizeof(err), "controller.interfaces names '%s', "
+			 "which the policy does not attach to", bad);
+	if (bad || pc_compile(&p, &c, err, sizeof(err)) ||
 	    pc_lockout_check(&p, NULL, err, sizeof(err))) {
 		fprintf(stderr, "%s: policy %s refused: %s\n", path,
 			cfg.policy_path, err);
