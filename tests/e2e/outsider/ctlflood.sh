@@ -26,6 +26,10 @@
 #      datapath as arriving on the wrong interface (none admitted as other,
 #      none reaching the buckets or the agent), heartbeats from the
 #      management link still taken, mode normal.
+#   4. bound to both links, the peer link deleted and re-created (a new
+#      ifindex under its name): the agent writes the new ifindex, so 20
+#      datagrams then sent on it are admitted, none dropped as wrong
+#      interface (as a binding left on the old ifindex would).
 
 CF_PY=$(dirname "${BASH_SOURCE[0]}")/ctlflood.py
 CF_FLOOD=${CF_FLOOD:-$E2E_ROOT/build/flood}
@@ -59,6 +63,8 @@ cf_files()
 	# The same, with the controller port bound to the management link.
 	sed "s/^controller:\$/controller:\n  interfaces: [$LAB_NODE_MGMT_IF]/" \
 		"$WORK/cf-agent.yaml" >"$WORK/cf-agent-if.yaml"
+	sed "s/^controller:\$/controller:\n  interfaces: [$LAB_NODE_MGMT_IF, $LAB_NODE_PEER_IF]/" \
+		"$WORK/cf-agent.yaml" >"$WORK/cf-agent-both.yaml"
 	"$PY" "$CF_PY" forge --pub "$WORK/controller.pub" \
 		--host-id "$AGENT_HOST_ID" --version "$CF_WIRE" \
 		--out "$WORK/cf-forged.bin" >/dev/null
@@ -240,6 +246,47 @@ cf_bound_phase()
 
 cf_hb_flowing() { [ "$(msg_count hb accepted)" -gt 0 ]; }
 
+cf_attached_since() { [ "$(audit_count interface_attached interface="$LAB_NODE_PEER_IF")" -gt "$1" ]; }
+
+# Phase 4: the binding follows a link re-created under its name.
+cf_relink_phase()
+{
+	local what="port bound to both links, peer link re-created" n c0 c1 ao0 ao1 w0 w1 mac
+	cf_agent "$WORK/cf-agent-both.yaml" || { fail "$what: agent did not start"; return 1; }
+	wait_mode normal 15 || { fail "$what: the agent is not normal: mode '$(mode_now)'"; return 1; }
+	n=$(audit_count interface_attached interface="$LAB_NODE_PEER_IF")
+	lab_recreate_peer_link || { fail "$what: could not re-create $LAB_NODE_PEER_IF"; return 1; }
+	pass_if "$what: programs re-attached" "$what: no interface_attached within 15 s" \
+		wait_until 15 cf_attached_since "$n"
+	c0=$(cf_ctl_counts)
+	read -r _ ao0 _ _ _ w0 <<<"$c0"
+	mac=$(ip -n "$LAB_NODE" link show "$LAB_NODE_PEER_IF" | awk '/link\/ether/ { print $2 }')
+	ip netns exec "$LAB_PEER" timeout 20 "$CF_FLOOD" send --ifname "$LAB_PEER_IF" \
+		--dst-mac "$mac" --src 192.0.2.20 --sport 1024-65000 \
+		--dst "$LAB_NODE_MGMT4" --dport 7800 --payload "$WORK/cf-forged.bin" \
+		--count 20 --pps 100 >"$WORK/cf-relink.log" 2>&1
+	wait_until 10 cf_counted "$ao0" "$w0"
+	c1=$(cf_ctl_counts)
+	read -r _ ao1 _ _ _ w1 <<<"$c1"
+	note "$what: counters '$c0' -> '$c1'"
+	pass_if "$what: datagrams on the new link admitted ($((${ao1:-0} - ${ao0:-0})))" \
+		"$what: none admitted on the new link ('$c0' -> '$c1')" \
+		[ "$((${ao1:-0} - ${ao0:-0}))" -gt 0 ]
+	pass_if "$what: none dropped as wrong interface" \
+		"$what: $((${w1:-0} - ${w0:-0})) dropped as wrong interface: the binding kept the old ifindex" \
+		[ "${w1:-x}" = "${w0:-y}" ]
+	expect_mode normal "$what: mode"
+}
+
+# cf_counted AO W: the datapath counted something past admitted-other AO
+# or wrong-interface W.
+cf_counted()
+{
+	local ao w
+	read -r _ ao _ _ _ w <<<"$(cf_ctl_counts)"
+	[ "${ao:-0}" -gt "$1" ] || [ "${w:-0}" -gt "$2" ]
+}
+
 test_ctlflood()
 {
 	ensure_normal || return 1
@@ -255,6 +302,7 @@ test_ctlflood()
 	cf_phase "spoofed controller address" "spoof=$LAB_MGMT4"
 	cf_phase "spoofed controller + 244 sources" "spoof=$LAB_MGMT4" "many=192.0.2.11-192.0.2.254"
 	cf_bound_phase
+	cf_relink_phase
 	cf_restore
 	expect_mode normal "the suite's agent back, heartbeats flowing"
 	return 0
