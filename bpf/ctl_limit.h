@@ -11,7 +11,8 @@
 
 #define NS_PER_S	1000000000ULL
 
-/* The controller's UDP port (struct pc_ctl_conf), written by the agent. */
+/* The controller's UDP port and the interfaces it is bound to (struct
+ * pc_ctl_conf), written by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
@@ -119,16 +120,29 @@ static __always_inline bool class_take(bool mgmt, __u32 ifindex, __u64 now)
 	return bucket_take(b, now, PC_CTL_GLOBAL_RATE, PC_CTL_GLOBAL_BURST);
 }
 
+/* Is the port bound elsewhere than ifindex (controller.interfaces)? A
+ * named interface missing now has entry 0, which no packet carries. */
+static __always_inline bool ctl_wrong_iface(__u32 ifindex)
+{
+	struct pc_ctl_conf *conf;
+	__u32 zero = 0;
+
+	conf = bpf_map_lookup_elem(&pc_ctl_conf, &zero);
+	if (!conf)
+		return true;
+	if (!conf->nbound)
+		return false;
+	for (int i = 0; i < PC_CTL_IFACES; i++)
+		if (conf->ifindex[i] && conf->ifindex[i] == ifindex)
+			return false;
+	return true;
+}
+
 /*
- * May this ingress packet, which the policy passes, reach the agent? Only
- * UDP to the controller port is rationed; everything else is admitted.
- * mgmt: it passed as management. Unreadable state drops (fail secure: the
- * heartbeats' path is the one being protected, not all traffic).
- */
-/*
- * The buckets, for a datagram to the controller port. Global, so its stack
- * is not added to pc_decide's on the deepest call chain (the verifier's
- * 512 bytes); only datagrams to the port pay the call.
+ * The interface binding, then the buckets, for a datagram to the
+ * controller port. Global, so its stack is not added to pc_decide's on the
+ * deepest call chain (the verifier's 512 bytes); only datagrams to the
+ * port pay the call.
  */
 __noinline int pc_ctl_take(const struct pc_pkt *pkt, __u32 mgmt, __u32 ifindex)
 {
@@ -136,6 +150,10 @@ __noinline int pc_ctl_take(const struct pc_pkt *pkt, __u32 mgmt, __u32 ifindex)
 
 	if (!pkt)	/* global-function pointers may be NULL to the verifier */
 		return 0;
+	if (ctl_wrong_iface(ifindex)) {
+		ctl_stat(mgmt ? PC_CS_WRONG_IFACE_MGMT : PC_CS_WRONG_IFACE_OTHER);
+		return 0;
+	}
 	now = bpf_ktime_get_coarse_ns();
 	if (!mgmt && !source_take(pkt, ifindex, now)) {
 		ctl_stat(PC_CS_SOURCE_LIMITED);
@@ -149,6 +167,12 @@ __noinline int pc_ctl_take(const struct pc_pkt *pkt, __u32 mgmt, __u32 ifindex)
 	return 1;
 }
 
+/*
+ * May this ingress packet, which the policy passes, reach the agent? Only
+ * UDP to the controller port is rationed; everything else is admitted.
+ * mgmt: it passed as management. Unreadable state drops (fail secure: the
+ * heartbeats' path is the one being protected, not all traffic).
+ */
 static __always_inline bool ctl_admit(const struct pc_pkt *pkt, bool mgmt,
 				      __u32 ifindex)
 {

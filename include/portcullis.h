@@ -308,9 +308,19 @@ struct pc_mgmt_if_key {
 #define PC_CTL_SOURCES		65536	/* sources tracked (LRU) */
 #define PC_CTL_CLASS_MAX	64	/* class buckets: other + management per interface */
 
+/*
+ * Grown from 8 bytes (port, pad) in this release, before any shipped:
+ * nbound > 0 binds the port to the interfaces in ifindex[] (a datagram to
+ * it arriving elsewhere is dropped, PC_CS_WRONG_IFACE_*); an entry 0 is a
+ * named interface missing now, which matches nowhere, so a bound port
+ * never falls back to "any interface" while its links are away.
+ */
+#define PC_CTL_IFACES		PC_MAX_IFACES
+
 struct pc_ctl_conf {
 	__u32 port;		/* host order; 0: no controller, no limit */
-	__u32 pad;
+	__u32 nbound;		/* interfaces named; 0: any interface */
+	__u32 ifindex[PC_CTL_IFACES];	/* 0: named but missing now */
 };
 
 enum pc_ctl_class {
@@ -326,6 +336,8 @@ enum pc_ctl_stat {
 	PC_CS_SOURCE_LIMITED,	/* other: its source's bucket was empty */
 	PC_CS_MGMT_LIMITED,	/* its interface's management bucket was empty */
 	PC_CS_OTHER_LIMITED,	/* the shared other bucket was empty */
+	PC_CS_WRONG_IFACE_MGMT,	/* arrived on an interface the port is not bound to */
+	PC_CS_WRONG_IFACE_OTHER,
 	PC_CS_COUNT,
 };
 

@@ -43,6 +43,7 @@
 #include "fleet.h"
 #include "fsm.h"
 #include "guard.h"
+#include "ctl_if.h"
 #include "linkwatch.h"
 #include "mgmt_if.h"
 #include "stats.h"
@@ -422,6 +423,14 @@ static int policy_prepare(struct agent *a, const char *path,
 		snprintf(err, errlen, "%s names no interfaces", path);
 		goto fail;
 	}
+	/* A controller interface not attached: heartbeats there would pass
+	 * unseen, and every attached link would refuse the port. */
+	if (pc_ctl_if_unattached(cfg, p->ifaces, p->nifaces)) {
+		snprintf(err, errlen, "controller.interfaces names '%s', which %s "
+			 "does not attach to",
+			 pc_ctl_if_unattached(cfg, p->ifaces, p->nifaces), path);
+		goto fail;
+	}
 	/* Every interface must be usable before anything is touched. One
 	 * that is missing is attached when it appears (on_link); at start
 	 * none refuses the policy: it is attached where it can be. */
@@ -587,6 +596,19 @@ static __u64 deadman_read(struct agent *a, enum pc_deadman_key k)
 	return v;
 }
 
+/* The controller port's budget and interfaces in the datapath
+ * (bpf/ctl_limit.h), names resolved now. */
+static void ctl_configure(struct agent *a)
+{
+	struct pc_ctl_conf conf;
+
+	pc_ctl_if_conf(&a->cfg, &conf);
+	if (pc_ctl_configure(&a->m, &conf))
+		pr_warn("Couldn't set the controller port's budget: datagrams "
+			"to it are not rationed%s\n", conf.nbound ?
+			" nor bound to controller.interfaces" : "");
+}
+
 static void deadman_configure(struct agent *a)
 {
 	bool on = hb_enabled(a) && a->cfg.kernel_deadman;
@@ -594,10 +616,7 @@ static void deadman_configure(struct agent *a)
 	stat_set(a, PC_AS_HB_TIMEOUT_MS, hb_enabled(a) ? a->cfg.hb_timeout_ms : 0);
 	deadman_write(a, PC_DM_ACTION, a->cfg.hb_action);
 	deadman_write(a, PC_DM_TIMEOUT_NS, on ? a->cfg.hb_timeout_ms * 1000000 : 0);
-	/* The controller port's budget in the datapath (bpf/ctl_limit.h). */
-	if (pc_ctl_configure(&a->m, a->cfg.controller ? a->cfg.listen_port : 0))
-		pr_warn("Couldn't set the controller port's budget: datagrams "
-			"to it are not rationed\n");
+	ctl_configure(a);
 }
 
 /* ---- controller messages ---- */
@@ -1324,6 +1343,10 @@ static void on_link(const char *ifname, int ifindex, bool appeared, void *arg)
 		if (!bpf_map_lookup_elem(a->m.ifaces, &i, &ifc) &&
 		    ifc.ifindex == (__u32)ifindex && !strcmp(ifc.name, ifname))
 			known = true;
+	/* Its ifindex changed or went: the port's binding follows (a gone
+	 * one is 0, matching nowhere). */
+	if (pc_ctl_if_names(&a->cfg, ifname))
+		ctl_configure(a);
 	if (!appeared) {
 		audit_checked(a, pc_audit("interface_gone", "interface", ifname, PC_AUDIT_END));
 		pr_warn("interface '%s' went away\n", ifname);
@@ -1705,7 +1728,7 @@ static void reload(struct agent *a)
 {
 	struct pc_config next;
 	struct replay_was was;
-	const char *policy;
+	const char *policy, *bad;
 	char err[512] = "";
 
 	pr_info("reloading %s\n", a->o->config_path ? a->o->config_path :
@@ -1714,6 +1737,20 @@ static void reload(struct agent *a)
 		audit_checked(a, pc_audit("config_refused", "error", err,
 					  PC_AUDIT_END));
 		pr_warn("reload failed; previous configuration and policy still enforcing\n");
+		return;
+	}
+	/* controller.interfaces against what is attached now (the config
+	 * layer checked them against its own 'interfaces', if any). */
+	bad = next.nifaces ? NULL :
+	      pc_ctl_if_unattached(&next, a->cfg.ifaces, a->cfg.nifaces);
+	if (bad) {
+		snprintf(err, sizeof(err), "controller.interfaces names '%s', "
+			 "which the agent does not attach to", bad);
+		audit_checked(a, pc_audit("config_refused", "error", err,
+					  PC_AUDIT_END));
+		pr_warn("reload failed: %s; previous configuration and policy "
+			"still enforcing\n", err);
+		pc_config_free(&next);
 		return;
 	}
 	/* The pushed policy if it is in force; else the config's, which is
@@ -2351,6 +2388,7 @@ int agent_check_config(const char *path)
 	struct pc_config cfg;
 	struct pc_policy p = {};
 	struct pc_compiled c = {};
+	const char *bad;
 	char err[512];
 
 	if (pc_config_load_file(path, &cfg, err, sizeof(err))) {
@@ -2363,7 +2401,12 @@ int agent_check_config(const char *path)
 		return 1;
 	}
 	/* What the agent would refuse at start, refused here too. */
-	if (pc_compile(&p, &c, err, sizeof(err)) ||
+	bad = cfg.nifaces ? NULL :
+	      pc_ctl_if_unattached(&cfg, p.ifaces, p.nifaces);
+	if (bad)
+		snprintf(err, sizeof(err), "controller.interfaces names '%s', "
+			 "which the policy does not attach to", bad);
+	if (bad || pc_compile(&p, &c, err, sizeof(err)) ||
 	    pc_lockout_check(&p, NULL, err, sizeof(err))) {
 		fprintf(stderr, "%s: policy %s refused: %s\n", path,
 			cfg.policy_path, err);

@@ -757,11 +757,68 @@ static int parse_key_files(struct ctx *c, const struct field *f)
 	return err;
 }
 
+/* One of controller.interfaces: it must be one the agent attaches to
+ * when the config names them (else the policy's, checked by the agent). */
+static int parse_ctl_iface(struct ctx *c, const yaml_node_t *n)
+{
+	struct pc_config *cfg = c->cfg;
+	bool attached = !cfg->nifaces;
+	size_t i;
+	int err;
+
+	err = want_scalar(c, n, "interfaces");
+	if (err)
+		return err;
+	if (!valid_ifname(scalar(n)))
+		return node_err(c, n,
+				"bad interface name '%.64s' (1-15 characters of A-Z a-z 0-9 _ . : @ -)",
+				scalar(n));
+	for (i = 0; i < cfg->nctl_ifaces; i++)
+		if (!strcmp(cfg->ctl_ifaces[i], scalar(n)))
+			return node_err(c, n, "interface '%s' listed twice",
+					scalar(n));
+	for (i = 0; i < cfg->nifaces; i++)
+		attached |= !strcmp(cfg->ifaces[i], scalar(n));
+	if (!attached)
+		return node_err(c, n,
+				"controller interface '%s' is not one of the agent's 'interfaces'",
+				scalar(n));
+	strcpy(cfg->ctl_ifaces[cfg->nctl_ifaces++], scalar(n));
+	return 0;
+}
+
+/* Empty would bind the port nowhere: leave the key out for any interface. */
+static int parse_ctl_ifaces(struct ctx *c, const struct field *f)
+{
+	const yaml_node_t *seq = f->val;
+	size_t i, n;
+	int err;
+
+	err = want_type(c, seq, "controller.interfaces", YAML_SEQUENCE_NODE);
+	if (err)
+		return err;
+	n = seq_len(seq);
+	if (!n)
+		return node_err(c, seq,
+				"empty controller 'interfaces' list (leave it out for any interface)");
+	if (n > PC_CTL_IFACES)
+		return node_err(c, seq_item(c, seq, PC_CTL_IFACES),
+				"too many controller interfaces: the limit is %d",
+				PC_CTL_IFACES);
+	for (i = 0; i < n; i++) {
+		err = parse_ctl_iface(c, seq_item(c, seq, i));
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
 enum ctl_key {
 	C_LISTEN,
 	C_KEYS,
 	C_KEY_FILES,
 	C_MAX_SKEW,
+	C_IFACES,
 	C_COUNT,
 };
 
@@ -772,6 +829,7 @@ static int parse_controller(struct ctx *c, const struct field *sect)
 		[C_KEYS] = { .key = "keys" },
 		[C_KEY_FILES] = { .key = "key_files" },
 		[C_MAX_SKEW] = { .key = "max_skew" },
+		[C_IFACES] = { .key = "interfaces" },
 	};
 	int err;
 
@@ -790,6 +848,8 @@ static int parse_controller(struct ctx *c, const struct field *sect)
 	if (!err && f[C_MAX_SKEW].val)
 		err = parse_duration(c, &f[C_MAX_SKEW], &skew_span,
 				     &c->cfg->max_skew_ms);
+	if (!err && f[C_IFACES].val)
+		err = parse_ctl_ifaces(c, &f[C_IFACES]);
 	if (!err)
 		c->cfg->controller = true;
 	return err;

@@ -47,6 +47,9 @@ struct pc_config {
 	__u8 keys[PC_MAX_KEYS][PC_PK_LEN];
 	size_t nkeys;			/* >= 1 when controller */
 	__u64 max_skew_ms;		/* default 30000 */
+	/* controller.interfaces: the port only on these; none: any */
+	char ctl_ifaces[PC_CTL_IFACES][PC_IFNAME_LEN];
+	size_t nctl_ifaces;
 
 	/* fleet: absent => no etcd. Keys go to keys[] like the controller's. */
 	bool fleet;

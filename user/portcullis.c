@@ -164,13 +164,15 @@ static void print_ctl(const struct pc_metrics_snap *s)
 	printf("controller port: udp %u, management %d/s per interface, other "
 	       "%d/s per source and %d/s in all; admitted %llu management, "
 	       "%llu other; dropped %llu by source, %llu management, %llu "
-	       "other\n", s->ctl_port, PC_CTL_GLOBAL_RATE, PC_CTL_SRC_RATE,
+	       "other, %llu on the wrong interface\n", s->ctl_port, PC_CTL_GLOBAL_RATE, PC_CTL_SRC_RATE,
 	       PC_CTL_GLOBAL_RATE,
 	       (unsigned long long)s->ctl[PC_CS_ADMITTED_MGMT],
 	       (unsigned long long)s->ctl[PC_CS_ADMITTED_OTHER],
 	       (unsigned long long)s->ctl[PC_CS_SOURCE_LIMITED],
 	       (unsigned long long)s->ctl[PC_CS_MGMT_LIMITED],
-	       (unsigned long long)s->ctl[PC_CS_OTHER_LIMITED]);
+	       (unsigned long long)s->ctl[PC_CS_OTHER_LIMITED],
+	       (unsigned long long)(s->ctl[PC_CS_WRONG_IFACE_MGMT] +
+				    s->ctl[PC_CS_WRONG_IFACE_OTHER]));
 }
 
 static void print_agent(const struct pc_maps *m)

@@ -125,6 +125,8 @@ static const struct {
 	[PC_CS_SOURCE_LIMITED] = { "other", "source_limited" },
 	[PC_CS_MGMT_LIMITED] = { "management", "class_limited" },
 	[PC_CS_OTHER_LIMITED] = { "other", "class_limited" },
+	[PC_CS_WRONG_IFACE_MGMT] = { "management", "wrong_interface" },
+	[PC_CS_WRONG_IFACE_OTHER] = { "other", "wrong_interface" },
 };
 
 const char *pc_ctl_stat_class(enum pc_ctl_stat s)
@@ -154,12 +156,11 @@ int pc_ctl_read(const struct pc_maps *m, __u32 *port, __u64 out[PC_CS_COUNT])
 	return 0;
 }
 
-int pc_ctl_configure(const struct pc_maps *m, __u32 port)
+int pc_ctl_configure(const struct pc_maps *m, const struct pc_ctl_conf *conf)
 {
-	struct pc_ctl_conf conf = { .port = port };
 	__u32 zero = 0;
 
 	if (m->ctl_conf < 0)
 		return -EOPNOTSUPP;
-	return bpf_map_update_elem(m->ctl_conf, &zero, &conf, BPF_ANY) ? -errno : 0;
+	return bpf_map_update_elem(m->ctl_conf, &zero, conf, BPF_ANY) ? -errno : 0;
 }

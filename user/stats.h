@@ -22,13 +22,14 @@ __u64 pc_percpu_u64(int fd, __u32 key);
 int pc_guard_counts(const struct pc_maps *m, __u64 out[PC_G_COUNT]);
 /* The controller port's counters (enum pc_ctl_stat): the class label
  * ("management", "other") and the result ("admitted", "source_limited",
- * "class_limited"). */
+ * "class_limited", "wrong_interface"). */
 const char *pc_ctl_stat_class(enum pc_ctl_stat s);
 const char *pc_ctl_stat_result(enum pc_ctl_stat s);
 /* The controller port the datapath rations (0: none), and its counters
  * summed; zeros in pins without the maps. */
 int pc_ctl_read(const struct pc_maps *m, __u32 *port, __u64 out[PC_CS_COUNT]);
-/* The agent: ration datagrams to port (0: stop rationing). */
-int pc_ctl_configure(const struct pc_maps *m, __u32 port);
+/* The agent: ration datagrams to conf's port (0: stop rationing), on its
+ * bound interfaces only if it names any (user/ctl_if.h). */
+int pc_ctl_configure(const struct pc_maps *m, const struct pc_ctl_conf *conf);
 
 #endif /* PC_STATS_H */

@@ -306,6 +306,31 @@ static void test_relative_paths(void **state)
 	pc_config_free(&c);
 }
 
+/* controller.interfaces: unset is any interface; names are kept in order;
+ * with the agent's own 'interfaces' they must be among them. */
+static void test_ctl_interfaces(void **state)
+{
+	struct pc_config c;
+
+	load_ok(CTL, &c);
+	assert_int_equal(c.nctl_ifaces, 0);
+	pc_config_free(&c);
+	load_ok(CTL "  interfaces: [eth1, mgmt0]\n", &c);
+	assert_int_equal(c.nctl_ifaces, 2);
+	assert_string_equal(c.ctl_ifaces[0], "eth1");
+	assert_string_equal(c.ctl_ifaces[1], "mgmt0");
+	pc_config_free(&c);
+	load_ok("policy: p\ninterfaces: [eth0, eth1]\n"
+		"controller: {keys: [" K1 "], interfaces: [eth1]}\n", &c);
+	assert_int_equal(c.nctl_ifaces, 1);
+	assert_string_equal(c.ctl_ifaces[0], "eth1");
+	pc_config_free(&c);
+	load_ok(CTL "  interfaces: [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, "
+		"b0, b1, b2, b3, b4, b5]\n", &c);
+	assert_int_equal(c.nctl_ifaces, 16);
+	pc_config_free(&c);
+}
+
 static void test_free_zeroed(void **state)
 {
 	struct pc_config c;
@@ -439,6 +464,20 @@ static const struct bad_case bad_cases[] = {
 	  NAME ":2:20:", "interface 'eth0' listed twice" },
 	{ "too many interfaces", "policy: p\ninterfaces: " SEVENTEEN_IFACES "\n",
 	  NAME ":2:78:", "too many interfaces: the limit is 16" },
+	/* controller.interfaces */
+	{ "controller interface not attached", "policy: p\ninterfaces: [eth0, eth1]\n"
+	  "controller:\n  keys: [" K1 "]\n  interfaces: [eth1, eth2]\n", NAME ":5:22:",
+	  "controller interface 'eth2' is not one of the agent's 'interfaces'" },
+	{ "too many controller interfaces", CTL "  interfaces: " SEVENTEEN_IFACES "\n",
+	  NAME ":4:80:", "too many controller interfaces: the limit is 16" },
+	{ "empty controller interfaces", CTL "  interfaces: []\n", NAME ":4:15:",
+	  "empty controller 'interfaces' list" },
+	{ "controller interface twice", CTL "  interfaces: [eth0, eth0]\n",
+	  NAME ":4:22:", "interface 'eth0' listed twice" },
+	{ "bad controller interface name", CTL "  interfaces: ['eth 0']\n",
+	  NAME ":4:16:", "bad interface name 'eth 0'" },
+	{ "controller interfaces not a list", CTL "  interfaces: eth0\n",
+	  NAME ":4:15:", "'controller.interfaces' must be a list" },
 	/* words */
 	{ "bad xdp_mode", "policy: p\nxdp_mode: turbo\n", NAME ":2:11:",
 	  "bad xdp_mode 'turbo' (want auto, native or generic)" },
@@ -601,6 +640,7 @@ int main(void)
 		cmocka_unit_test(test_deploy_example),
 		cmocka_unit_test(test_deadman_unfed),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_ctl_interfaces),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_free_zeroed),

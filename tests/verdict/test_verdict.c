@@ -1539,6 +1539,56 @@ static void test_ctl_budget(void)
 	env_close(&e);
 }
 
+/*
+ * controller.interfaces: BPF_PROG_TEST_RUN runs on lo (ifindex 1). Bound
+ * to lo, datagrams to the port are admitted; bound to another ifindex, or
+ * to a named interface missing now (0), they are dropped and counted
+ * whichever rule passed them; unbound, admitted on any interface.
+ */
+static void ctl_if_case(struct env *e, const char *desc, __u32 nbound,
+			__u32 ifindex, const char *src, bool want)
+{
+	struct pc_ctl_conf conf = { .port = 7800, .nbound = nbound,
+				    .ifindex = { ifindex } };
+	bool mgmt = !strcmp(src, "192.0.2.10");
+	__u32 k = want ? (mgmt ? PC_CS_ADMITTED_MGMT : PC_CS_ADMITTED_OTHER) :
+		  (mgmt ? PC_CS_WRONG_IFACE_MGMT : PC_CS_WRONG_IFACE_OTHER);
+	__u64 before = ctl_stat(e, k);
+	__u32 zero = 0;
+	double secs;
+	int passed;
+
+	bpf_map_update_elem(bpf_map__fd(e->skel->maps.pc_ctl_conf), &zero, &conf,
+			    BPF_ANY);
+	passed = ctl_burst(e, src, 5, &secs);
+	ncases++;
+	if (passed != (want ? 5 : 0) || ctl_stat(e, k) - before != 5)
+		fail("ctl_iface", desc, "%d of 5 passed, counter %u moved by %llu; "
+		     "expected %s, counted", passed, k,
+		     (unsigned long long)(ctl_stat(e, k) - before),
+		     want ? "all" : "none");
+}
+
+static void test_ctl_iface(void)
+{
+	struct env e;
+
+	if (env_open(&e))
+		return;
+	if (env_apply(&e, ctl_policy)) {
+		ncases++, fail("ctl_iface", "apply", "refused");
+		env_close(&e);
+		return;
+	}
+	ctl_if_case(&e, "bound to lo: other admitted", 1, 1, "198.51.100.7", true);
+	ctl_if_case(&e, "bound to lo: management admitted", 1, 1, "192.0.2.10", true);
+	ctl_if_case(&e, "bound elsewhere: other dropped", 1, 999, "198.51.100.8", false);
+	ctl_if_case(&e, "bound elsewhere: management dropped", 1, 999, "192.0.2.10", false);
+	ctl_if_case(&e, "bound, interface missing: dropped", 1, 0, "198.51.100.9", false);
+	ctl_if_case(&e, "unbound: admitted anywhere", 0, 0, "198.51.100.10", true);
+	env_close(&e);
+}
+
 /* ---- map full: a policy that does not fit is refused, the old stays ---- */
 
 #define MAPFULL_MAX	16	/* pc_addr4 entries, both slots together */
@@ -2323,6 +2373,7 @@ int main(void)
 	test_deadman();
 	test_flowdir();
 	test_ctl_budget();
+	test_ctl_iface();
 	test_wide();
 	test_big_denylist();
 	test_differential();

@@ -21,6 +21,15 @@
 # node's own connection to the peer (a round trip every 0.2 s) intact.
 # CF_WIRE=1 CF_BIND=0 run it as today's code would be attacked (wire v1,
 # management by address only): how it was shown to fail before the fix.
+#   3. with controller.interfaces: [the management link] in the agent's
+#      config, both senders again: every forged datagram is dropped by the
+#      datapath as arriving on the wrong interface (none admitted as other,
+#      none reaching the buckets or the agent), heartbeats from the
+#      management link still taken, mode normal.
+#   4. bound to both links, the peer link deleted and re-created (a new
+#      ifindex under its name): the agent writes the new ifindex, so 20
+#      datagrams then sent on it are admitted, none dropped as wrong
+#      interface (as a binding left on the old ifindex would).
 
 CF_PY=$(dirname "${BASH_SOURCE[0]}")/ctlflood.py
 CF_FLOOD=${CF_FLOOD:-$E2E_ROOT/build/flood}
@@ -51,6 +60,11 @@ cf_files()
 	sed -e 's/^policy:.*/policy: cf-policy.yaml/' \
 		-e "s/^\( *key_files:\).*/\1 [${keys}controller.pub]/" \
 		"$WORK/agent.yaml" >"$WORK/cf-agent.yaml"
+	# The same, with the controller port bound to the management link.
+	sed "s/^controller:\$/controller:\n  interfaces: [$LAB_NODE_MGMT_IF]/" \
+		"$WORK/cf-agent.yaml" >"$WORK/cf-agent-if.yaml"
+	sed "s/^controller:\$/controller:\n  interfaces: [$LAB_NODE_MGMT_IF, $LAB_NODE_PEER_IF]/" \
+		"$WORK/cf-agent.yaml" >"$WORK/cf-agent-both.yaml"
 	"$PY" "$CF_PY" forge --pub "$WORK/controller.pub" \
 		--host-id "$AGENT_HOST_ID" --version "$CF_WIRE" \
 		--out "$WORK/cf-forged.bin" >/dev/null
@@ -126,8 +140,8 @@ cf_phase()
 	done
 	note "$(pc status 2>/dev/null | grep -E '^(messages|controller port):' | tr '\n' ' ')"
 	if [ "$CF_WIRE" = 2 ]; then
-		lim=$(pc status 2>/dev/null | sed -n 's/^controller port:.*dropped \([0-9]*\) by source, \([0-9]*\) management, \([0-9]*\) other$/\1 \2 \3/p')
-		read -r ls lm lo <<<"$lim"
+		lim=$(cf_ctl_counts)
+		read -r _ _ ls lm lo _ <<<"$lim"
 		pass_if "$what: the datapath's budget dropped forged datagrams (${ls:-?} by source, ${lm:-?} management, ${lo:-?} other)" \
 			"$what: the datapath's budget dropped nothing: '$lim'" \
 			[ "$((${ls:-0} + ${lm:-0} + ${lo:-0}))" -gt 0 ]
@@ -147,6 +161,132 @@ cf_phase()
 
 cf_gone() { ! kill -0 "$1" 2>/dev/null; }
 
+# cf_ctl_counts: the controller port line's "admitted-management
+# admitted-other source-limited management-limited other-limited
+# wrong-interface".
+cf_ctl_counts()
+{
+	pc status 2>/dev/null | sed -n 's/^controller port:.*admitted \([0-9]*\) management, \([0-9]*\) other; dropped \([0-9]*\) by source, \([0-9]*\) management, \([0-9]*\) other, \([0-9]*\) on the wrong interface$/\1 \2 \3 \4 \5 \6/p'
+}
+
+# cf_hb_refused: heartbeats the agent refused, every verdict summed.
+cf_hb_refused()
+{
+	pc status 2>/dev/null | "$PY" -c '
+import re, sys
+for line in sys.stdin:
+    if line.startswith("messages:"):
+        hb = line[len("messages:"):].partition(";")[0]
+        print(sum(int(n) for w, n in re.findall(r"(\w+) (\d+)", hb) if w != "accepted"))
+        break
+else:
+    print(-1)'
+}
+
+# Phase 3: the port bound to the management link. Counted from the
+# datapath's own counters, not from what the senders attempted.
+cf_bound_phase()
+{
+	local what="port bound to $LAB_NODE_MGMT_IF" c0 c1 hb tr acc0 acc1 ref0 ref1 p
+	local ao0 ls0 lm0 lo0 w0 ao1 ls1 lm1 lo1 w1 sent
+	cf_agent "$WORK/cf-agent-if.yaml" || { fail "$what: agent did not start"; return 1; }
+	if ! wait_mode normal 15; then
+		fail "$what: the agent is not normal: mode '$(mode_now)'"
+		return 1
+	fi
+	wait_until 10 cf_hb_flowing || { fail "$what: no heartbeat accepted before the flood"; return 1; }
+	hb=$(audit_count heartbeat_lost)
+	tr=$(audit_count transition)
+	hold_begin cfif node "$LAB_PEER4" 7000 || return 1
+	c0=$(cf_ctl_counts)
+	read -r _ ao0 ls0 lm0 lo0 w0 <<<"$c0"
+	acc0=$(msg_count hb accepted)
+	ref0=$(cf_hb_refused)
+	local pids=()
+	cf_send ifspoof "$LAB_MGMT4"
+	pids+=("$BG_LAST")
+	cf_send ifmany 192.0.2.11-192.0.2.254
+	pids+=("$BG_LAST")
+	for p in "${pids[@]}"; do
+		wait_until $((CF_SECS + 15)) cf_gone "$p"
+	done
+	c1=$(cf_ctl_counts)
+	read -r _ ao1 ls1 lm1 lo1 w1 <<<"$c1"
+	acc1=$(msg_count hb accepted)
+	ref1=$(cf_hb_refused)
+	read -r sent _ <<<"$(cf_rate ifspoof)"
+	read -r p _ <<<"$(cf_rate ifmany)"
+	sent=$((${sent:-0} + ${p:-0}))
+	note "$what: $sent forged datagrams sent; counters '$c0' -> '$c1'; refused heartbeats $ref0 -> $ref1"
+	pass_if "$what: status shows the counters" "$what: no controller port line: '$c0' '$c1'" \
+		[ "${c0:+x}${c1:+y}" = xy ]
+	pass_if "$what: forged datagrams dropped as wrong interface ($((${w1:-0} - ${w0:-0})))" \
+		"$what: none counted as wrong interface ('$c0' -> '$c1', $sent sent)" \
+		[ "$((${w1:-0} - ${w0:-0}))" -gt 0 ]
+	pass_if "$what: none admitted as other" "$what: admitted other moved ${ao0:-?} -> ${ao1:-?}" \
+		[ "${ao1:-x}" = "${ao0:-y}" ]
+	pass_if "$what: none reached the buckets" \
+		"$what: the buckets saw some: '$c0' -> '$c1'" \
+		[ "${ls1:-x}${lm1:-x}${lo1:-x}" = "${ls0:-y}${lm0:-y}${lo0:-y}" ]
+	pass_if "$what: none reached the agent ($ref0 -> $ref1 refused)" \
+		"$what: the agent refused $((ref1 - ref0)) forged heartbeats" \
+		[ "$ref1" -eq "$ref0" ]
+	pass_if "$what: heartbeats accepted during the flood ($acc0 -> $acc1)" \
+		"$what: no heartbeat accepted during the flood ($acc0 -> $acc1)" \
+		[ "$acc1" -gt "$acc0" ]
+	pass_if "$what: no heartbeat_lost audited" \
+		"$what: heartbeat_lost: $(audit_last heartbeat_lost)" \
+		[ "$(audit_count heartbeat_lost)" -eq "$hb" ]
+	pass_if "$what: no transition audited" \
+		"$what: a transition: $(audit_last transition)" \
+		[ "$(audit_count transition)" -eq "$tr" ]
+	expect_mode normal "$what: the flood moved nothing"
+	hold_end cfif kept
+}
+
+cf_hb_flowing() { [ "$(msg_count hb accepted)" -gt 0 ]; }
+
+cf_attached_since() { [ "$(audit_count interface_attached interface="$LAB_NODE_PEER_IF")" -gt "$1" ]; }
+
+# Phase 4: the binding follows a link re-created under its name.
+cf_relink_phase()
+{
+	local what="port bound to both links, peer link re-created" n c0 c1 ao0 ao1 w0 w1 mac
+	cf_agent "$WORK/cf-agent-both.yaml" || { fail "$what: agent did not start"; return 1; }
+	wait_mode normal 15 || { fail "$what: the agent is not normal: mode '$(mode_now)'"; return 1; }
+	n=$(audit_count interface_attached interface="$LAB_NODE_PEER_IF")
+	lab_recreate_peer_link || { fail "$what: could not re-create $LAB_NODE_PEER_IF"; return 1; }
+	pass_if "$what: programs re-attached" "$what: no interface_attached within 15 s" \
+		wait_until 15 cf_attached_since "$n"
+	c0=$(cf_ctl_counts)
+	read -r _ ao0 _ _ _ w0 <<<"$c0"
+	mac=$(ip -n "$LAB_NODE" link show "$LAB_NODE_PEER_IF" | awk '/link\/ether/ { print $2 }')
+	ip netns exec "$LAB_PEER" timeout 20 "$CF_FLOOD" send --ifname "$LAB_PEER_IF" \
+		--dst-mac "$mac" --src 192.0.2.20 --sport 1024-65000 \
+		--dst "$LAB_NODE_MGMT4" --dport 7800 --payload "$WORK/cf-forged.bin" \
+		--count 20 --pps 100 >"$WORK/cf-relink.log" 2>&1
+	wait_until 10 cf_counted "$ao0" "$w0"
+	c1=$(cf_ctl_counts)
+	read -r _ ao1 _ _ _ w1 <<<"$c1"
+	note "$what: counters '$c0' -> '$c1'"
+	pass_if "$what: datagrams on the new link admitted ($((${ao1:-0} - ${ao0:-0})))" \
+		"$what: none admitted on the new link ('$c0' -> '$c1')" \
+		[ "$((${ao1:-0} - ${ao0:-0}))" -gt 0 ]
+	pass_if "$what: none dropped as wrong interface" \
+		"$what: $((${w1:-0} - ${w0:-0})) dropped as wrong interface: the binding kept the old ifindex" \
+		[ "${w1:-x}" = "${w0:-y}" ]
+	expect_mode normal "$what: mode"
+}
+
+# cf_counted AO W: the datapath counted something past admitted-other AO
+# or wrong-interface W.
+cf_counted()
+{
+	local ao w
+	read -r _ ao _ _ _ w <<<"$(cf_ctl_counts)"
+	[ "${ao:-0}" -gt "$1" ] || [ "${w:-0}" -gt "$2" ]
+}
+
 test_ctlflood()
 {
 	ensure_normal || return 1
@@ -161,6 +301,8 @@ test_ctlflood()
 	note "forged datagram: wire v$CF_WIRE, $(stat -c %s "$WORK/cf-forged.bin") bytes; management bound to pcmgmt: $([ "$CF_BIND" = 1 ] && echo yes || echo no)"
 	cf_phase "spoofed controller address" "spoof=$LAB_MGMT4"
 	cf_phase "spoofed controller + 244 sources" "spoof=$LAB_MGMT4" "many=192.0.2.11-192.0.2.254"
+	cf_bound_phase
+	cf_relink_phase
 	cf_restore
 	expect_mode normal "the suite's agent back, heartbeats flowing"
 	return 0
