@@ -1699,7 +1699,8 @@ static void test_flood(void)
 /*
  * Issue 13 item 1: evictions counted. Tables of FLOOD_MAX entries; the
  * host opens EV_HOST flows that then idle out and are cut (deleted) by
- * their late replies, then EV_SYNS sources each open a peer flow (a SYN
+ * their late replies (an ACK of each refreshing it before), then EV_SYNS
+ * sources each open a peer flow (a SYN
  * and an ACK: the ACK refreshes, never creates). What /metrics shows
  * (pc_metrics_snapshot) must be exactly what was sent: the peer table
  * created one entry per SYN that passed, evicted all of them but the live
@@ -1767,6 +1768,13 @@ static void test_evictions(void)
 	opened = send_n(&e, PC_DIR_EGRESS, &out, NULL, &out.sport, 41000,
 			EV_HOST, false);
 	ev_expect("host syns out passed", opened, EV_HOST);
+	/* Two seconds on, an ACK out of each rewrites its flow: a store
+	 * that creates no entry. */
+	flows_age(e.maps.flows, 2);
+	out.tcp_flags = 0x10;
+	opened = send_n(&e, PC_DIR_EGRESS, &out, NULL, &out.sport, 41000,
+			EV_HOST, false);
+	ev_expect("host acks out passed", opened, EV_HOST);
 	/* Embryonic for a minute: each late syn-ack finds it idle, cuts it. */
 	flows_age(e.maps.flows, 60);
 	cut = send_n(&e, PC_DIR_INGRESS, &late, NULL, &late.dport, 41000,
