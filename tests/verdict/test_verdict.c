@@ -1144,22 +1144,28 @@ static void flows_to_legacy(struct env *e)
 	}
 }
 
-/* Age every flow of a table by s seconds: as if nothing came by since. */
+/* Age every flow of a table by s seconds: as if nothing came by since.
+ * The keys first: an update relinks an LRU entry at its bucket's head, so
+ * updating while walking cycles when two flows share a bucket. */
+#define AGE_MAX		64
 static void flows_age(int fd, unsigned int s)
 {
-	struct pc_flow_key k, cur, *prev = NULL;
+	struct pc_flow_key keys[AGE_MAX], *prev = NULL;
 	struct pc_flow v;
+	int n = 0;
 
-	while (!bpf_map_get_next_key(fd, prev, &k)) {
-		cur = k;
-		prev = &cur;
-		if (bpf_map_lookup_elem(fd, &cur, &v))
+	while (n < AGE_MAX && !bpf_map_get_next_key(fd, prev, &keys[n])) {
+		prev = &keys[n];
+		n++;
+	}
+	for (int i = 0; i < n; i++) {
+		if (bpf_map_lookup_elem(fd, &keys[i], &v))
 			continue;
 		/* Unsigned: now - last_ns in the datapath wraps back, so
 		 * an age longer than the uptime works as well. */
 		v.last_ns -= s * 1000000000ULL;
 		v.created_ns -= s * 1000000000ULL;
-		bpf_map_update_elem(fd, &cur, &v, BPF_EXIST);
+		bpf_map_update_elem(fd, &keys[i], &v, BPF_EXIST);
 	}
 }
 
