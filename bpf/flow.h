@@ -173,25 +173,61 @@ static __always_inline void flow_find_both(const struct pc_flow_key *k,
 	*rev = dir == PC_DIR_EGRESS ? p : h;
 }
 
-static __always_inline void flow_store(const struct pc_flow_key *k,
-				       __u8 opener, const struct pc_flow *nf)
+/* One more entry created or deleted in table (enum pc_flow_stat). */
+static __always_inline void flow_count(__u8 table, __u32 kind)
 {
-	if (opener == PC_DIR_INGRESS)
-		bpf_map_update_elem(&pc_flows_peer, k, nf, BPF_ANY);
-	else
-		bpf_map_update_elem(&pc_flows, k, nf, BPF_ANY);
+	__u32 key = PC_FS_KEY(table & 1, kind);
+	__u64 *c = bpf_map_lookup_elem(&pc_flow_stats, &key);
+
+	if (c)
+		(*c)++;
+}
+
+/*
+ * Write nf under k into map; 1 if that created the entry. Only a
+ * BPF_NOEXIST update that succeeds creates one, so every entry created is
+ * counted, however the updates of other CPUs interleave. was: the caller
+ * found it there, so a refresh costs one update; a guess a race (or an
+ * older datapath's entry in the other table) may prove wrong, then the
+ * other flag follows. Both failing (a race each time) stores nothing:
+ * the flow is not refreshed, which can only drop its replies.
+ */
+static __always_inline int flow_put(void *map, const struct pc_flow_key *k,
+				    const struct pc_flow *nf, bool was)
+{
+	if (was && !bpf_map_update_elem(map, k, nf, BPF_EXIST))
+		return 0;
+	if (!bpf_map_update_elem(map, k, nf, BPF_NOEXIST))
+		return 1;
+	if (!was)
+		bpf_map_update_elem(map, k, nf, BPF_EXIST);
+	return 0;
+}
+
+static __always_inline void flow_store(const struct pc_flow_key *k,
+				       __u8 opener, const struct pc_flow *nf,
+				       bool was)
+{
+	if (opener == PC_DIR_INGRESS) {
+		if (flow_put(&pc_flows_peer, k, nf, was))
+			flow_count(PC_DIR_INGRESS, PC_FS_INSERTED);
+	} else if (flow_put(&pc_flows, k, nf, was)) {
+		flow_count(PC_DIR_EGRESS, PC_FS_INSERTED);
+	}
 }
 
 static __always_inline void flow_delete(const struct pc_flow_key *k,
 					__u8 opener)
 {
 	if (opener == PC_DIR_INGRESS) {
-		bpf_map_delete_elem(&pc_flows_peer, k);
+		if (!bpf_map_delete_elem(&pc_flows_peer, k))
+			flow_count(PC_DIR_INGRESS, PC_FS_DELETED);
 		/* An older datapath's entry of it, if any. */
 		if (!flow_lookup(k, PC_DIR_INGRESS))
 			return;
 	}
-	bpf_map_delete_elem(&pc_flows, k);
+	if (!bpf_map_delete_elem(&pc_flows, k))
+		flow_count(PC_DIR_EGRESS, PC_FS_DELETED);
 }
 
 /* A packet of a live flow: its TCP state moved, its idle time restarts
@@ -336,7 +372,7 @@ static __always_inline void flow_open(const struct pc_flow_key *k, __u8 dir,
 		nf.cut_lockdown = c->epoch[PC_MODE_LOCKDOWN];
 		nf.cut_quarantine = c->epoch[PC_MODE_QUARANTINE];
 	}
-	flow_store(k, dir, &nf);
+	flow_store(k, dir, &nf, f != NULL);
 }
 
 /* Would the packet that opened this flow pass now, under mode? */

@@ -84,6 +84,16 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } pc_flows_peer SEC(".maps");
 
+/* Entries each flow table created and deleted (enum pc_flow_stat), so
+ * userspace can tell what the LRU evicted; PC_FS_MAX entries, room to grow. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PC_FS_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} pc_flow_stats SEC(".maps");
+
 /* Verdict of each first fragment, for the fragments that follow it. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);

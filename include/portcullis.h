@@ -57,6 +57,7 @@
 #define PC_MAP_MGMT_IF		"pc_mgmt_if"
 #define PC_MAP_CTL_CONF		"pc_ctl_conf"
 #define PC_MAP_CTL_STATS	"pc_ctl_stats"
+#define PC_MAP_FLOW_STATS	"pc_flow_stats"
 #define PC_MAP_CTL_SOURCES	"pc_ctl_sources"
 #define PC_MAP_CTL_GLOBAL	"pc_ctl_global"
 #define PC_DEFAULT_PIN_DIR	"/sys/fs/bpf/portcullis"
@@ -167,6 +168,24 @@ enum pc_host_event {
 };
 
 #define PC_HE_MAX	16	/* pc_host_events' max_entries */
+
+/*
+ * pc_flow_stats: per-CPU __u64 counts per flow table, keyed
+ * PC_FS_KEY(table, kind), table the enum pc_dir of the opener it is for
+ * (PC_DIR_EGRESS pc_flows, PC_DIR_INGRESS pc_flows_peer). The kernel's
+ * LRU evicts silently; what it evicted is derived as entries created minus
+ * entries deleted minus entries live (pc_flow_evictions). PC_FS_MAX
+ * entries, so adding a kind keeps the pin's size.
+ */
+enum pc_flow_stat {
+	PC_FS_INSERTED = 0,	/* entries created: a BPF_NOEXIST update that
+				 * succeeded (or the agent's seed, see README) */
+	PC_FS_DELETED = 1,	/* entries deleted (a delete that succeeded) */
+	PC_FS_KINDS,
+};
+
+#define PC_FS_MAX	16	/* pc_flow_stats' max_entries */
+#define PC_FS_KEY(table, kind)	((table) * PC_FS_KINDS + (kind))
 
 /*
  * The egress guard (bpf/guard.bpf.c): a cgroup setsockopt program that

@@ -24,6 +24,7 @@
 #include "backstop.h"
 #include "guard.h"
 #include "log.h"
+#include "metrics.h"
 #include "pins.h"
 #include "portcullis.skel.h"
 
@@ -55,6 +56,7 @@ int pc_datapath_load(const char *pin_dir, bool verbose,
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
 	struct portcullis_bpf *skel;
+	struct pc_maps m;
 	int err;
 
 	libbpf_set_print(verbose ? libbpf_print : libbpf_print_quiet);
@@ -77,6 +79,13 @@ int pc_datapath_load(const char *pin_dir, bool verbose,
 		portcullis_bpf__destroy(skel);
 		return err;
 	}
+	/* Before attaching: the new programs must not count what the seed
+	 * counts. Only a metric rides on it, so a failure does not stop us. */
+	pc_maps_from_skel(skel, &m);
+	err = pc_flow_stats_seed(&m);
+	if (err)
+		pr_warn("Couldn't seed %s from the live flow tables: %s(%d)\n",
+			PC_MAP_FLOW_STATS, strerror(-err), err);
 	*out = skel;
 	return 0;
 }

@@ -230,10 +230,81 @@ static int count_flows(int fd, __u8 opener, struct pc_metrics_snap *s)
 		err = count_by_keys(fd, info.key_size, info.max_entries, &n);
 		s->flows_by[opener] += n;
 	}
+	s->flows_in[opener] = n;
 	s->flows += n;
 out:
 	free(keys);
 	free(vals);
+	return err;
+}
+
+__u64 pc_flow_evictions(__u64 inserted, __u64 deleted, __u64 live)
+{
+	return inserted > deleted + live ? inserted - deleted - live : 0;
+}
+
+/*
+ * Both flow tables into *s, with what their LRUs evicted. Created is read
+ * before the walk and deleted after it, so an entry created or deleted
+ * during the walk can make the figure read low, never high: a count of
+ * host-table evictions is never a false alarm.
+ */
+static int read_flows(const struct pc_maps *m, struct pc_metrics_snap *s)
+{
+	__u64 before[PC_FS_MAX] = { 0 }, after[PC_FS_MAX] = { 0 };
+	int err = 0;
+
+	if (m->flow_stats >= 0)	/* pins of an older datapath: none */
+		err = percpu_sum(m->flow_stats, 0, PC_FS_MAX, 1, before);
+	if (!err)
+		err = count_flows(m->flows, PC_DIR_EGRESS, s);
+	if (!err && m->flows_peer >= 0)	/* pins of an older datapath: none */
+		err = count_flows(m->flows_peer, PC_DIR_INGRESS, s);
+	if (!err && m->flow_stats >= 0)
+		err = percpu_sum(m->flow_stats, 0, PC_FS_MAX, 1, after);
+	for (int t = 0; !err && m->flow_stats >= 0 && t < PC_DIR_COUNT; t++) {
+		s->flows_inserted[t] = after[PC_FS_KEY(t, PC_FS_INSERTED)];
+		s->flows_evicted[t] = pc_flow_evictions(
+			before[PC_FS_KEY(t, PC_FS_INSERTED)],
+			after[PC_FS_KEY(t, PC_FS_DELETED)], s->flows_in[t]);
+	}
+	return err;
+}
+
+int pc_flow_stats_seed(const struct pc_maps *m)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	__u64 fs[PC_FS_MAX], *v = NULL;
+	struct pc_metrics_snap *s = NULL;
+	int err;
+
+	if (m->flow_stats < 0)
+		return 0;
+	if (ncpus <= 0)
+		return ncpus ? ncpus : -EINVAL;
+	err = percpu_sum(m->flow_stats, 0, PC_FS_MAX, 1, fs);
+	for (int i = 0; !err && i < PC_FS_MAX; i++)
+		if (fs[i])
+			return 0;	/* counting already */
+	s = calloc(1, sizeof(*s));
+	v = calloc((size_t)ncpus, sizeof(*v));
+	if (!err && (!s || !v))
+		err = -ENOMEM;
+	if (!err)
+		err = count_flows(m->flows, PC_DIR_EGRESS, s);
+	if (!err && m->flows_peer >= 0)
+		err = count_flows(m->flows_peer, PC_DIR_INGRESS, s);
+	for (int t = 0; !err && t < PC_DIR_COUNT; t++) {
+		__u32 key = PC_FS_KEY(t, PC_FS_INSERTED);
+
+		if (!s->flows_in[t])
+			continue;
+		v[0] = s->flows_in[t];	/* one CPU's share holds it all */
+		if (bpf_map_update_elem(m->flow_stats, &key, v, BPF_ANY))
+			err = -errno;
+	}
+	free(v);
+	free(s);
 	return err;
 }
 
@@ -360,9 +431,7 @@ int pc_metrics_snapshot(const struct pc_maps *m, struct pc_metrics_snap *s)
 		err = array_read(m->agent_stats, 0, PC_AGENT_STATS_MAX,
 				 sizeof(__u64), s->agent);
 	if (!err)
-		err = count_flows(m->flows, PC_DIR_EGRESS, s);
-	if (!err && m->flows_peer >= 0)	/* pins of an older datapath: none */
-		err = count_flows(m->flows_peer, PC_DIR_INGRESS, s);
+		err = read_flows(m, s);
 	if (!err)
 		judge_deadman(s);
 	return err;
@@ -669,6 +738,12 @@ static void render_flows(FILE *f, const struct pc_metrics_snap *s)
 	family(f, "flows_embryonic", "gauge",
 	       "TCP flow entries whose SYN got no answer yet (expired ones until reused).");
 	by_opener(f, "flows_embryonic", s->flows_embryonic);
+	family(f, "flow_inserts_total", "counter",
+	       "Entries each flow table created (from the agent's start, or its seed on an upgrade).");
+	by_opener(f, "flow_inserts_total", s->flows_inserted);
+	family(f, "flow_evictions_total", "counter",
+	       "Entries each flow table's LRU evicted to make room: created - deleted - live.");
+	by_opener(f, "flow_evictions_total", s->flows_evicted);
 	family(f, "flows_opened_total", "counter",
 	       "Flows opened, by the direction of their first packet.");
 	fprintf(f, PREFIX "flows_opened_total{direction=\"ingress\"} %llu\n"

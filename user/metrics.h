@@ -63,12 +63,31 @@ struct pc_metrics_snap {
 	__u64 flows_by[PC_DIR_COUNT];
 	__u64 flows_embryonic[PC_DIR_COUNT];
 	__u64 flows_max_by[PC_DIR_COUNT];
+	/* By table (enum pc_dir of the opener it is for; an older datapath's
+	 * peer flows in pc_flows count as the host table's): entries, entries
+	 * it created (pc_flow_stats), entries the LRU evicted (0 without
+	 * pc_flow_stats: pins of an older datapath). */
+	__u64 flows_in[PC_DIR_COUNT];
+	__u64 flows_inserted[PC_DIR_COUNT];
+	__u64 flows_evicted[PC_DIR_COUNT];
 	size_t nrules;			/* used entries of rules[] */
 	struct pc_metrics_rule rules[PC_MAX_RULES];
 };
 
 /* Fill *s (about 20 KiB: allocate it). 0 or negative errno. */
 int pc_metrics_snapshot(const struct pc_maps *m, struct pc_metrics_snap *s);
+/*
+ * Entries a flow table's LRU evicted: created minus deleted minus live,
+ * at 0 if that is below (it can be only in the cases README "Limits and
+ * known gaps" lists: entries an uncounting datapath created).
+ */
+__u64 pc_flow_evictions(__u64 inserted, __u64 deleted, __u64 live);
+/*
+ * Seed a pc_flow_stats that counted nothing yet over flow tables that hold
+ * entries (a live upgrade): those count as created, so evictions start at
+ * 0. Call it before the programs that count are attached. 0 or -errno.
+ */
+int pc_flow_stats_seed(const struct pc_maps *m);
 /* Label values: "allow", "deny", "management"; "ingress", "egress", "both". */
 const char *pc_metrics_rule_action(const struct pc_rule_meta *r);
 const char *pc_metrics_rule_direction(const struct pc_rule_meta *r);

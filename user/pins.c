@@ -99,6 +99,7 @@ int pc_maps_open_pinned(const char *pin_dir, struct pc_maps *m)
 		{ &m->mgmt_if, PC_MAP_MGMT_IF },
 		{ &m->ctl_conf, PC_MAP_CTL_CONF },
 		{ &m->ctl_stats, PC_MAP_CTL_STATS },
+		{ &m->flow_stats, PC_MAP_FLOW_STATS },
 	};
 	size_t i;
 
@@ -159,6 +160,7 @@ void pc_maps_from_skel(struct portcullis_bpf *skel, struct pc_maps *m)
 	m->mgmt_if = bpf_map__fd(skel->maps.pc_mgmt_if);
 	m->ctl_conf = bpf_map__fd(skel->maps.pc_ctl_conf);
 	m->ctl_stats = bpf_map__fd(skel->maps.pc_ctl_stats);
+	m->flow_stats = bpf_map__fd(skel->maps.pc_flow_stats);
 }
 
 void pc_maps_close(struct pc_maps *m)

@@ -33,6 +33,7 @@ struct pc_maps {
 	int mgmt_if;		/* -1 in pins of a datapath that predates it */
 	int ctl_conf;		/* -1 in pins of a datapath that predates it */
 	int ctl_stats;		/* -1 in pins of a datapath that predates it */
+	int flow_stats;		/* -1 in pins of a datapath that predates it */
 };
 
 /* Pin dir from --pin-dir, else $PORTCULLIS_PIN_DIR, else the default. */

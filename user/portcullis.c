@@ -284,14 +284,16 @@ static void print_backstop(const struct pc_maps *m)
 /* Each opener's table: what an outside flood can fill is the peer's. */
 static void print_flows(const struct pc_metrics_snap *s)
 {
-	printf("flows:       host-opened %llu of %llu (%llu embryonic), "
-	       "peer-opened %llu of %llu (%llu embryonic)\n",
+	printf("flows:       host-opened %llu of %llu (%llu embryonic, %llu evicted), "
+	       "peer-opened %llu of %llu (%llu embryonic, %llu evicted)\n",
 	       (unsigned long long)s->flows_by[PC_DIR_EGRESS],
 	       (unsigned long long)s->flows_max_by[PC_DIR_EGRESS],
 	       (unsigned long long)s->flows_embryonic[PC_DIR_EGRESS],
+	       (unsigned long long)s->flows_evicted[PC_DIR_EGRESS],
 	       (unsigned long long)s->flows_by[PC_DIR_INGRESS],
 	       (unsigned long long)s->flows_max_by[PC_DIR_INGRESS],
-	       (unsigned long long)s->flows_embryonic[PC_DIR_INGRESS]);
+	       (unsigned long long)s->flows_embryonic[PC_DIR_INGRESS],
+	       (unsigned long long)s->flows_evicted[PC_DIR_INGRESS]);
 }
 
 static int do_status(int argc, char **argv)

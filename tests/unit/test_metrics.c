@@ -650,6 +650,76 @@ static void fill_flows(__u32 n)
 	free(vals);
 }
 
+/* Zero pc_flow_stats, as a map just created beside older tables. */
+static void flow_stats_zero(void)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	__u64 *v = calloc((size_t)ncpus, sizeof(*v));
+
+	assert_non_null(v);
+	for (__u32 k = 0; k < PC_FS_MAX; k++)
+		assert_int_equal(bpf_map_update_elem(env.maps.flow_stats, &k, v,
+						     BPF_ANY), 0);
+	free(v);
+}
+
+/* n more in CPU 0's share of pc_flow_stats[key]. */
+static void flow_stats_add(__u32 key, __u64 n)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	__u64 *v = calloc((size_t)ncpus, sizeof(*v));
+
+	assert_non_null(v);
+	assert_int_equal(bpf_map_lookup_elem(env.maps.flow_stats, &key, v), 0);
+	v[0] += n;
+	assert_int_equal(bpf_map_update_elem(env.maps.flow_stats, &key, v,
+					     BPF_ANY), 0);
+	free(v);
+}
+
+/* An upgrade: tables with entries no counter saw, seeded to 0 evicted;
+ * seeding again (an agent restart) changes nothing. */
+static void test_flow_stats_seed(void **state)
+{
+	struct pc_metrics_snap *s = calloc(1, sizeof(*s));
+	char *out;
+
+	assert_non_null(s);
+	fill_flows(100);
+	flow_stats_zero();
+	assert_int_equal(pc_metrics_snapshot(&env.maps, s), 0);
+	assert_true(s->flows_in[PC_DIR_EGRESS] >= 100);
+	assert_int_equal(s->flows_inserted[PC_DIR_EGRESS], 0);
+	assert_int_equal(pc_flow_stats_seed(&env.maps), 0);
+	assert_int_equal(pc_metrics_snapshot(&env.maps, s), 0);
+	for (int t = 0; t < PC_DIR_COUNT; t++) {
+		assert_int_equal(s->flows_inserted[t], s->flows_in[t]);
+		assert_int_equal(s->flows_evicted[t], 0);
+	}
+	/* Counting now, and 5 evicted: a second seed (an agent restart)
+	 * must leave the counts alone. */
+	flow_stats_add(PC_FS_KEY(PC_DIR_EGRESS, PC_FS_INSERTED), 5);
+	assert_int_equal(pc_flow_stats_seed(&env.maps), 0);
+	assert_int_equal(pc_metrics_snapshot(&env.maps, s), 0);
+	assert_int_equal(s->flows_inserted[PC_DIR_EGRESS],
+			 s->flows_in[PC_DIR_EGRESS] + 5);
+	assert_int_equal(s->flows_evicted[PC_DIR_EGRESS], 5);
+	out = render();
+	assert_non_null(strstr(out,
+			       "portcullis_flow_evictions_total{opener=\"host\"} 5\n"));
+	free(out);
+	free(s);
+}
+
+/* Created - deleted - live, at 0 below. */
+static void test_flow_evictions(void **state)
+{
+	assert_int_equal(pc_flow_evictions(10, 3, 4), 3);
+	assert_int_equal(pc_flow_evictions(7, 3, 4), 0);
+	assert_int_equal(pc_flow_evictions(5, 3, 4), 0);
+	assert_int_equal(pc_flow_evictions(0, 0, 0), 0);
+}
+
 static void test_render_time(void **state)
 {
 	double small, full;
@@ -1087,6 +1157,8 @@ int main(void)
 		cmocka_unit_test(test_server_own_fds),
 		cmocka_unit_test(test_server_budget),
 		cmocka_unit_test(test_bad_listen),
+		cmocka_unit_test(test_flow_evictions),
+		cmocka_unit_test(test_flow_stats_seed),
 		cmocka_unit_test(test_render_time),
 	};
 

@@ -28,6 +28,7 @@
 #include "compile.h"
 #include "apply.h"
 #include "pins.h"
+#include "metrics.h"
 #include "stats.h"
 #include "model.h"
 
@@ -1143,22 +1144,28 @@ static void flows_to_legacy(struct env *e)
 	}
 }
 
-/* Age every flow of a table by s seconds: as if nothing came by since. */
+/* Age every flow of a table by s seconds: as if nothing came by since.
+ * The keys first: an update relinks an LRU entry at its bucket's head, so
+ * updating while walking cycles when two flows share a bucket. */
+#define AGE_MAX		64
 static void flows_age(int fd, unsigned int s)
 {
-	struct pc_flow_key k, cur, *prev = NULL;
+	struct pc_flow_key keys[AGE_MAX], *prev = NULL;
 	struct pc_flow v;
+	int n = 0;
 
-	while (!bpf_map_get_next_key(fd, prev, &k)) {
-		cur = k;
-		prev = &cur;
-		if (bpf_map_lookup_elem(fd, &cur, &v))
+	while (n < AGE_MAX && !bpf_map_get_next_key(fd, prev, &keys[n])) {
+		prev = &keys[n];
+		n++;
+	}
+	for (int i = 0; i < n; i++) {
+		if (bpf_map_lookup_elem(fd, &keys[i], &v))
 			continue;
 		/* Unsigned: now - last_ns in the datapath wraps back, so
 		 * an age longer than the uptime works as well. */
 		v.last_ns -= s * 1000000000ULL;
 		v.created_ns -= s * 1000000000ULL;
-		bpf_map_update_elem(fd, &cur, &v, BPF_EXIST);
+		bpf_map_update_elem(fd, &keys[i], &v, BPF_EXIST);
 	}
 }
 
@@ -1743,6 +1750,113 @@ static void test_flood(void)
 		     2 * FLOOD_SYNS);
 	RUN_TABLE(&e, flood_after);
 	env_close(&e);
+}
+
+/*
+ * Issue 13 item 1: evictions counted. Tables of FLOOD_MAX entries; the
+ * host opens EV_HOST flows that then idle out and are cut (deleted) by
+ * their late replies (an ACK of each refreshing it before), then EV_SYNS
+ * sources each open a peer flow (a SYN
+ * and an ACK: the ACK refreshes, never creates). What /metrics shows
+ * (pc_metrics_snapshot) must be exactly what was sent: the peer table
+ * created one entry per SYN that passed, evicted all of them but the live
+ * ones (so at least EV_SYNS - FLOOD_MAX); the host table evicted nothing,
+ * its entries having gone by deletes.
+ */
+#define EV_HOST		8
+#define EV_SYNS		(4 * FLOOD_MAX)
+
+/* pkt from n sources (*addr 198.18.x.y, or *port base + i), each then
+ * again as an ACK if ack: how many passed. */
+static int send_n(struct env *e, int dir, struct pkt *p, char *addr,
+		  __u16 *port, __u16 base, int n, bool ack)
+{
+	int passed = 0;
+	struct frame f;
+	bool pass;
+
+	for (int i = 0; i < n * (ack ? 2 : 1); i++) {
+		int who = ack ? i / 2 : i;
+
+		if (addr)
+			snprintf(addr, INET_ADDRSTRLEN, "198.18.%d.%d",
+				 who / 250, 1 + who % 250);
+		if (port)
+			*port = base + who;
+		if (ack)
+			p->tcp_flags = i % 2 ? 0x10 : 0;
+		if (!build_frame(&f, p) && !run_frame(e, dir, &f, &pass) &&
+		    pass)
+			passed++;
+	}
+	return passed;
+}
+
+static void ev_expect(const char *what, __u64 got, __u64 want)
+{
+	ncases++;
+	if (got != want)
+		fail("evictions", what, "%llu, want %llu",
+		     (unsigned long long)got, (unsigned long long)want);
+}
+
+static void test_evictions(void)
+{
+	char src[INET_ADDRSTRLEN];
+	struct pkt out = { TCP(L4, "100.64.0.1", 0, 443) };
+	struct pkt late = { TCP("100.64.0.1", L4, 443, 0), SYNACK };
+	struct pkt syn = { TCP(src, L4, 50000, 80) };
+	struct pc_metrics_snap *s = calloc(1, sizeof(*s));
+	int opened, cut, in;
+	struct env e;
+
+	flows_max_override = FLOOD_MAX;
+	if (!s || env_open(&e) || env_apply(&e, main_policy)) {
+		flows_max_override = 0;
+		ncases++;
+		fail("evictions", "setup", "cannot load or apply");
+		if (s && e.skel)
+			env_close(&e);
+		free(s);
+		return;
+	}
+	flows_max_override = 0;
+	opened = send_n(&e, PC_DIR_EGRESS, &out, NULL, &out.sport, 41000,
+			EV_HOST, false);
+	ev_expect("host syns out passed", opened, EV_HOST);
+	/* Two seconds on, an ACK out of each rewrites its flow: a store
+	 * that creates no entry. */
+	flows_age(e.maps.flows, 2);
+	out.tcp_flags = 0x10;
+	opened = send_n(&e, PC_DIR_EGRESS, &out, NULL, &out.sport, 41000,
+			EV_HOST, false);
+	ev_expect("host acks out passed", opened, EV_HOST);
+	/* Embryonic for a minute: each late syn-ack finds it idle, cuts it. */
+	flows_age(e.maps.flows, 60);
+	cut = send_n(&e, PC_DIR_INGRESS, &late, NULL, &late.dport, 41000,
+		     EV_HOST, false);
+	ev_expect("late syn-acks passed", cut, 0);
+	in = send_n(&e, PC_DIR_INGRESS, &syn, src, NULL, 0, EV_SYNS, true);
+	ev_expect("web syns and acks passed", in, 2 * EV_SYNS);
+	ncases++;
+	if (pc_metrics_snapshot(&e.maps, s)) {
+		fail("evictions", "snapshot", "%s", strerror(errno));
+		goto out;
+	}
+	ev_expect("host entries created", s->flows_inserted[HOST], EV_HOST);
+	ev_expect("host entries live", s->flows_in[HOST], 0);
+	ev_expect("host evictions (all deleted)", s->flows_evicted[HOST], 0);
+	ev_expect("peer entries created (a SYN each)", s->flows_inserted[PEER],
+		  EV_SYNS);
+	ev_expect("peer evictions", s->flows_evicted[PEER],
+		  EV_SYNS - s->flows_in[PEER]);
+	ncases++;
+	if (s->flows_in[PEER] > FLOOD_MAX || s->flows_in[PEER] == 0)
+		fail("evictions", "peer entries live", "%llu of %d",
+		     (unsigned long long)s->flows_in[PEER], FLOOD_MAX);
+out:
+	env_close(&e);
+	free(s);
 }
 
 /* ---- kernel dead-man switch ---- */
@@ -2370,6 +2484,7 @@ int main(void)
 	test_reapply();
 	test_mapfull();
 	test_flood();
+	test_evictions();
 	test_deadman();
 	test_flowdir();
 	test_ctl_budget();

@@ -15,6 +15,8 @@
 #      flows must have arrived, or the attack did not happen.
 #   3. The idle connection must carry 3 more round trips, the node's flow
 #      table must still hold a host-opened flow, and the mode stays normal.
+#   4. status counts the evictions: the peer table's grew by at least the
+#      flows that arrived less its size, the host table's by none.
 # On a datapath with one shared table the flood evicts the idle flow: the
 # echo's reply is dropped (drop_default) and the round trip fails.
 # At the end the suite's usual agent runs again, normal.
@@ -81,6 +83,18 @@ fl_host_flows()
 		grep . || echo -1
 }
 
+# fl_evicted host|peer: that table's "N evicted" from status; -1 if none.
+fl_evicted()
+{
+	fl_flows_line | sed -n "s/.*$1-opened [0-9]* of [0-9]* ([0-9]* embryonic, \([0-9]*\) evicted).*/\1/p" |
+		grep . || echo -1
+}
+
+# fl_grew BEFORE AFTER WANT: both read, and grown by WANT > 0 at least.
+fl_grew() { [ "$1" -ge 0 ] && [ "$3" -gt 0 ] && [ "$(($2 - $1))" -ge "$3" ]; }
+# fl_none BEFORE AFTER: both read as 0.
+fl_none() { [ "$1" -eq 0 ] && [ "$2" -eq 0 ]; }
+
 fl_passed_at_least() { [ "$(reason_count pass_rule ingress)" -ge "$1" ]; }
 
 # fl_setup: the scenario's agent, normal; FL_MAX, FL_NSRC, FL_NPORT, FL_MAC.
@@ -143,7 +157,7 @@ fl_flood()
 
 test_flows()
 {
-	local n p0 p1
+	local n p0 p1 eh0 ep0 eh1 ep1 want
 	fl_setup || { fl_restore; return 1; }
 	if fl_idle_start; then
 		pass "node -> peer tcp/7000 connected, one round trip, now idle"
@@ -154,6 +168,8 @@ test_flows()
 	fi
 	note "before: $(fl_flows_line)"
 
+	eh0=$(fl_evicted host)
+	ep0=$(fl_evicted peer)
 	p0=$(reason_count pass_rule ingress)
 	note "attack: UDP to node udp/$FL_PORT from $FL_NSRC spoofed (address, port) pairs, 2 packets each, $FL_PPS pps (pc_flows holds $FL_MAX)"
 	fl_flood "$FL_PORT" --pps "$FL_PPS"
@@ -168,6 +184,17 @@ test_flows()
 		fail "the node passed only $((p1 - p0)) flood packets, < $((4 * FL_MAX)): no attack to survive"
 	fi
 	note "after: $(fl_flows_line)"
+	# Two packets a flow: at least half of what passed were new flows,
+	# and the table holds FL_MAX of them at most; the rest were evicted.
+	eh1=$(fl_evicted host)
+	ep1=$(fl_evicted peer)
+	want=$(((p1 - p0) / 2 - FL_MAX))
+	pass_if "status: the peer table counted $((ep1 - ep0)) evictions (>= $want)" \
+		"status: peer evictions $ep0 -> $ep1, want growth >= $want: $(fl_flows_line)" \
+		fl_grew "$ep0" "$ep1" "$want"
+	pass_if "status: the host table counted no eviction ($eh0 -> $eh1)" \
+		"status: host evictions $eh0 -> $eh1, want 0 -> 0: $(fl_flows_line)" \
+		fl_none "$eh0" "$eh1"
 
 	fl_idle_end
 	pass_if "the idle connection survived the flood: $FL_SUMMARY" \
