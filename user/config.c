@@ -493,19 +493,29 @@ static bool valid_ifname(const char *s)
 	       strcmp(s, ".") && strcmp(s, "..");
 }
 
-static int parse_iface(struct ctx *c, const yaml_node_t *n)
+/* An entry of an 'interfaces' list: a scalar that can be an interface name. */
+static int want_ifname(struct ctx *c, const yaml_node_t *n)
 {
-	struct pc_config *cfg = c->cfg;
-	size_t i;
-	int err;
+	int err = want_scalar(c, n, "interfaces");
 
-	err = want_scalar(c, n, "interfaces");
 	if (err)
 		return err;
 	if (!valid_ifname(scalar(n)))
 		return node_err(c, n,
 				"bad interface name '%.64s' (1-15 characters of A-Z a-z 0-9 _ . : @ -)",
 				scalar(n));
+	return 0;
+}
+
+static int parse_iface(struct ctx *c, const yaml_node_t *n)
+{
+	struct pc_config *cfg = c->cfg;
+	size_t i;
+	int err;
+
+	err = want_ifname(c, n);
+	if (err)
+		return err;
 	for (i = 0; i < cfg->nifaces; i++)
 		if (!strcmp(cfg->ifaces[i], scalar(n)))
 			return node_err(c, n, "interface '%s' listed twice",
@@ -766,13 +776,9 @@ static int parse_ctl_iface(struct ctx *c, const yaml_node_t *n)
 	size_t i;
 	int err;
 
-	err = want_scalar(c, n, "interfaces");
+	err = want_ifname(c, n);
 	if (err)
 		return err;
-	if (!valid_ifname(scalar(n)))
-		return node_err(c, n,
-				"bad interface name '%.64s' (1-15 characters of A-Z a-z 0-9 _ . : @ -)",
-				scalar(n));
 	for (i = 0; i < cfg->nctl_ifaces; i++)
 		if (!strcmp(cfg->ctl_ifaces[i], scalar(n)))
 			return node_err(c, n, "interface '%s' listed twice",
