@@ -114,6 +114,26 @@ cf_rate()
 		"$WORK/cf-$1.log"
 }
 
+# cf_unmoved WHAT ACC0 ACC1 HB TR HOLD: heartbeats were still taken
+# (ACC0 -> ACC1), no heartbeat_lost or transition beyond the HB and TR
+# audited before, the mode is normal, and the connection HOLD lived on.
+cf_unmoved()
+{
+	local what=$1 acc0=$2 acc1=$3 hb=$4 tr=$5
+
+	pass_if "$what: heartbeats accepted during the flood ($acc0 -> $acc1)" \
+		"$what: no heartbeat accepted during the flood ($acc0 -> $acc1)" \
+		[ "$acc1" -gt "$acc0" ]
+	pass_if "$what: no heartbeat_lost audited" \
+		"$what: heartbeat_lost: $(audit_last heartbeat_lost)" \
+		[ "$(audit_count heartbeat_lost)" -eq "$hb" ]
+	pass_if "$what: no transition audited" \
+		"$what: a transition: $(audit_last transition)" \
+		[ "$(audit_count transition)" -eq "$tr" ]
+	expect_mode normal "$what: the flood moved nothing"
+	hold_end "$6" kept
+}
+
 cf_phase()
 {
 	local what=$1 hb tr acc0 acc1 p name sent rate lim ls lm lo
@@ -146,17 +166,7 @@ cf_phase()
 			"$what: the datapath's budget dropped nothing: '$lim'" \
 			[ "$((${ls:-0} + ${lm:-0} + ${lo:-0}))" -gt 0 ]
 	fi
-	pass_if "$what: heartbeats accepted during the flood ($acc0 -> $acc1)" \
-		"$what: no heartbeat accepted during the flood ($acc0 -> $acc1)" \
-		[ "$acc1" -gt "$acc0" ]
-	pass_if "$what: no heartbeat_lost audited" \
-		"$what: heartbeat_lost: $(audit_last heartbeat_lost)" \
-		[ "$(audit_count heartbeat_lost)" -eq "$hb" ]
-	pass_if "$what: no transition audited" \
-		"$what: a transition: $(audit_last transition)" \
-		[ "$(audit_count transition)" -eq "$tr" ]
-	expect_mode normal "$what: the flood moved nothing"
-	hold_end cf kept
+	cf_unmoved "$what" "$acc0" "$acc1" "$hb" "$tr" cf
 }
 
 cf_gone() { ! kill -0 "$1" 2>/dev/null; }
@@ -231,17 +241,7 @@ cf_bound_phase()
 	pass_if "$what: none reached the agent ($ref0 -> $ref1 refused)" \
 		"$what: the agent refused $((ref1 - ref0)) forged heartbeats" \
 		[ "$ref1" -eq "$ref0" ]
-	pass_if "$what: heartbeats accepted during the flood ($acc0 -> $acc1)" \
-		"$what: no heartbeat accepted during the flood ($acc0 -> $acc1)" \
-		[ "$acc1" -gt "$acc0" ]
-	pass_if "$what: no heartbeat_lost audited" \
-		"$what: heartbeat_lost: $(audit_last heartbeat_lost)" \
-		[ "$(audit_count heartbeat_lost)" -eq "$hb" ]
-	pass_if "$what: no transition audited" \
-		"$what: a transition: $(audit_last transition)" \
-		[ "$(audit_count transition)" -eq "$tr" ]
-	expect_mode normal "$what: the flood moved nothing"
-	hold_end cfif kept
+	cf_unmoved "$what" "$acc0" "$acc1" "$hb" "$tr" cfif
 }
 
 cf_hb_flowing() { [ "$(msg_count hb accepted)" -gt 0 ]; }
